@@ -82,7 +82,11 @@ impl RedbStore {
         let mut builder = redb::Builder::new();
         builder.set_cache_size(options.cache_bytes);
         let mut db = if exists {
-            builder.open(&path).map_err(|e| match e {
+            // redb asserts on some damaged headers (a truncated file) instead of
+            // returning an error; either way the file is not usable.
+            let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.open(&path)))
+                .map_err(|_| corrupt("the file is truncated or its header is damaged".into()))?;
+            opened.map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
                     Error::backend(format!("{} is already in use by another process", path.display()))
                 }

@@ -92,7 +92,10 @@ impl Writer {
             Err(e) => {
                 // Nothing of the group was committed: forget the revisions it took.
                 self.revision = start_revision;
-                let message = e.to_string();
+                let message = match e {
+                    Error::Backend { message, .. } => message,
+                    other => other.to_string(),
+                };
                 for reply in replies {
                     let _ = reply.send(Err(Error::backend(message.clone())));
                 }

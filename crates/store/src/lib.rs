@@ -7,15 +7,15 @@
 
 mod compactor;
 pub mod embedded;
-// pub mod etcd;
 mod error;
+pub mod etcd;
 mod store;
 pub mod testing;
 mod types;
 
 pub use compactor::{CompactionPlanner, CompactionPolicy, Compactor};
 pub use embedded::RedbStore;
-// pub use etcd::EtcdStore;
 pub use error::{Error, Result};
+pub use etcd::EtcdStore;
 pub use store::{Store, WatchStream};
 pub use types::*;

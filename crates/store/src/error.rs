@@ -61,10 +61,7 @@ impl Error {
         Error::Backend { message: message.into(), source: None }
     }
 
-    pub fn backend_from(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    pub fn backend_from(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Backend { message: message.into(), source: Some(Box::new(source)) }
     }
 }

@@ -50,7 +50,8 @@ pub trait Store: Send + Sync + 'static {
     /// revision at or below the last compaction is a no-op.
     async fn compact(&self, revision: Revision) -> Result<()>;
 
-    /// The revision of the last committed write (0 for a new store).
+    /// The revision of the last committed write (0 for a new embedded store; a new
+    /// etcd starts at 1).
     async fn current_revision(&self) -> Result<Revision>;
 
     /// The revision of the last compaction (0 if none).
@@ -63,9 +64,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads one key; also returns the revision the read was served at.
     async fn get(&self, key: &[u8], revision: Option<Revision>) -> Result<(Option<KeyValue>, Revision)> {
-        let resp = self
-            .range(RangeRequest { start: key.to_vec(), end: RangeEnd::Single, revision, limit: None })
-            .await?;
+        let resp =
+            self.range(RangeRequest { start: key.to_vec(), end: RangeEnd::Single, revision, limit: None }).await?;
         Ok((resp.kvs.into_iter().next(), resp.revision))
     }
 
@@ -104,9 +104,8 @@ pub trait Store: Send + Sync + 'static {
             Some(rev) => Compare::mod_revision(key, CompareOp::Equal, rev),
             None => Compare::create_revision(key, CompareOp::Greater, 0),
         };
-        let resp = self
-            .txn(Txn::new().when([compare]).and_then([TxnOp::put(key, value)]).or_else([TxnOp::get(key)]))
-            .await?;
+        let resp =
+            self.txn(Txn::new().when([compare]).and_then([TxnOp::put(key, value)]).or_else([TxnOp::get(key)])).await?;
         match (resp.succeeded, resp.results.into_iter().next()) {
             (true, Some(TxnOpResult::Put { kv, .. })) => Ok(kv),
             (false, Some(TxnOpResult::Get { kv })) => Err(precondition_error(key, expected, kv)),
@@ -125,9 +124,8 @@ pub trait Store: Send + Sync + 'static {
             Some(rev) => Compare::mod_revision(key, CompareOp::Equal, rev),
             None => Compare::create_revision(key, CompareOp::Greater, 0),
         };
-        let resp = self
-            .txn(Txn::new().when([compare]).and_then([TxnOp::delete(key)]).or_else([TxnOp::get(key)]))
-            .await?;
+        let resp =
+            self.txn(Txn::new().when([compare]).and_then([TxnOp::delete(key)]).or_else([TxnOp::get(key)])).await?;
         match (resp.succeeded, resp.results.into_iter().next()) {
             (true, Some(TxnOpResult::Delete { prev: Some(prev) })) => Ok((prev, resp.revision)),
             (false, Some(TxnOpResult::Get { kv })) => Err(precondition_error(key, expected, kv)),
@@ -139,11 +137,9 @@ pub trait Store: Send + Sync + 'static {
 fn precondition_error(key: &[u8], expected: Option<Revision>, current: Option<KeyValue>) -> Error {
     match expected {
         None => Error::NotFound { key: key.to_vec() },
-        Some(expected) => Error::Conflict {
-            key: key.to_vec(),
-            expected,
-            current: current.map_or(0, |kv| kv.mod_revision),
-        },
+        Some(expected) => {
+            Error::Conflict { key: key.to_vec(), expected, current: current.map_or(0, |kv| kv.mod_revision) }
+        }
     }
 }
 

@@ -53,12 +53,7 @@ impl RangeRequest {
     }
 
     pub fn between(start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) -> Self {
-        RangeRequest {
-            start: start.into(),
-            end: RangeEnd::Exclusive(end.into()),
-            revision: None,
-            limit: None,
-        }
+        RangeRequest { start: start.into(), end: RangeEnd::Exclusive(end.into()), revision: None, limit: None }
     }
 
     pub fn at(mut self, revision: Revision) -> Self {
@@ -231,10 +226,17 @@ impl Txn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxnOpResult {
     /// The key after the put, and its state before (if it existed).
-    Put { kv: KeyValue, prev: Option<KeyValue> },
+    Put {
+        kv: KeyValue,
+        prev: Option<KeyValue>,
+    },
     /// The deleted key's last state, or `None` when it did not exist.
-    Delete { prev: Option<KeyValue> },
-    Get { kv: Option<KeyValue> },
+    Delete {
+        prev: Option<KeyValue>,
+    },
+    Get {
+        kv: Option<KeyValue>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -72,7 +72,11 @@ async fn acknowledged_writes_survive_sigkill() {
         revisions.sort();
         revisions.dedup();
         assert_eq!(revisions.len(), stored.len(), "round {round}: two keys share a revision");
-        assert_eq!(revisions.last().copied().unwrap_or(0), current, "round {round}: current revision is not the newest write");
+        assert_eq!(
+            revisions.last().copied().unwrap_or(0),
+            current,
+            "round {round}: current revision is not the newest write"
+        );
         assert_eq!(current as usize, stored.len(), "round {round}: revisions are not dense");
         println!("round {round}: {round_acks} acknowledged, {} keys, revision {current}", stored.len());
         last_revision = current;

@@ -44,5 +44,9 @@ async fn steady_updates_with_compaction_keep_the_file_bounded() {
     let settled = sizes[ROUNDS / 3];
     let last = *sizes.last().unwrap();
     assert!(last < written / 4, "the file holds most of the history ({last} B of {written} B written)");
-    assert!(last <= settled + settled / 2, "the file keeps growing: {settled} B after {} rounds, {last} B after {ROUNDS}", ROUNDS / 3);
+    assert!(
+        last <= settled + settled / 2,
+        "the file keeps growing: {settled} B after {} rounds, {last} B after {ROUNDS}",
+        ROUNDS / 3
+    );
 }

@@ -104,8 +104,8 @@ impl RedbStore {
         } else {
             initialize(&db)?;
         }
-        let (revision, compacted) = read_meta(&db.begin_read().map_err(engine)?)
-            .map_err(|e| corrupt(format!("not a skiff store: {e}")))?;
+        let (revision, compacted) =
+            read_meta(&db.begin_read().map_err(engine)?).map_err(|e| corrupt(format!("not a skiff store: {e}")))?;
 
         let db = Arc::new(db);
         let (requests, receiver) = mpsc::channel(4096);
@@ -115,9 +115,7 @@ impl RedbStore {
             .name("store-writer".into())
             .spawn(move || writer.run())
             .map_err(|e| Error::backend_from("cannot start the store writer", e))?;
-        Ok(RedbStore {
-            inner: Arc::new(Inner { db, path, requests: Some(requests), published, writer: Some(handle) }),
-        })
+        Ok(RedbStore { inner: Arc::new(Inner { db, path, requests: Some(requests), published, writer: Some(handle) }) })
     }
 
     /// The path of the data file.

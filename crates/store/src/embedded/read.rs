@@ -62,38 +62,48 @@ pub fn range_at<T: ReadableTable<&'static [u8], &'static [u8]>>(
     .map_err(engine)?;
 
     let mut out = Vec::new();
-    // The newest version at or below `at` of the key being scanned.
-    let mut current: Option<(Vec<u8>, Option<(Revision, Vec<u8>)>)> = None;
-    let flush = |entry: Option<(Vec<u8>, Option<(Revision, Vec<u8>)>)>, out: &mut Vec<KeyValue>| -> Result<bool> {
-        if let Some((key, Some((rev, raw)))) = entry {
-            let version = Version::decode(&raw).ok_or_else(|| corrupt_record("version"))?;
-            if let Some(kv) = version.into_kv(key, rev) {
-                if out.len() == limit {
-                    return Ok(true);
-                }
-                out.push(kv);
-            }
-        }
-        Ok(false)
-    };
+    let mut scanning: Option<Scanned> = None;
     for entry in iter {
         let (k, v) = entry.map_err(engine)?;
         let (key, rev) = layout::decode_version_key(k.value()).ok_or_else(|| corrupt_record("key"))?;
-        let same_key = current.as_ref().is_some_and(|(ck, _)| *ck == key);
-        if !same_key {
-            if flush(current.take(), &mut out)? {
-                return Ok((out, true));
+        if scanning.as_ref().is_none_or(|s| s.key != key) {
+            if let Some(kv) = scanning.take().map(Scanned::into_kv).transpose()?.flatten() {
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push(kv);
             }
-            current = Some((key, None));
+            scanning = Some(Scanned { key, newest: None });
         }
         if rev <= at {
-            if let Some((_, newest)) = current.as_mut() {
-                *newest = Some((rev, v.value().to_vec()));
+            if let Some(s) = scanning.as_mut() {
+                s.newest = Some((rev, v.value().to_vec()));
             }
         }
     }
-    let more = flush(current.take(), &mut out)?;
-    Ok((out, more))
+    if let Some(kv) = scanning.take().map(Scanned::into_kv).transpose()?.flatten() {
+        if out.len() == limit {
+            return Ok((out, true));
+        }
+        out.push(kv);
+    }
+    Ok((out, false))
+}
+
+/// A key met during a range scan, with its newest version at or below the read
+/// revision seen so far.
+struct Scanned {
+    key: Vec<u8>,
+    newest: Option<(Revision, Vec<u8>)>,
+}
+
+impl Scanned {
+    /// The live key-value, or `None` if the key did not exist at the read revision.
+    fn into_kv(self) -> Result<Option<KeyValue>> {
+        let Some((rev, raw)) = self.newest else { return Ok(None) };
+        let version = Version::decode(&raw).ok_or_else(|| corrupt_record("version"))?;
+        Ok(version.into_kv(self.key, rev))
+    }
 }
 
 /// The events of revisions `(after, upto]` for keys starting with `prefix`, reading at

@@ -27,7 +27,7 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 pub(super) async fn watch(store: RedbStore, prefix: Vec<u8>, after: Revision) -> Result<WatchStream> {
     let mut published = store.inner.published.subscribe();
     // Fail fast on a compacted start, so callers get the error from `watch` itself.
-    let (current, compacted) = store.read(|rtx| read_meta(rtx)).await?;
+    let (current, compacted) = store.read(read_meta).await?;
     check_start(after, current, compacted)?;
 
     Ok(Box::pin(async_stream::try_stream! {

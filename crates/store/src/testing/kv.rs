@@ -146,7 +146,12 @@ pub async fn txn_compare_then_else(store: Arc<dyn Store>) {
                     Compare::version("/t/b", CompareOp::Greater, 0),
                     Compare::create_revision("/t/c", CompareOp::Equal, 0),
                 ])
-                .and_then([TxnOp::put("/t/a", "a2"), TxnOp::delete("/t/b"), TxnOp::put("/t/c", "c1"), TxnOp::get("/t/c")])
+                .and_then([
+                    TxnOp::put("/t/a", "a2"),
+                    TxnOp::delete("/t/b"),
+                    TxnOp::put("/t/c", "c1"),
+                    TxnOp::get("/t/c"),
+                ])
                 .or_else([TxnOp::put("/t/never", "x")]),
         )
         .await
@@ -184,9 +189,7 @@ pub async fn txn_compare_then_else(store: Arc<dyn Store>) {
     // Ordering compares.
     let cmp = |op, rev| {
         let store = store.clone();
-        async move {
-            store.txn(Txn::new().when([Compare::mod_revision("/t/a", op, rev)])).await.unwrap().succeeded
-        }
+        async move { store.txn(Txn::new().when([Compare::mod_revision("/t/a", op, rev)])).await.unwrap().succeeded }
     };
     let a_rev = ok.revision;
     assert!(cmp(CompareOp::Less, a_rev + 1).await);
@@ -200,7 +203,8 @@ pub async fn range_bounds_and_count(store: Arc<dyn Store>) {
     for key in ["/r/a", "/r/b", "/r/b/x", "/r/c", "/ra", "/s"] {
         store.create(key.as_bytes(), key.as_bytes().to_vec()).await.unwrap();
     }
-    let keys = |resp: RangeResponse| resp.kvs.into_iter().map(|kv| String::from_utf8(kv.key).unwrap()).collect::<Vec<_>>();
+    let keys =
+        |resp: RangeResponse| resp.kvs.into_iter().map(|kv| String::from_utf8(kv.key).unwrap()).collect::<Vec<_>>();
     assert_eq!(keys(store.range(RangeRequest::prefix("/r/")).await.unwrap()), ["/r/a", "/r/b", "/r/b/x", "/r/c"]);
     assert_eq!(keys(store.range(RangeRequest::between("/r/b", "/r/c")).await.unwrap()), ["/r/b", "/r/b/x"]);
     let limited = store.range(RangeRequest::prefix("/r/").limit(2)).await.unwrap();
@@ -242,7 +246,12 @@ pub async fn range_pagination_at_fixed_revision(store: Arc<dyn Store>) {
     let mut pages = 0;
     loop {
         let resp = store
-            .range(RangeRequest { start: start.clone(), end: RangeEnd::Exclusive(end.clone()), revision: Some(snapshot), limit: Some(500) })
+            .range(RangeRequest {
+                start: start.clone(),
+                end: RangeEnd::Exclusive(end.clone()),
+                revision: Some(snapshot),
+                limit: Some(500),
+            })
             .await
             .unwrap();
         assert_eq!(resp.revision, snapshot);

@@ -15,7 +15,7 @@ mod watch;
 pub use kv::*;
 pub use watch::*;
 
-use crate::{Store, TxnOp, Txn};
+use crate::{Store, Txn, TxnOp};
 
 /// Generates one `#[tokio::test]` per conformance check, each calling `$make().await`
 /// for a fresh store.

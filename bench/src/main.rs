@@ -1,0 +1,31 @@
+//! `skiff-bench`: performance measurements for skiff. Every result is one JSON line
+//! on stdout; where a reference implementation exists (etcd for the store) it runs
+//! in the same invocation and a `ratio` line compares the two against our target.
+//! Progress goes to stderr. See bench/README.md.
+
+mod etcd;
+mod report;
+mod stats;
+mod store;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "skiff-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The store: embedded backend vs a real etcd started by the benchmark.
+    Store(store::StoreArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Store(args) => store::run(args).await,
+    }
+}

@@ -1,0 +1,21 @@
+//! JSON-lines output.
+
+use serde_json::{json, Value};
+
+pub fn emit(line: Value) {
+    println!("{line}");
+}
+
+/// Emits a comparison of `ours` against `reference` for a higher-is-better metric,
+/// with the target ratio and whether it was met.
+pub fn ratio(bench: &str, case: &str, metric: &str, ours: f64, reference: f64, target: f64) {
+    let ratio = ours / reference;
+    emit(json!({
+        "bench": bench, "case": case, "kind": "ratio", "metric": metric,
+        "ours": ours, "reference": reference, "ratio": round(ratio), "target": target, "met": ratio >= target,
+    }));
+}
+
+pub fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

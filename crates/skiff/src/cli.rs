@@ -1,0 +1,57 @@
+//! The command line. Every flag can also be set from the environment
+//! (`SKIFF_<FLAG>`), which is how the systemd units configure skiff.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "skiff", version, about = "Kubernetes in one small, fast binary", propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the control plane: the data store (and, as they land, the API server,
+    /// scheduler, controllers and a local agent). Serves until SIGTERM or Ctrl-C.
+    Server(ServerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Where the server keeps its state (the embedded store, certificates, ...).
+    #[arg(long, env = "SKIFF_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+
+    /// Use an etcd cluster instead of the embedded store: one or more endpoints,
+    /// comma-separated, e.g. `http://127.0.0.1:2379`.
+    #[arg(long, env = "SKIFF_DATASTORE_ENDPOINT", value_delimiter = ',')]
+    pub datastore_endpoint: Vec<String>,
+
+    /// Keep this much history before compacting it (e.g. `5m`, `1h`). Watches and
+    /// paginated lists older than this get 410 Gone.
+    #[arg(long, env = "SKIFF_COMPACTION_AGE", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub compaction_age: Duration,
+
+    /// Keep at most this many revisions of history instead of compacting by age.
+    #[arg(long, env = "SKIFF_COMPACTION_REVISIONS", conflicts_with = "compaction_age")]
+    pub compaction_revisions: Option<i64>,
+
+    /// How often the compactor runs.
+    #[arg(long, env = "SKIFF_COMPACTION_INTERVAL", value_parser = humantime::parse_duration, default_value = "1m")]
+    pub compaction_interval: Duration,
+}
+
+/// `/var/lib/skiff/server` for root (like k3s's `/var/lib/rancher/k3s`), else
+/// `~/.local/share/skiff/server`.
+fn default_data_dir() -> PathBuf {
+    let is_root = std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || std::env::var_os("HOME").is_some_and(|h| h == "/root");
+    match std::env::var_os("HOME") {
+        Some(home) if !is_root => PathBuf::from(home).join(".local/share/skiff/server"),
+        _ => PathBuf::from("/var/lib/skiff/server"),
+    }
+}

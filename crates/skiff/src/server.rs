@@ -1,0 +1,70 @@
+//! `skiff server`: brings the control plane up in order and runs it until told to
+//! stop. Each component prints one progress line as it becomes ready.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use skiff_store::{CompactionPolicy, Compactor, RedbStore, Store};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServerArgs;
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Before anything else, so a stop request during start-up is not lost.
+    let stop = stop_signals()?;
+    let store = open_store(&args).await?;
+    let revision = store.current_revision().await.context("reading the store revision")?;
+    progress(started, &format!("store ready at revision {revision}"));
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let policy = match args.compaction_revisions {
+        Some(n) => CompactionPolicy::Revisions(n),
+        None => CompactionPolicy::Age(args.compaction_age),
+    };
+    tasks.spawn(Compactor::new(store.clone(), policy, args.compaction_interval).run(shutdown.clone()));
+    progress(started, "ready; stop with SIGTERM or Ctrl-C");
+
+    stop.await;
+    eprintln!("skiff: stopping");
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    drop(store);
+    eprintln!("skiff: stopped");
+    Ok(())
+}
+
+async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
+    if args.datastore_endpoint.is_empty() {
+        let dir = args.data_dir.join("db");
+        let store = tokio::task::spawn_blocking(move || RedbStore::open(&dir)).await??;
+        eprintln!("skiff: store: embedded, {}", store.path().display());
+        Ok(Arc::new(store))
+    } else {
+        let endpoints = args.datastore_endpoint.join(",");
+        let store = skiff_store::EtcdStore::connect(&args.datastore_endpoint)
+            .await
+            .with_context(|| format!("cannot use the etcd datastore at {endpoints}"))?;
+        eprintln!("skiff: store: etcd at {endpoints}");
+        Ok(Arc::new(store))
+    }
+}
+
+fn progress(started: Instant, what: &str) {
+    eprintln!("skiff: {what} ({} ms)", started.elapsed().as_millis());
+}
+
+/// Installs the SIGTERM and SIGINT handlers; the future completes on either.
+fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,111 @@
+//! `skiff server` as a user runs it: starts on a data directory, stops cleanly on
+//! SIGTERM, and refuses to start over a damaged store with a clear message.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const SKIFF: &str = env!("CARGO_BIN_EXE_skiff");
+
+/// A running server, killed if a test fails before stopping it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and returns the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped yet.
+        let rc = unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        self.0.wait().unwrap()
+    }
+}
+
+/// Starts `skiff server` and waits for its "ready" line; returns the server and the
+/// lines it printed so far.
+fn start_server(data_dir: &Path) -> (Server, Vec<String>) {
+    let mut child =
+        Command::new(SKIFF).args(["server", "--data-dir"]).arg(data_dir).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("server printed nothing for 30 s");
+        let ready = line.contains("ready; stop with");
+        lines.push(line);
+        if ready {
+            return (server, lines);
+        }
+    }
+}
+
+#[test]
+fn help_lists_the_server_command() {
+    let out = Command::new(SKIFF).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("server"), "{text}");
+    let out = Command::new(SKIFF).args(["server", "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("--data-dir") && text.contains("--datastore-endpoint"), "{text}");
+}
+
+#[test]
+fn server_starts_stops_on_sigterm_and_restarts_on_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, lines) = start_server(dir.path());
+    assert!(lines.iter().any(|l| l.contains("store ready at revision 0")), "{lines:?}");
+    let status = server.stop();
+    assert!(status.success(), "SIGTERM is a clean stop, got {status}");
+    assert!(dir.path().join("db").join("state.redb").exists());
+
+    let (server, lines) = start_server(dir.path());
+    assert!(lines.iter().any(|l| l.contains("store ready")), "{lines:?}");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn damaged_store_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start_server(dir.path());
+    assert!(server.stop().success());
+
+    let file = dir.path().join("db").join("state.redb");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 3).unwrap();
+    let out = Command::new(SKIFF).args(["server", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "exit code 3 means a corrupt data store; stderr: {stderr}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert!(stderr.contains("state.redb"), "the message names the file: {stderr}");
+    // Nothing was replaced: the damaged file is still there for the operator.
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), len / 3);
+}
+
+#[test]
+fn unreachable_etcd_is_a_clear_error() {
+    // Port 1 on loopback: nothing listens there.
+    let out = Command::new(SKIFF)
+        .args(["server", "--datastore-endpoint", "http://127.0.0.1:1"])
+        .arg("--data-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "exit code 4 means the datastore is unavailable; stderr: {stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+}

@@ -1,0 +1,12 @@
+//! skiff's Kubernetes object model: the resource registry, `Status` errors,
+//! selectors, object metadata helpers, and (in their modules) patch algorithms,
+//! validation, defaulting and table printing. Pure logic: no I/O anywhere here.
+
+pub mod error;
+pub mod meta;
+pub mod names;
+pub mod registry;
+pub mod selector;
+
+pub use error::{ApiError, ApiResult, Cause, Target};
+pub use registry::{Resource, Storage, Subresource, RESOURCES};

@@ -1,0 +1,7 @@
+//! Label and field selectors.
+
+mod field;
+mod label;
+
+pub use field::{field_value, supported_fields, FieldRequirement, FieldSelector, FieldSelectorError};
+pub use label::{validate_key, validate_value, LabelSelector, Requirement, SelectorError};

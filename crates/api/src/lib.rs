@@ -5,6 +5,7 @@
 pub mod error;
 pub mod meta;
 pub mod names;
+pub mod patch;
 pub mod protobuf;
 pub mod registry;
 pub mod selector;

@@ -306,3 +306,10 @@ fn openssl_accepts_each_certificate_for_its_purpose() {
         assert_eq!(success, ok, "openssl verify -purpose {purpose} {}: {output}", cert.display());
     }
 }
+
+/// The server shares one `Pki` between tasks (TLS config, issuing certificates for nodes).
+#[test]
+fn pki_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Pki>();
+}

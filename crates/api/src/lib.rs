@@ -2,12 +2,14 @@
 //! selectors, object metadata helpers, and (in their modules) patch algorithms,
 //! validation, defaulting and table printing. Pure logic: no I/O anywhere here.
 
+pub mod defaults;
 pub mod error;
 pub mod meta;
 pub mod names;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;
+pub mod validation;
 pub mod selector;
 
 pub use error::{ApiError, ApiResult, Cause, Target};

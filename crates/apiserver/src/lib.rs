@@ -1,6 +1,19 @@
-//! placeholder
+//! skiff's Kubernetes API server: HTTPS with client certificates and tokens,
+//! authentication → authorization → admission → strategy → storage, REST handlers
+//! for every registered resource, discovery, tables, and watches served from a
+//! watch cache.
 
 pub mod authn;
 pub mod kubeconfig;
 pub mod pki;
 pub mod tls;
+pub mod admission;
+pub mod authz;
+pub mod handlers;
+pub mod pod;
+pub mod request;
+pub mod response;
+pub mod server;
+pub mod storage;
+pub mod strategy;
+pub mod table;

@@ -1,0 +1,66 @@
+//! Defaulting for built-in types: the values upstream's `SetDefaults_*` functions
+//! fill in when a client leaves a field out. Applied on create and update, so a
+//! stored object always carries its defaults (and `kubectl get -o yaml` shows them).
+
+mod pod;
+mod workloads;
+
+use serde_json::{Map, Value};
+
+/// Fills in the defaults of an object of `group`/`kind`.
+pub fn apply(group: &str, kind: &str, obj: &mut Value) {
+    match (group, kind) {
+        ("", "Pod") => pod::pod(obj),
+        ("", "PodTemplate") => template(obj, "/template"),
+        ("", "ReplicationController") => workloads::replication_controller(obj),
+        ("", "Service") => workloads::service(obj),
+        ("", "Secret") => set(obj, &["type"], Value::from("Opaque")),
+        ("", "Namespace") => set(obj, &["spec", "finalizers"], serde_json::json!(["kubernetes"])),
+        ("apps", "Deployment") => workloads::deployment(obj),
+        ("apps", "ReplicaSet") => workloads::replica_set(obj),
+        ("apps", "StatefulSet") => workloads::stateful_set(obj),
+        ("apps", "DaemonSet") => workloads::daemon_set(obj),
+        ("batch", "Job") => workloads::job(obj),
+        ("batch", "CronJob") => workloads::cron_job(obj),
+        _ => {}
+    }
+}
+
+/// Defaults the pod template at `pointer` (e.g. `/spec/template`).
+pub(crate) fn template(obj: &mut Value, pointer: &str) {
+    if let Some(spec) = obj.pointer_mut(&format!("{pointer}/spec")) {
+        pod::pod_spec(spec);
+    }
+}
+
+/// Sets `path` to `value` unless it is already set (creating parents as needed).
+pub(crate) fn set(obj: &mut Value, path: &[&str], value: Value) {
+    let mut cur = obj;
+    for (i, key) in path.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let map = cur.as_object_mut().expect("made an object above");
+        if i == path.len() - 1 {
+            if map.get(*key).is_none_or(Value::is_null) {
+                map.insert((*key).to_string(), value);
+            }
+            return;
+        }
+        cur = map.entry((*key).to_string()).or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_only_fills_missing() {
+        let mut v = json!({"spec": {"replicas": 3}});
+        set(&mut v, &["spec", "replicas"], json!(1));
+        set(&mut v, &["spec", "paused"], json!(false));
+        assert_eq!(v, json!({"spec": {"replicas": 3, "paused": false}}));
+    }
+}

@@ -1,0 +1,36 @@
+//! Validation of built-in types beyond metadata (which the server checks for every
+//! kind): required fields, enums, ranges, and immutable fields on update. Each
+//! failure is one `Cause` with upstream's field path and wording.
+
+mod pod;
+mod workloads;
+
+use serde_json::Value;
+
+use crate::Cause;
+
+/// Validates `obj` (and, for an update, what may not change since `old`).
+pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    match (group, kind) {
+        ("", "Pod") => {
+            pod::pod_spec(obj.get("spec"), "spec", &mut causes);
+            if let Some(old) = old {
+                pod::pod_update(obj, old, &mut causes);
+            }
+        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
+            workloads::workload(kind, obj, old, &mut causes)
+        }
+        ("batch", "Job") => workloads::job(obj, old, &mut causes),
+        ("", "Service") => workloads::service(obj, old, &mut causes),
+        ("", "ConfigMap" | "Secret") => workloads::data_keys(obj, &mut causes),
+        _ => {}
+    }
+    causes
+}
+
+/// Whether `v` is an integer within `[min, max]`.
+pub(crate) fn int_in(v: &Value, min: i64, max: i64) -> bool {
+    v.as_i64().is_some_and(|n| n >= min && n <= max)
+}

@@ -1,0 +1,141 @@
+//! Pod spec validation.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+
+use crate::names::is_dns1123_label;
+use crate::Cause;
+
+pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
+    let Some(spec) = spec else {
+        causes.push(Cause::required(format!("{path}.containers")));
+        return;
+    };
+    let containers = spec.get("containers").and_then(Value::as_array);
+    if containers.is_none_or(Vec::is_empty) {
+        causes.push(Cause::required(format!("{path}.containers")));
+    }
+    let mut names = HashSet::new();
+    for field in ["initContainers", "containers"] {
+        for (i, c) in spec.get(field).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let at = format!("{path}.{field}[{i}]");
+            match c.get("name").and_then(Value::as_str) {
+                None | Some("") => causes.push(Cause::required(format!("{at}.name"))),
+                Some(n) if !is_dns1123_label(n) => causes.push(Cause::invalid(
+                    format!("{at}.name"),
+                    &json!(n),
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                )),
+                Some(n) if !names.insert(n.to_string()) => causes.push(Cause::duplicate(format!("{at}.name"), &json!(n))),
+                _ => {}
+            }
+            if c.get("image").and_then(Value::as_str).is_none_or(|i| i.trim().is_empty()) {
+                causes.push(Cause::required(format!("{at}.image")));
+            }
+            for (j, p) in c.get("ports").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                if let Some(cp) = p.get("containerPort") {
+                    if !super::int_in(cp, 1, 65535) {
+                        causes.push(Cause::invalid(format!("{at}.ports[{j}].containerPort"), cp, "must be between 1 and 65535, inclusive"));
+                    }
+                } else {
+                    causes.push(Cause::required(format!("{at}.ports[{j}].containerPort")));
+                }
+                if let Some(proto) = p.get("protocol") {
+                    if !matches!(proto.as_str(), Some("TCP" | "UDP" | "SCTP")) {
+                        causes.push(Cause::not_supported(format!("{at}.ports[{j}].protocol"), proto, &["SCTP", "TCP", "UDP"]));
+                    }
+                }
+            }
+            if let Some(policy) = c.get("imagePullPolicy") {
+                if !matches!(policy.as_str(), Some("Always" | "IfNotPresent" | "Never")) {
+                    causes.push(Cause::not_supported(format!("{at}.imagePullPolicy"), policy, &["Always", "IfNotPresent", "Never"]));
+                }
+            }
+        }
+    }
+    if let Some(policy) = spec.get("restartPolicy") {
+        if !matches!(policy.as_str(), Some("Always" | "OnFailure" | "Never")) {
+            causes.push(Cause::not_supported(format!("{path}.restartPolicy"), policy, &["Always", "OnFailure", "Never"]));
+        }
+    }
+    if let Some(policy) = spec.get("dnsPolicy") {
+        if !matches!(policy.as_str(), Some("ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None")) {
+            causes.push(Cause::not_supported(
+                format!("{path}.dnsPolicy"),
+                policy,
+                &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"],
+            ));
+        }
+    }
+    let mut volumes = HashSet::new();
+    for (i, v) in spec.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        match v.get("name").and_then(Value::as_str) {
+            None | Some("") => causes.push(Cause::required(format!("{path}.volumes[{i}].name"))),
+            Some(n) if !volumes.insert(n.to_string()) => {
+                causes.push(Cause::duplicate(format!("{path}.volumes[{i}].name"), &json!(n)))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Upstream allows changing only images, activeDeadlineSeconds, added tolerations
+/// and terminationGracePeriodSeconds of an existing pod's spec.
+pub fn pod_update(new: &Value, old: &Value, causes: &mut Vec<Cause>) {
+    let mutable_removed = |spec: Option<&Value>| -> Value {
+        let mut s = spec.cloned().unwrap_or(json!({}));
+        if let Some(m) = s.as_object_mut() {
+            m.remove("activeDeadlineSeconds");
+            m.remove("tolerations");
+            m.remove("terminationGracePeriodSeconds");
+            m.remove("nodeName"); // set once through the binding subresource
+            m.remove("schedulingGates");
+        }
+        for field in ["containers", "initContainers", "ephemeralContainers"] {
+            for c in s.get_mut(field).and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(m) = c.as_object_mut() {
+                    m.remove("image");
+                }
+            }
+        }
+        s
+    };
+    if mutable_removed(new.get("spec")) != mutable_removed(old.get("spec")) {
+        causes.push(Cause::forbidden(
+            "spec",
+            "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+        ));
+    }
+    let old_node = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let new_node = new.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    if !old_node.is_empty() && old_node != new_node {
+        causes.push(Cause::forbidden("spec.nodeName", "field is immutable"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_need_containers_with_images() {
+        let mut c = Vec::new();
+        pod_spec(Some(&json!({"containers": [{"name": "a"}, {"name": "a", "image": "x"}]})), "spec", &mut c);
+        let fields: Vec<&str> = c.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["spec.containers[0].image", "spec.containers[1].name"]);
+        let mut c = Vec::new();
+        pod_spec(Some(&json!({})), "spec", &mut c);
+        assert_eq!(c[0].field, "spec.containers");
+    }
+
+    #[test]
+    fn pod_updates_only_change_mutable_fields() {
+        let old = json!({"spec": {"containers": [{"name": "a", "image": "x"}]}});
+        let mut c = Vec::new();
+        pod_update(&json!({"spec": {"containers": [{"name": "a", "image": "y"}]}}), &old, &mut c);
+        assert!(c.is_empty());
+        pod_update(&json!({"spec": {"containers": [{"name": "b", "image": "x"}]}}), &old, &mut c);
+        assert_eq!(c.len(), 1);
+    }
+}

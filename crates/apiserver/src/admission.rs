@@ -1,0 +1,88 @@
+//! Admission: checks and changes applied to writes after authorization and before
+//! storage. The plugins here run in a fixed order; each is a plain function of what
+//! it observes, so it can be tested without a server.
+//!
+//! NamespaceLifecycle: no new objects in a namespace that does not exist or is
+//! being deleted, and the system namespaces cannot be deleted.
+
+use serde_json::Value;
+use skiff_api::{meta, ApiError, Resource};
+
+use crate::server::Context;
+use crate::storage;
+
+/// Namespaces that exist from the first start and cannot be deleted.
+pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// What NamespaceLifecycle decides for a create in `namespace`, given the
+/// namespace object (if it exists).
+pub fn namespace_lifecycle_create(kind: &str, namespace: &str, ns_object: Option<&Value>) -> Result<(), ApiError> {
+    // Some objects may still be written into a terminating namespace.
+    let exempt = matches!(kind, "Event" | "SubjectAccessReview" | "LocalSubjectAccessReview" | "TokenReview" | "Binding");
+    match ns_object {
+        None => Err(ApiError::not_found("", "namespaces", namespace)),
+        Some(ns) if !exempt && meta::deletion_timestamp(ns).is_some() => Err(ApiError::Forbidden {
+            target: skiff_api::Target::new("", kind, ""),
+            message: format!("unable to create new content in namespace {namespace} because it is being terminated"),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+pub async fn admit_create(ctx: &Context, res: &Resource, obj: &Value) -> Result<(), ApiError> {
+    if res.namespaced {
+        let namespace = meta::namespace(obj);
+        let ns = ctx.namespace(namespace).await?;
+        namespace_lifecycle_create(res.kind, namespace, ns.as_ref())?;
+    }
+    Ok(())
+}
+
+pub async fn admit_update(_ctx: &Context, _res: &Resource, _new: &Value, _old: &Value) -> Result<(), ApiError> {
+    Ok(())
+}
+
+pub async fn admit_delete(_ctx: &Context, res: &Resource, obj: &Value) -> Result<(), ApiError> {
+    if res.group.is_empty() && res.kind == "Namespace" && SYSTEM_NAMESPACES.contains(&meta::name(obj)) {
+        return Err(ApiError::Forbidden {
+            target: skiff_api::Target::new("", "namespaces", meta::name(obj)),
+            message: format!("namespace \"{}\" is forbidden: this namespace may not be deleted", meta::name(obj)),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the system namespaces if they are missing (first start).
+pub async fn ensure_system_namespaces(objects: &storage::Objects) -> Result<(), ApiError> {
+    let res = skiff_api::registry::find("", "v1", "namespaces").expect("namespaces are registered");
+    for name in SYSTEM_NAMESPACES {
+        let mut ns = serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]},
+        });
+        crate::strategy::prepare_for_create(res, &mut ns);
+        match objects.create(res, &ns).await {
+            Ok(_) | Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn namespace_lifecycle() {
+        assert_eq!(namespace_lifecycle_create("Pod", "x", None).unwrap_err().code(), 404);
+        let terminating = json!({"metadata": {"name": "x", "deletionTimestamp": "2024-01-01T00:00:00Z"}});
+        let e = namespace_lifecycle_create("Pod", "x", Some(&terminating)).unwrap_err();
+        assert_eq!(e.code(), 403);
+        assert!(e.message().contains("being terminated"));
+        assert!(namespace_lifecycle_create("Event", "x", Some(&terminating)).is_ok());
+        assert!(namespace_lifecycle_create("Pod", "x", Some(&json!({"metadata": {"name": "x"}}))).is_ok());
+    }
+}

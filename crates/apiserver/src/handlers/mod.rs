@@ -1,0 +1,103 @@
+//! Request handlers. `dispatch` routes an authenticated, authorized request; each
+//! module handles one family of verbs.
+
+pub mod discovery;
+mod body;
+mod delete;
+mod read;
+mod scale;
+mod watch;
+mod write;
+
+use http::{Method, StatusCode};
+use serde_json::Value;
+use skiff_api::registry::{self, Resource};
+use skiff_api::ApiError;
+
+use crate::request::{Output, Query, ResourceRequest, Verb};
+use crate::response::{self, HttpResponse};
+use crate::server::Context;
+
+pub use body::decode_body;
+
+/// One resource request with everything the handlers need.
+pub struct Call<'a> {
+    pub ctx: &'a Context,
+    pub req: &'a ResourceRequest,
+    pub resource: &'static Resource,
+    pub query: &'a Query,
+    pub output: Output,
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a [u8],
+    pub method: &'a Method,
+    pub user: &'a crate::authn::UserInfo,
+}
+
+impl Call<'_> {
+    /// 404 for this request's object.
+    pub fn not_found(&self) -> ApiError {
+        ApiError::not_found(self.resource.group, self.resource.plural, &self.req.name)
+    }
+}
+
+/// Finds the served resource a request addresses.
+pub fn resolve(req: &ResourceRequest) -> Result<&'static Resource, ApiError> {
+    let resource = registry::find(&req.group, &req.version, &req.resource).ok_or_else(|| {
+        ApiError::NotFound(skiff_api::Target::new(&req.group, &req.resource, &req.name))
+    })?;
+    if !resource.namespaced && !req.namespace.is_empty() {
+        return Err(ApiError::NotFound(skiff_api::Target::new(&req.group, &req.resource, &req.name)));
+    }
+    if !req.subresource.is_empty() && resource.subresource(&req.subresource).is_none() {
+        return Err(ApiError::NotFound(skiff_api::Target::new(&req.group, &req.resource, &req.name)));
+    }
+    Ok(resource)
+}
+
+/// Routes a resource request to its handler.
+pub async fn dispatch(call: Call<'_>) -> Result<HttpResponse, ApiError> {
+    let verb = call.req.verb;
+    let sub = call.req.subresource.as_str();
+    let verb_allowed = match sub {
+        "" => call.resource.has_verb(verb.as_str()),
+        _ => call.resource.subresource(sub).is_some_and(|s| s.verbs.contains(&verb.as_str())),
+    };
+    if !verb_allowed {
+        return Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({} {})",
+            verb.as_str(),
+            if sub.is_empty() { call.resource.plural.to_string() } else { format!("{}/{sub}", call.resource.plural) }
+        )));
+    }
+    match (sub, verb) {
+        ("", Verb::Get) => read::get(&call).await,
+        ("", Verb::List) => read::list(&call).await,
+        (_, Verb::Watch) => watch::watch(&call).await,
+        ("", Verb::Create) => write::create(&call).await,
+        ("", Verb::Update) => write::update(&call).await,
+        ("", Verb::Patch) => write::patch(&call).await,
+        ("", Verb::Delete) => delete::delete(&call).await,
+        ("", Verb::DeleteCollection) => delete::delete_collection(&call).await,
+        ("status", Verb::Get) => read::get(&call).await,
+        ("status", Verb::Update) => write::update(&call).await,
+        ("status", Verb::Patch) => write::patch(&call).await,
+        ("scale", Verb::Get) => scale::get(&call).await,
+        ("scale", Verb::Update) => scale::update(&call).await,
+        ("scale", Verb::Patch) => scale::patch(&call).await,
+        _ => Err(ApiError::MethodNotAllowed(format!(
+            "{} on {}/{sub} is not supported yet",
+            verb.as_str(),
+            call.resource.plural
+        ))),
+    }
+}
+
+/// A created or read object as a response in the requested form.
+pub fn respond(call: &Call<'_>, code: StatusCode, obj: &Value) -> Result<HttpResponse, ApiError> {
+    let body = match call.output {
+        Output::Table => crate::table::table_for_object(call.resource, obj, call.query),
+        Output::Metadata => crate::table::partial_metadata(obj),
+        _ => obj.clone(),
+    };
+    Ok(response::object(code, &body, call.output))
+}

@@ -1,0 +1,208 @@
+//! `create`, `update` (PUT) and `patch`, for main resources and the `status`
+//! subresource. Updates and patches share one read-modify-write loop with
+//! optimistic concurrency.
+
+use http::StatusCode;
+use serde_json::Value;
+use skiff_api::{meta, ApiError};
+use skiff_store::Revision;
+
+use super::body::{check_type, decode_body, parse_json};
+use super::{respond, Call};
+use crate::request::{negotiate, PatchType, WriteOptions};
+use crate::response::HttpResponse;
+use crate::{admission, storage, strategy};
+
+/// How many times a write without a client precondition retries on conflict.
+const MAX_RETRIES: usize = 10;
+
+pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let opts = WriteOptions::from_query(call.query)?;
+    let res = call.resource;
+    if res.namespaced && call.req.namespace.is_empty() {
+        return Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({} must be created in a namespace)",
+            res.plural
+        )));
+    }
+    let mut obj = decode_body(call)?;
+    check_type(call, &mut obj, res.kind, &res.api_version())?;
+    if !meta::resource_version(&obj).is_empty() {
+        return Err(ApiError::BadRequest("resourceVersion should not be set on objects to be created".into()));
+    }
+    if res.namespaced {
+        match meta::namespace(&obj) {
+            "" => meta::set_meta(&mut obj, "namespace", call.req.namespace.clone()),
+            ns if ns != call.req.namespace => {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    if meta::name(&obj).is_empty() {
+        let prefix = meta::meta_str(&obj, "generateName").to_string();
+        if !prefix.is_empty() {
+            meta::set_meta(&mut obj, "name", strategy::generate_name(&prefix));
+        }
+    }
+    strategy::prepare_for_create(res, &mut obj);
+    skiff_api::defaults::apply(res.group, res.kind, &mut obj);
+    validate(call, &obj, None)?;
+    admission::admit_create(call.ctx, res, &obj).await?;
+    if opts.dry_run {
+        return respond(call, StatusCode::CREATED, &obj);
+    }
+    let created = call.ctx.objects.create(res, &obj).await?;
+    respond(call, StatusCode::CREATED, &created)
+}
+
+pub async fn update(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let opts = WriteOptions::from_query(call.query)?;
+    let mut body = decode_body(call)?;
+    let (kind, api_version) = (call.resource.kind, call.resource.api_version());
+    check_type(call, &mut body, kind, &api_version)?;
+    check_identity(call, &mut body)?;
+    let precondition = match meta::resource_version(&body) {
+        "" => None,
+        rv => Some(storage::parse_resource_version(rv)?),
+    };
+    let obj = read_modify_write(call, &opts, precondition, |_current| Ok(body.clone())).await?;
+    respond(call, StatusCode::OK, &obj)
+}
+
+pub async fn patch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let opts = WriteOptions::from_query(call.query)?;
+    let content_type = call.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let patch_type = negotiate::patch_type(content_type)?;
+    let patch: Value = match patch_type {
+        PatchType::Apply => super::body::parse(call.body, crate::request::BodyFormat::Yaml)?,
+        _ => parse_json(call.body)?,
+    };
+    if patch_type == PatchType::Apply {
+        return Err(ApiError::UnsupportedMediaType(
+            "server-side apply (application/apply-patch+yaml) is not supported by this server yet".into(),
+        ));
+    }
+    let res = call.resource;
+    let precondition = patch
+        .get("metadata")
+        .and_then(|m| m.get("resourceVersion"))
+        .and_then(Value::as_str)
+        .map(storage::parse_resource_version)
+        .transpose()?;
+    let obj = read_modify_write(call, &opts, precondition, |current| {
+        let mut patched = match patch_type {
+            PatchType::Json => skiff_api::patch::json_patch(current, &patch)?,
+            PatchType::Merge => skiff_api::patch::merge_patch(current, &patch),
+            PatchType::Strategic => {
+                skiff_api::patch::strategic_merge_patch(current, &patch, res.group, res.version, res.kind)?
+            }
+            PatchType::Apply => unreachable!("rejected above"),
+        };
+        // A patch may not move the object.
+        meta::set_meta(&mut patched, "name", meta::name(current).to_string());
+        if res.namespaced {
+            meta::set_meta(&mut patched, "namespace", meta::namespace(current).to_string());
+        }
+        Ok(patched)
+    })
+    .await?;
+    respond(call, StatusCode::OK, &obj)
+}
+
+/// The name and namespace in a PUT body must match the URL.
+fn check_identity(call: &Call<'_>, body: &mut Value) -> Result<(), ApiError> {
+    match meta::name(body) {
+        "" => meta::set_meta(body, "name", call.req.name.clone()),
+        name if name != call.req.name => {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({name}) does not match the name on the URL ({})",
+                call.req.name
+            )))
+        }
+        _ => {}
+    }
+    if call.resource.namespaced {
+        match meta::namespace(body) {
+            "" => meta::set_meta(body, "namespace", call.req.namespace.clone()),
+            ns if ns != call.req.namespace => {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads the object, builds the new one with `desired`, applies the strategy and
+/// validation, and writes it if it is still at the version read. Without a client
+/// precondition a conflict (someone else wrote in between) is retried.
+async fn read_modify_write(
+    call: &Call<'_>,
+    opts: &WriteOptions,
+    precondition: Option<Revision>,
+    desired: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    let res = call.resource;
+    let sub = call.req.subresource.as_str();
+    for _ in 0..MAX_RETRIES {
+        let current = call.ctx.objects.get(res, &call.req.namespace, &call.req.name).await?;
+        let current_rv = storage::parse_resource_version(meta::resource_version(&current))?;
+        if precondition.is_some_and(|p| p != current_rv) {
+            return Err(ApiError::stale(res.group, res.plural, &call.req.name));
+        }
+        let mut new = desired(&current)?;
+        let uid = meta::uid(&new);
+        if !uid.is_empty() && uid != meta::uid(&current) {
+            return Err(ApiError::Conflict {
+                target: skiff_api::Target::new(res.group, res.plural, &call.req.name),
+                message: format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(&current)
+                ),
+            });
+        }
+        new["apiVersion"] = Value::String(res.api_version());
+        new["kind"] = Value::String(res.kind.to_string());
+        strategy::prepare_for_update(res, sub, &mut new, &current);
+        skiff_api::defaults::apply(res.group, res.kind, &mut new);
+        meta::set_meta(&mut new, "resourceVersion", current_rv.to_string());
+        validate(call, &new, Some(&current))?;
+        if new == current {
+            // Nothing changed: no write, no new resourceVersion (as upstream).
+            return Ok(current);
+        }
+        admission::admit_update(call.ctx, res, &new, &current).await?;
+        let finished = meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty();
+        if opts.dry_run {
+            return Ok(new);
+        }
+        let result = if finished {
+            // The last finalizer is gone from an object being deleted: remove it.
+            call.ctx.objects.delete(res, &call.req.namespace, &call.req.name, current_rv).await
+        } else {
+            call.ctx.objects.update(res, &new, current_rv).await
+        };
+        match result {
+            Err(ApiError::Conflict { .. }) if precondition.is_none() => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::stale(res.group, res.plural, &call.req.name))
+}
+
+/// Runs metadata and type validation; 422 with every cause.
+fn validate(call: &Call<'_>, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let res = call.resource;
+    let mut causes = strategy::validate_metadata(res, obj);
+    causes.extend(skiff_api::validation::validate(res.group, res.kind, obj, old));
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(res.group, res.kind, meta::name(obj), causes))
+    }
+}

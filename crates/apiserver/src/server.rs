@@ -1,0 +1,310 @@
+//! The request pipeline — authentication → authorization → handler (admission and
+//! the resource strategy run inside the write handlers) — and the HTTPS listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Value;
+use skiff_api::{registry, ApiError, ApiResult, Resource};
+use skiff_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::authn::{Authenticator, UserInfo};
+use crate::authz::{self, Attributes, Authorizer, Decision};
+use crate::handlers::{self, discovery, Call};
+use crate::request::{self, negotiate, Query, RequestInfo, Verb};
+use crate::response::{self, HttpResponse};
+use crate::storage::cache::{Cacher, Caches};
+use crate::storage::{self, Objects};
+
+/// Bodies above this are refused with 413 before they are read in full.
+pub const MAX_BODY_BYTES: usize = 3 << 20;
+/// Requests handled at once (watches and other long-running requests excluded);
+/// beyond this clients get 429 with Retry-After.
+pub const MAX_IN_FLIGHT: usize = 600;
+
+/// Everything handlers share.
+pub struct Context {
+    pub objects: Objects,
+    pub caches: Caches,
+    pub authenticator: Arc<dyn Authenticator>,
+    pub authorizer: Arc<dyn Authorizer>,
+    pub shutdown: CancellationToken,
+    in_flight: Semaphore,
+}
+
+impl Context {
+    pub fn new(
+        store: Arc<dyn Store>,
+        authenticator: Arc<dyn Authenticator>,
+        authorizer: Arc<dyn Authorizer>,
+        shutdown: CancellationToken,
+    ) -> Arc<Context> {
+        Arc::new(Context {
+            objects: Objects::new(store),
+            caches: Caches::default(),
+            authenticator,
+            authorizer,
+            shutdown,
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+        })
+    }
+
+    /// The watch cache of a resource (started on first use).
+    pub fn cache(&self, res: &'static Resource) -> Arc<Cacher> {
+        self.caches.get(res, self.objects.store(), &self.shutdown)
+    }
+
+    /// A namespace object from the cache, if it exists.
+    pub async fn namespace(&self, name: &str) -> ApiResult<Option<Value>> {
+        let res = registry::find("", "v1", "namespaces").expect("namespaces are registered");
+        let cache = self.cache(res);
+        cache.ready().await?;
+        let key = storage::object_key(res, "", name);
+        let (items, _) = cache.snapshot(&key);
+        if let Some(ns) = items.iter().find(|o| skiff_api::meta::name(o) == name) {
+            return Ok(Some((**ns).clone()));
+        }
+        // Just created and not yet in the cache: ask the store.
+        match self.objects.get(res, "", name).await {
+            Ok(ns) => Ok(Some(ns)),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What the TLS layer learned about the client.
+#[derive(Clone, Default)]
+pub struct Peer {
+    pub addr: Option<SocketAddr>,
+    /// The client certificate chain, already verified against the cluster CA.
+    pub certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+/// Handles one request whose body has been read.
+pub async fn handle(ctx: &Context, req: Request<Bytes>, peer: &Peer) -> HttpResponse {
+    let (parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let path = parts.uri.path().to_string();
+    let info = request::info::parse(&parts.method, &path, query.flag("watch"));
+    let user = match authenticate(ctx, &parts.headers, peer) {
+        Ok(user) => user,
+        Err(e) => return response::error(&e),
+    };
+    let result = match &info {
+        RequestInfo::NonResource { path, verb } => {
+            non_resource(ctx, user.as_ref(), path, verb, &parts.headers, query.get("verbose").is_some()).await
+        }
+        RequestInfo::Resource(req) => {
+            let Some(user) = user.as_ref() else {
+                return response::error(&ApiError::Unauthorized("Unauthorized".into()));
+            };
+            resource(ctx, user, req, &query, &parts.method, &parts.headers, &body).await
+        }
+    };
+    let mut resp = result.unwrap_or_else(|e| response::error(&e));
+    if parts.method == Method::HEAD {
+        *resp.body_mut() = response::empty();
+    }
+    resp
+}
+
+fn authenticate(ctx: &Context, headers: &http::HeaderMap, peer: &Peer) -> ApiResult<Option<UserInfo>> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let request = crate::authn::AuthnRequest { authorization, peer_certificates: &peer.certificates };
+    ctx.authenticator.authenticate(&request)
+}
+
+async fn resource(
+    ctx: &Context,
+    user: &UserInfo,
+    req: &request::ResourceRequest,
+    query: &Query,
+    method: &Method,
+    headers: &http::HeaderMap,
+    body: &Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let attrs = Attributes {
+        verb: req.verb.as_str().to_string(),
+        group: req.group.clone(),
+        version: req.version.clone(),
+        resource: req.resource.clone(),
+        subresource: req.subresource.clone(),
+        namespace: req.namespace.clone(),
+        name: req.name.clone(),
+        path: None,
+    };
+    check_authorized(ctx, user, &attrs)?;
+    let resource = handlers::resolve(req)?;
+    let output = negotiate::output(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()))?;
+    // Long-running requests do not count against the in-flight limit.
+    let _permit = if req.verb == Verb::Watch {
+        None
+    } else {
+        Some(ctx.in_flight.try_acquire().map_err(|_| ApiError::TooManyRequests {
+            message: "Too many requests, please try again later.".into(),
+            retry_after_seconds: 1,
+        })?)
+    };
+    let call = Call { ctx, req, resource, query, output, headers, body, method, user };
+    handlers::dispatch(call).await
+}
+
+/// Asks the authorizer; anything but Allow is a 403 with upstream's message.
+fn check_authorized(ctx: &Context, user: &UserInfo, attrs: &Attributes) -> Result<(), ApiError> {
+    let reason = match ctx.authorizer.authorize(user, attrs) {
+        Decision::Allow => return Ok(()),
+        Decision::Deny(reason) => reason,
+        Decision::NoOpinion => String::new(),
+    };
+    Err(ApiError::Forbidden {
+        target: skiff_api::Target::new(&attrs.group, &attrs.resource, &attrs.name),
+        message: authz::forbidden_message(user, attrs, &reason),
+    })
+}
+
+async fn non_resource(
+    ctx: &Context,
+    user: Option<&UserInfo>,
+    path: &str,
+    verb: &str,
+    headers: &http::HeaderMap,
+    verbose: bool,
+) -> Result<HttpResponse, ApiError> {
+    let trimmed = path.trim_end_matches('/');
+    // Health and version are open to anonymous clients, as upstream's defaults.
+    match trimmed {
+        "/healthz" | "/livez" | "/readyz" | "/healthz/ping" | "/livez/ping" | "/readyz/ping" => {
+            return Ok(health(trimmed, verbose))
+        }
+        "/version" => return Ok(response::json(StatusCode::OK, &discovery::version())),
+        _ => {}
+    }
+    let Some(user) = user else {
+        return Err(ApiError::Unauthorized("Unauthorized".into()));
+    };
+    let attrs = Attributes {
+        verb: verb.to_string(),
+        group: String::new(),
+        version: String::new(),
+        resource: String::new(),
+        subresource: String::new(),
+        namespace: String::new(),
+        name: String::new(),
+        path: Some(path.to_string()),
+    };
+    check_authorized(ctx, user, &attrs)?;
+    let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
+    let not_found = || ApiError::NotFound(skiff_api::Target::default());
+    match segments.as_slice() {
+        ["api"] => Ok(discovery::root(true, headers)),
+        ["apis"] => Ok(discovery::root(false, headers)),
+        ["api", version] => discovery::resource_list("", version, headers).ok_or_else(not_found),
+        ["apis", group] => discovery::group(group, headers).ok_or_else(not_found),
+        ["apis", group, version] => discovery::resource_list(group, version, headers).ok_or_else(not_found),
+        [] => Ok(response::json(
+            StatusCode::OK,
+            &serde_json::json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
+        )),
+        _ => Err(not_found()),
+    }
+}
+
+/// `/healthz`, `/livez`, `/readyz`: `ok`, or with `?verbose` one line per check.
+fn health(path: &str, verbose: bool) -> HttpResponse {
+    if !verbose {
+        return response::text(StatusCode::OK, "ok");
+    }
+    let name = path.trim_start_matches('/').split('/').next().unwrap_or("healthz");
+    let checks = ["ping", "log", "etcd", "poststarthook/start-apiextensions-informers"];
+    let mut body: String = checks.iter().map(|c| format!("[+]{c} ok\n")).collect();
+    body.push_str(&format!("{name} check passed\n"));
+    response::text(StatusCode::OK, body)
+}
+
+/// Serves HTTPS (or plain HTTP when `tls` is `None`, for tests on loopback) until
+/// `shutdown`.
+pub async fn serve(
+    ctx: Arc<Context>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => {
+                        let certificates =
+                            tls.get_ref().1.peer_certificates().map(|c| c.to_vec()).unwrap_or_default();
+                        serve_connection(ctx, TokioIo::new(tls), Peer { addr: Some(addr), certificates }).await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
+                },
+                None => serve_connection(ctx, TokioIo::new(stream), Peer { addr: Some(addr), certificates: vec![] }).await,
+            }
+        });
+    }
+}
+
+async fn serve_connection<I>(ctx: Arc<Context>, io: I, peer: Peer)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let peer = Arc::new(peer);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let ctx = ctx.clone();
+        let peer = peer.clone();
+        async move { Ok::<_, std::convert::Infallible>(read_and_handle(&ctx, req, &peer).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+async fn read_and_handle(ctx: &Context, req: Request<Incoming>, peer: &Peer) -> HttpResponse {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return response::error(&too_large());
+    }
+    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return response::error(&too_large()),
+        Err(e) => return response::error(&ApiError::BadRequest(format!("cannot read the request body: {e}"))),
+    };
+    let mut resp = handle(ctx, Request::from_parts(parts, bytes), peer).await;
+    resp.headers_mut().insert("audit-id", HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("")));
+    resp
+}
+
+fn too_large() -> ApiError {
+    ApiError::RequestEntityTooLarge(format!("the request body exceeds the limit of {MAX_BODY_BYTES} bytes"))
+}

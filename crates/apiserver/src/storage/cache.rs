@@ -1,0 +1,302 @@
+//! The watch cache (upstream's cacher): one store watch per resource, the current
+//! objects and a window of recent events in memory, fanned out to any number of
+//! API watchers. Thousands of `kubectl get -w` cost one store watch.
+//!
+//! Gap-freedom: events are appended to the window and broadcast under the write
+//! lock, and a watcher subscribes and snapshots under the read lock, so every event
+//! is either in its snapshot or in its subscription — never neither, never both.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use skiff_api::registry::Resource;
+use skiff_api::{ApiError, ApiResult};
+use skiff_store::{EventKind, RangeRequest, Revision, Store};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::{decode, resource_prefix};
+
+/// How many recent events a cache keeps for watches that resume from a
+/// resourceVersion. Older resumes get 410 Expired and relist.
+const HISTORY: usize = 10_000;
+/// Per-cache fan-out buffer; a watcher further behind than this is cut off.
+const FANOUT: usize = 16_384;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watchers see it.
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub kind: EventType,
+    pub key: String,
+    /// The object after the change; for a delete, its last state with the deleting
+    /// revision as resourceVersion.
+    pub object: Arc<Value>,
+    pub prev: Option<Arc<Value>>,
+    pub revision: Revision,
+}
+
+/// Messages on the fan-out channel.
+#[derive(Debug, Clone)]
+pub enum Fanout {
+    Event(Arc<CacheEvent>),
+    /// The cache lost its store watch and relisted: watchers must end (clients
+    /// resume, and get 410 if their revision is gone).
+    Reset,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Arc<Value>>,
+    revision: Revision,
+    history: VecDeque<Arc<CacheEvent>>,
+    /// Events with a revision above this are all in `history`.
+    history_floor: Revision,
+    ready: bool,
+}
+
+/// The cache of one stored resource.
+pub struct Cacher {
+    resource: &'static Resource,
+    prefix: String,
+    state: RwLock<State>,
+    fanout: broadcast::Sender<Fanout>,
+    revision: watch::Sender<Revision>,
+}
+
+/// What a new watcher starts from.
+pub struct Subscription {
+    /// Events to send first (synthetic ADDED for a full snapshot, or history).
+    pub initial: Vec<Arc<CacheEvent>>,
+    /// The cache revision at the moment of subscribing: every later event comes
+    /// through `live`.
+    pub revision: Revision,
+    pub live: broadcast::Receiver<Fanout>,
+}
+
+/// Where a watch starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchStart {
+    /// Send the current state as ADDED events first.
+    Snapshot,
+    /// Send every change after this revision.
+    After(Revision),
+}
+
+impl Cacher {
+    pub fn new(resource: &'static Resource) -> Arc<Cacher> {
+        let (fanout, _) = broadcast::channel(FANOUT);
+        let (revision, _) = watch::channel(0);
+        Arc::new(Cacher {
+            resource,
+            prefix: resource_prefix(resource),
+            state: RwLock::new(State::default()),
+            fanout,
+            revision,
+        })
+    }
+
+    pub fn resource(&self) -> &'static Resource {
+        self.resource
+    }
+
+    /// Keeps the cache in sync with the store until `shutdown`: list, watch, and on
+    /// any watch failure start over.
+    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>, shutdown: CancellationToken) {
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = self.sync_once(&store) => r,
+            };
+            if let Err(e) = result {
+                tracing::warn!(resource = self.resource.plural, error = %e, "watch cache lost its store watch; relisting");
+            }
+            let _ = self.fanout.send(Fanout::Reset);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
+    async fn sync_once(&self, store: &Arc<dyn Store>) -> Result<(), skiff_store::Error> {
+        let first = store.range(RangeRequest::prefix(self.prefix.as_bytes())).await?;
+        let revision = first.revision;
+        let mut objects = BTreeMap::new();
+        for kv in first.kvs {
+            if let Ok(obj) = decode(&kv.value, kv.mod_revision) {
+                objects.insert(String::from_utf8_lossy(&kv.key).into_owned(), Arc::new(obj));
+            }
+        }
+        let mut stream = store.watch(self.prefix.as_bytes(), revision).await?;
+        {
+            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+            *state = State { objects, revision, history: VecDeque::new(), history_floor: revision, ready: true };
+        }
+        self.revision.send_replace(revision);
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            self.apply(batch);
+        }
+        Err(skiff_store::Error::Closed)
+    }
+
+    fn apply(&self, batch: skiff_store::WatchBatch) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        for event in batch.events {
+            let key = String::from_utf8_lossy(&event.kv.key).into_owned();
+            let revision = event.kv.mod_revision;
+            let prev = state.objects.get(&key).cloned();
+            let cache_event = match event.kind {
+                EventKind::Put => {
+                    let Ok(obj) = decode(&event.kv.value, revision) else { continue };
+                    let obj = Arc::new(obj);
+                    state.objects.insert(key.clone(), obj.clone());
+                    let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+                    CacheEvent { kind, key, object: obj, prev, revision }
+                }
+                EventKind::Delete => {
+                    state.objects.remove(&key);
+                    let Some(last) = prev.clone() else { continue };
+                    let mut obj = (*last).clone();
+                    skiff_api::meta::set_meta(&mut obj, "resourceVersion", revision.to_string());
+                    CacheEvent { kind: EventType::Deleted, key, object: Arc::new(obj), prev, revision }
+                }
+            };
+            let cache_event = Arc::new(cache_event);
+            if state.history.len() == HISTORY {
+                if let Some(old) = state.history.pop_front() {
+                    state.history_floor = old.revision;
+                }
+            }
+            state.history.push_back(cache_event.clone());
+            let _ = self.fanout.send(Fanout::Event(cache_event));
+        }
+        state.revision = state.revision.max(batch.revision);
+        let revision = state.revision;
+        drop(state);
+        self.revision.send_replace(revision);
+    }
+
+    /// The revision the cache has caught up to.
+    pub fn revision(&self) -> Revision {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the cache has seen `revision` (or times out, as upstream does
+    /// after 3 s with 504 "Too large resource version").
+    pub async fn wait_for(&self, revision: Revision) -> ApiResult<()> {
+        let mut rx = self.revision.subscribe();
+        let ready = tokio::time::timeout(Duration::from_secs(3), rx.wait_for(|r| *r >= revision)).await;
+        match ready {
+            Ok(Ok(_)) if self.is_ready() => Ok(()),
+            _ => Err(ApiError::Timeout(format!(
+                "Too large resource version: {revision}, current: {}",
+                self.revision()
+            ))),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).ready
+    }
+
+    /// Waits for the first list to finish.
+    pub async fn ready(&self) -> ApiResult<()> {
+        for _ in 0..100 {
+            if self.is_ready() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(ApiError::ServiceUnavailable(format!("the {} cache is not ready", self.resource.plural)))
+    }
+
+    /// The current objects under `prefix` (a full key prefix), with the revision.
+    pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, Revision) {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let items = state.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+        (items, state.revision)
+    }
+
+    /// Starts a watch: a consistent starting point plus the live feed.
+    ///
+    /// # Errors
+    /// 410 Expired when `After(rv)` is older than the kept history.
+    pub fn subscribe(&self, start: WatchStart, prefix: &str) -> ApiResult<Subscription> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let live = self.fanout.subscribe();
+        let initial = match start {
+            WatchStart::Snapshot => state
+                .objects
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| {
+                    Arc::new(CacheEvent {
+                        kind: EventType::Added,
+                        key: k.clone(),
+                        object: v.clone(),
+                        prev: None,
+                        revision: state.revision,
+                    })
+                })
+                .collect(),
+            WatchStart::After(rv) => {
+                if rv < state.history_floor {
+                    return Err(ApiError::Expired(format!("too old resource version: {rv} ({})", state.history_floor)));
+                }
+                state.history.iter().filter(|e| e.revision > rv && e.key.starts_with(prefix)).cloned().collect()
+            }
+        };
+        Ok(Subscription { initial, revision: state.revision, live })
+    }
+
+    /// Events waiting in a subscription's live feed, read under the state lock so
+    /// that "nothing pending" and the revision are consistent (for bookmarks).
+    pub fn quiet_revision(&self, live: &broadcast::Receiver<Fanout>) -> Option<Revision> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        (live.is_empty()).then_some(state.revision)
+    }
+}
+
+/// One cache per stored resource, created on first use.
+#[derive(Default)]
+pub struct Caches {
+    caches: std::sync::Mutex<BTreeMap<String, Arc<Cacher>>>,
+}
+
+impl Caches {
+    /// The cache of `resource`, started if needed. Resources that share storage
+    /// (autoscaling v1/v2) share one cache.
+    pub fn get(&self, resource: &'static Resource, store: &Arc<dyn Store>, shutdown: &CancellationToken) -> Arc<Cacher> {
+        let prefix = resource_prefix(resource);
+        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        caches
+            .entry(prefix)
+            .or_insert_with(|| {
+                let cacher = Cacher::new(resource);
+                tokio::spawn(cacher.clone().run(store.clone(), shutdown.clone()));
+                cacher
+            })
+            .clone()
+    }
+}

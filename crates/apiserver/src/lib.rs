@@ -17,3 +17,5 @@ pub mod server;
 pub mod storage;
 pub mod strategy;
 pub mod table;
+pub mod start;
+pub use start::{ApiServer, Config, StartError};

@@ -15,8 +15,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the control plane: the data store (and, as they land, the API server,
-    /// scheduler, controllers and a local agent). Serves until SIGTERM or Ctrl-C.
+    /// Run the control plane: the data store and the Kubernetes API server (and, as
+    /// they land, the scheduler, controllers and a local agent). Serves until
+    /// SIGTERM or Ctrl-C.
     Server(ServerArgs),
 }
 
@@ -39,6 +40,27 @@ pub struct ServerArgs {
     /// Keep at most this many revisions of history instead of compacting by age.
     #[arg(long, env = "SKIFF_COMPACTION_REVISIONS", conflicts_with = "compaction_age")]
     pub compaction_revisions: Option<i64>,
+
+    /// The address the API server listens on.
+    #[arg(long, env = "SKIFF_BIND_ADDRESS", default_value = "0.0.0.0")]
+    pub bind_address: std::net::IpAddr,
+
+    /// The API server's HTTPS port.
+    #[arg(long, env = "SKIFF_HTTPS_LISTEN_PORT", default_value_t = 6443)]
+    pub https_listen_port: u16,
+
+    /// A static token file (`token,user,uid,"group1,group2"` per line) for bearer
+    /// token authentication.
+    #[arg(long, env = "SKIFF_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// This node's IP addresses, added to the serving certificate (comma-separated).
+    #[arg(long, env = "SKIFF_NODE_IP", value_delimiter = ',')]
+    pub node_ip: Vec<std::net::IpAddr>,
+
+    /// Extra names or addresses for the serving certificate (comma-separated).
+    #[arg(long, env = "SKIFF_TLS_SAN", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
 
     /// How often the compactor runs.
     #[arg(long, env = "SKIFF_COMPACTION_INTERVAL", value_parser = humantime::parse_duration, default_value = "1m")]

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use skiff_apiserver::pki::ServingNames;
+use skiff_apiserver::ApiServer;
 use skiff_store::{CompactionPolicy, Compactor, RedbStore, Store};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -20,12 +22,20 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     progress(started, &format!("store ready at revision {revision}"));
 
     let shutdown = CancellationToken::new();
+    let apiserver = ApiServer::start(apiserver_config(&args), store.clone(), shutdown.clone())
+        .await
+        .context("cannot start the API server")?;
+    progress(started, &format!("API server listening on {}", apiserver.url));
+    let kubeconfig = apiserver.kubeconfig.clone();
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(apiserver.run());
     let policy = match args.compaction_revisions {
         Some(n) => CompactionPolicy::Revisions(n),
         None => CompactionPolicy::Age(args.compaction_age),
     };
     tasks.spawn(Compactor::new(store.clone(), policy, args.compaction_interval).run(shutdown.clone()));
+    eprintln!("skiff: admin kubeconfig written to {}", kubeconfig.display());
+    eprintln!("skiff: to use kubectl, run:  export KUBECONFIG={}", kubeconfig.display());
     progress(started, "ready; stop with SIGTERM or Ctrl-C");
 
     stop.await;
@@ -50,6 +60,22 @@ async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
             .with_context(|| format!("cannot use the etcd datastore at {endpoints}"))?;
         eprintln!("skiff: store: etcd at {endpoints}");
         Ok(Arc::new(store))
+    }
+}
+
+fn apiserver_config(args: &ServerArgs) -> skiff_apiserver::Config {
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let mut names = ServingNames::new(host_name);
+    names.node_ips = args.node_ip.clone();
+    names.extra_sans = args.tls_san.clone();
+    skiff_apiserver::Config {
+        bind_address: args.bind_address,
+        port: args.https_listen_port,
+        data_dir: args.data_dir.clone(),
+        token_file: args.token_file.clone(),
+        serving_names: names,
     }
 }
 

@@ -159,3 +159,25 @@ fn errors_become_bad_request() {
     let err: ApiError = ProtobufError::MissingMagic.into();
     assert!(matches!(err, ApiError::BadRequest(ref m) if m.contains("magic")), "{err:?}");
 }
+
+#[test]
+fn every_served_kind_and_subresource_body_has_a_descriptor() {
+    for resource in crate::RESOURCES {
+        let api_version = resource.api_version();
+        // Virtual resources (reviews, bindings) have no list type upstream.
+        let lists = matches!(resource.storage, crate::Storage::Stored { .. }).then(|| resource.list_kind());
+        for kind in std::iter::once(resource.kind.to_owned()).chain(lists) {
+            let decoded = decode(&body(&api_version, &kind, &[]));
+            assert!(decoded.is_ok(), "{api_version} {kind}: {decoded:?}");
+        }
+        for sub in resource.subresources.iter().filter(|s| !s.kind.is_empty()) {
+            // An empty version means the parent's group-version.
+            let api_version = match sub.version {
+                "" => api_version.clone(),
+                version => crate::registry::api_version(sub.group, version),
+            };
+            let decoded = decode(&body(&api_version, sub.kind, &[]));
+            assert!(decoded.is_ok(), "{}/{}: {api_version} {}: {decoded:?}", resource.plural, sub.name, sub.kind);
+        }
+    }
+}

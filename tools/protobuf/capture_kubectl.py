@@ -39,7 +39,12 @@ COMMANDS = {
     "create_pdb": ["create", "pdb", "pdb", "--selector=app=web", "--min-available=50%"],
     "create_priorityclass": ["create", "priorityclass", "high", "--value=1000", "--description=important"],
     "create_ingress": ["create", "ingress", "ing", "--rule=example.com/=web:80"],
+    "create_configmap_binary": ["create", "configmap", "bin", "--from-file=blob={tmp}/blob.bin"],
     "create_token": ["create", "token", "sa", "--duration=1h", "--audience=api"],
+    # These read an object first (GET_OBJECTS below), then write.
+    "expose_deployment": ["expose", "deployment", "d", "--port=80", "--target-port=8080", "--name=d-svc"],
+    "autoscale_deployment": ["autoscale", "deployment", "d", "--min=1", "--max=5", "--cpu-percent=80"],
+    "certificate_approve": ["certificate", "approve", "csr1"],
     "auth_can_i": ["auth", "can-i", "get", "pods"],
     "delete_namespace": ["delete", "namespace", "demo", "--wait=false", "--grace-period=0", "--force"],
 }
@@ -50,7 +55,7 @@ RESOURCES = {
         ("pods", "Pod", True), ("services", "Service", True), ("serviceaccounts", "ServiceAccount", True),
         ("serviceaccounts/token", "TokenRequest", True), ("resourcequotas", "ResourceQuota", True),
     ]),
-    "/apis/apps/v1": ("apps/v1", [("deployments", "Deployment", True)]),
+    "/apis/apps/v1": ("apps/v1", [("deployments", "Deployment", True), ("deployments/scale", "Scale", True)]),
     "/apis/batch/v1": ("batch/v1", [("jobs", "Job", True), ("cronjobs", "CronJob", True)]),
     "/apis/policy/v1": ("policy/v1", [("poddisruptionbudgets", "PodDisruptionBudget", True)]),
     "/apis/scheduling.k8s.io/v1": ("scheduling.k8s.io/v1", [("priorityclasses", "PriorityClass", False)]),
@@ -62,6 +67,33 @@ RESOURCES = {
         ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
     ]),
     "/apis/authentication.k8s.io/v1": ("authentication.k8s.io/v1", [("tokenreviews", "TokenReview", False)]),
+    "/apis/autoscaling/v2": ("autoscaling/v2", [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)]),
+    "/apis/certificates.k8s.io/v1": ("certificates.k8s.io/v1", [
+        ("certificatesigningrequests", "CertificateSigningRequest", False),
+        ("certificatesigningrequests/approval", "CertificateSigningRequest", False),
+    ]),
+}
+
+GET_OBJECTS = {
+    "/apis/apps/v1/namespaces/default/deployments/d": {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default", "uid": "0b6c2c43-0000-4000-8000-000000000001",
+                     "resourceVersion": "7", "creationTimestamp": "2024-01-02T03:04:05Z", "labels": {"app": "d"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}},
+                              "spec": {"containers": [{"name": "busybox", "image": "busybox",
+                                                       "ports": [{"containerPort": 8080}]}]}}},
+    },
+    "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr1": {
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": "csr1", "uid": "0b6c2c43-0000-4000-8000-000000000002", "resourceVersion": "9",
+                     "creationTimestamp": "2024-01-02T03:04:05Z"},
+        "spec": {"request": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K",
+                 "signerName": "kubernetes.io/kube-apiserver-client", "expirationSeconds": 86400,
+                 "usages": ["client auth"], "username": "alice", "groups": ["system:authenticated"],
+                 "extra": {"scopes": ["a", "b"]}},
+        "status": {},
+    },
 }
 
 
@@ -101,7 +133,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        obj = discovery(self.path.split("?")[0])
+        path = self.path.split("?")[0]
+        obj = GET_OBJECTS.get(path) or discovery(path)
         if obj is None:
             self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
                              "code": 404, "message": "not found"})
@@ -158,10 +191,13 @@ def main():
                                                          "namespace": "default"}}],
         }))
         env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=tmp)
+        # Bytes that are not UTF-8, so kubectl puts them in binaryData.
+        (Path(tmp) / "blob.bin").write_bytes(bytes([0, 159, 146, 150, 255, 1]))
         for name, argv in COMMANDS.items():
+            argv = [a.replace("{tmp}", tmp) for a in argv]
             Handler.captured = []
             run = subprocess.run([args.kubectl, *argv], env=env, capture_output=True, text=True, timeout=60)
-            writes = Handler.captured
+            writes = [c for c in Handler.captured if c["method"] != "GET"]
             if len(writes) != 1:
                 print(f"{name}: {len(writes)} write requests (exit {run.returncode}): {run.stderr.strip()}",
                       file=sys.stderr)

@@ -33,7 +33,7 @@ fn every_captured_body_decodes_to_kubectls_own_json() {
         assert_eq!(decoded, expected, "{name}:\n{}", serde_json::to_string_pretty(&decoded).unwrap());
         checked += 1;
     }
-    assert!(checked >= 14, "only {checked} fixtures compared");
+    assert!(checked >= 16, "only {checked} fixtures compared");
 }
 
 #[test]
@@ -80,6 +80,42 @@ fn create_token_request() {
             "metadata": {},
             "spec": {"audiences": ["api"], "expirationSeconds": 3600},
             "status": {"token": ""},
+        })
+    );
+}
+
+#[test]
+fn certificate_approve_puts_the_csr_with_times_from_go() {
+    // Read from the fake server as JSON, converted and re-encoded by kubectl's Go code:
+    // the Times here went through upstream's own protobuf marshaller.
+    assert_eq!(
+        decode_fixture("certificate_approve"),
+        json!({
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "CertificateSigningRequest",
+            "metadata": {
+                "name": "csr1",
+                "uid": "0b6c2c43-0000-4000-8000-000000000002",
+                "resourceVersion": "9",
+                "creationTimestamp": "2024-01-02T03:04:05Z",
+            },
+            "spec": {
+                "request": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K",
+                "signerName": "kubernetes.io/kube-apiserver-client",
+                "expirationSeconds": 86400,
+                "usages": ["client auth"],
+                "username": "alice",
+                "groups": ["system:authenticated"],
+                "extra": {"scopes": ["a", "b"]},
+            },
+            "status": {"conditions": [{
+                "type": "Approved",
+                "status": "True",
+                "reason": "KubectlApprove",
+                "message": "This CSR was approved by kubectl certificate approve.",
+                "lastUpdateTime": "2026-11-26T23:15:42Z",
+                // lastTransitionTime is Go's zero time (null in Go's JSON): left out.
+            }]},
         })
     );
 }

@@ -36,20 +36,20 @@ pub(crate) fn decode(special: Special, bytes: &[u8], depth: usize) -> Result<Val
             }
         }
         Special::Duration => Value::String(go_duration(fields.varint(1)? as i64)),
-        Special::Quantity => match fields.bytes(1) {
+        Special::Quantity => match fields.bytes(1)? {
             Some(s) => Value::String(string(s)?),
             None => Value::String("0".into()), // the zero Quantity
         },
         Special::IntOrString => match fields.varint(1)? {
             0 => Value::from(fields.varint(2)? as i32),
-            1 => Value::String(string(fields.bytes(3).unwrap_or_default())?),
+            1 => Value::String(string(fields.bytes(3)?.unwrap_or_default())?),
             other => return Err(WireError::BadIntOrStringType(other).into()),
         },
-        Special::FieldsV1 => match fields.bytes(1) {
+        Special::FieldsV1 => match fields.bytes(1)? {
             Some(raw) if !raw.is_empty() => json(raw)?,
             _ => Value::Null,
         },
-        Special::RawExtension => match fields.bytes(1) {
+        Special::RawExtension => match fields.bytes(1)? {
             Some(raw) if raw.starts_with(super::MAGIC) => {
                 super::decode_nested(raw, depth + 1).map_err(|err| WireError::EmbeddedObject(Box::new(err)))?
             }
@@ -57,7 +57,10 @@ pub(crate) fn decode(special: Special, bytes: &[u8], depth: usize) -> Result<Val
             _ => Value::Null,
         },
         Special::StringList => {
-            let items = fields.all_bytes(1).map(|s| string(s).map(Value::String));
+            let items = fields.all(1).map(|item| match item {
+                Err(bytes) => string(bytes).map(Value::String),
+                Ok(_) => Err(WireError::WrongWireType { expected: "length-delimited", got: "varint" }),
+            });
             Value::Array(items.collect::<Result<_, _>>()?)
         }
     })
@@ -103,15 +106,18 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn bytes(&self, tag: u32) -> Option<&'a [u8]> {
+    /// A length-delimited field; `None` when absent, an error when it has another wire type.
+    fn bytes(&self, tag: u32) -> Result<Option<&'a [u8]>, WireError> {
         match self.last(tag) {
-            Some(Err(bytes)) => Some(bytes),
-            _ => None,
+            None => Ok(None),
+            Some(Err(bytes)) => Ok(Some(bytes)),
+            Some(Ok(_)) => Err(WireError::WrongWireType { expected: "length-delimited", got: "varint" }),
         }
     }
 
-    fn all_bytes(&self, tag: u32) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.entries.iter().filter(move |(t, _)| *t == tag).filter_map(|(_, v)| v.err())
+    /// Every value of a repeated field, in wire order.
+    fn all(&self, tag: u32) -> impl Iterator<Item = Scalar<'a>> + '_ {
+        self.entries.iter().filter(move |(t, _)| *t == tag).map(|(_, v)| *v)
     }
 }
 

@@ -181,3 +181,28 @@ fn every_served_kind_and_subresource_body_has_a_descriptor() {
         }
     }
 }
+
+#[test]
+fn map_value_errors_name_the_key() {
+    // ResourceQuota.spec.hard{"cpu": IntOrString-like garbage}: Quantity.string sent as a varint.
+    let entry = [len_field(1, b"cpu"), len_field(2, &varint_field(1, 7))].concat();
+    let raw = len_field(2, &len_field(1, &entry));
+    let (path, err) = malformed(decode(&body("v1", "ResourceQuota", &raw)));
+    assert_eq!(path, "spec.hard[\"cpu\"]");
+    assert_eq!(err, WireError::WrongWireType { expected: "length-delimited", got: "varint" });
+}
+
+#[test]
+fn int_or_string_with_an_unknown_type_is_an_error() {
+    // PodDisruptionBudget.spec.minAvailable {type: 7}
+    let raw = len_field(2, &len_field(1, &varint_field(1, 7)));
+    let (path, err) = malformed(decode(&body("policy/v1", "PodDisruptionBudget", &raw)));
+    assert_eq!((path.as_str(), err), ("spec.minAvailable", WireError::BadIntOrStringType(7)));
+}
+
+#[test]
+fn error_messages_name_kind_and_path() {
+    let raw = len_field(1, &[0x0a, 0x09, b'x']);
+    let err = decode(&body("v1", "Namespace", &raw)).unwrap_err();
+    assert_eq!(err.to_string(), "invalid protobuf for Namespace at metadata.name: 9 bytes announced but only 1 left");
+}

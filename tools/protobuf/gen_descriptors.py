@@ -99,7 +99,10 @@ def main():
         # Special messages are decoded by hand (special.rs); their fields need no Go facts.
         quiet = [] if special else warnings
         for fd in sorted(fields, key=lambda f: f["tag"]):
-            out.append("        " + emit_field(name, fd, by_tag.get(fd["tag"]), index, quiet) + ",")
+            g = by_tag.get(fd["tag"])
+            if g is not None and g["json"] == "-" and not special:
+                continue  # not part of the JSON form (runtime.Unknown.raw): decoded as unknown, skipped
+            out.append("        " + emit_field(name, fd, g, index, quiet) + ",")
         out.append("    ] },")
     out.append("];")
     Path(args.out).write_text("\n".join(out) + "\n")

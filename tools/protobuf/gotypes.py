@@ -149,11 +149,12 @@ class GoBinary:
             for k in range(n):
                 fname_addr, ftype, _ = (self.u64(w + 24 * k + j) for j in (0, 8, 16))
                 fname, tag = self.name(fname_addr)
-                fields.append(self._field(fname, tag, ftype))
+                embedded = bool(self.u8(fname_addr) & 8)  # abi.Name flag: embedded field
+                fields.append(self._field(fname, tag, ftype, embedded))
             out[(self.pkg_path(t), self.type_name(t).split(".", 1)[-1])] = fields
         return out
 
-    def _field(self, fname, tag, ftype):
+    def _field(self, fname, tag, ftype, embedded):
         tags = dict(re.findall(r'(\w+):"([^"]*)"', tag))
         json = tags.get("json", "").split(",")
         proto = tags.get("protobuf", "").split(",")
@@ -161,9 +162,11 @@ class GoBinary:
         inner = self.elem(ftype) if kind in ("ptr", "slice", "map") else ftype
         return {
             "go_name": fname,
-            "json": json[0],
+            # encoding/json: no name in the tag means the Go field name, or inlining for an
+            # untagged embedded struct.
+            "json": json[0] or ("" if embedded else fname),
             "omitempty": "omitempty" in json[1:],
-            "inline": "inline" in json[1:],
+            "inline": "inline" in json[1:] or (embedded and not json[0]),
             "tag": int(proto[1]) if len(proto) > 1 else None,
             "wire": proto[0] if proto[0] else None,
             "pointer": kind == "ptr",

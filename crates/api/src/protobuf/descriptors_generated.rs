@@ -2781,7 +2781,7 @@ pub(crate) static MESSAGES: [Message; 525] = [
         f(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool, KZ),
     ] },
     Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Duration", special: Special::Duration, fields: &[
-        f(1, "", I64, KZ),
+        f(1, "", I64, IN|KZ),
     ] },
     Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", special: Special::Plain, fields: &[
         f(1, "key", Str, KZ),
@@ -2972,13 +2972,12 @@ pub(crate) static MESSAGES: [Message; 525] = [
     ] },
     Message { name: "k8s.io.apimachinery.pkg.runtime.Unknown", special: Special::Plain, fields: &[
         f(1, "", Msg(522), IN|KZ),
-        f(2, "-", Bytes, KZ),
-        f(3, "", Str, KZ),
-        f(4, "", Str, KZ),
+        f(3, "ContentEncoding", Str, KZ),
+        f(4, "ContentType", Str, KZ),
     ] },
     Message { name: "k8s.io.apimachinery.pkg.util.intstr.IntOrString", special: Special::IntOrString, fields: &[
-        f(1, "", I64, KZ),
-        f(2, "", I32, KZ),
-        f(3, "", Str, KZ),
+        f(1, "Type", I64, KZ),
+        f(2, "IntVal", I32, KZ),
+        f(3, "StrVal", Str, KZ),
     ] },
 ];

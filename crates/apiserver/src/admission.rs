@@ -52,7 +52,8 @@ pub async fn admit_delete(_ctx: &Context, res: &Resource, obj: &Value) -> Result
     Ok(())
 }
 
-/// Creates the system namespaces if they are missing (first start).
+/// Creates the system namespaces and the `kubernetes` Service if they are missing
+/// (first start).
 pub async fn ensure_system_namespaces(objects: &storage::Objects) -> Result<(), ApiError> {
     let res = skiff_api::registry::find("", "v1", "namespaces").expect("namespaces are registered");
     for name in SYSTEM_NAMESPACES {
@@ -67,7 +68,37 @@ pub async fn ensure_system_namespaces(objects: &storage::Objects) -> Result<(), 
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    ensure_kubernetes_service(objects).await
+}
+
+/// The `kubernetes` Service in `default`, at the first Service IP, through which
+/// pods reach the API server.
+async fn ensure_kubernetes_service(objects: &storage::Objects) -> Result<(), ApiError> {
+    let res = skiff_api::registry::find("", "v1", "services").expect("services are registered");
+    if objects.get(res, "default", "kubernetes").await.is_ok() {
+        return Ok(());
+    }
+    let mut svc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {
+            "clusterIP": crate::allocator::service_ip(1).to_string(),
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+            "sessionAffinity": "None", "type": "ClusterIP",
+        },
+    });
+    crate::strategy::prepare_for_create(res, &mut svc);
+    skiff_api::defaults::apply("", "Service", &mut svc);
+    let store = objects.store().clone();
+    let taken = crate::allocator::allocate(store.as_ref(), &mut svc, None).await?;
+    match objects.create(res, &svc).await {
+        Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
+        Err(e) => {
+            crate::allocator::release(store.as_ref(), &taken).await;
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

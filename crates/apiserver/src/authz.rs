@@ -29,6 +29,10 @@ pub enum Decision {
 
 pub trait Authorizer: Send + Sync {
     fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Decision;
+
+    /// What `user` may do in `namespace`, as `SelfSubjectRulesReview` reports it:
+    /// `(resourceRules, nonResourceRules)` in the API's JSON form.
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> (serde_json::Value, serde_json::Value);
 }
 
 /// Allows every authenticated user everything.
@@ -41,6 +45,13 @@ impl Authorizer for AllowAuthenticated {
         } else {
             Decision::Deny("not authenticated".into())
         }
+    }
+
+    fn rules_for(&self, _user: &UserInfo, _namespace: &str) -> (serde_json::Value, serde_json::Value) {
+        (
+            serde_json::json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]),
+            serde_json::json!([{"verbs": ["*"], "nonResourceURLs": ["*"]}]),
+        )
     }
 }
 

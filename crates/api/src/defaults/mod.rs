@@ -34,7 +34,7 @@ pub(crate) fn template(obj: &mut Value, pointer: &str) {
 }
 
 /// Sets `path` to `value` unless it is already set (creating parents as needed).
-pub(crate) fn set(obj: &mut Value, path: &[&str], value: Value) {
+pub fn set(obj: &mut Value, path: &[&str], value: Value) {
     let mut cur = obj;
     for (i, key) in path.iter().enumerate() {
         if !cur.is_object() {

@@ -87,7 +87,7 @@ pub async fn delete(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
 
 /// Deletes one object; returns its last state (or its state marked for deletion
 /// when finalizers or a grace period keep it around).
-async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
+pub(super) async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
     let res = call.resource;
     for _ in 0..10 {
         let current = call.ctx.objects.get(res, namespace, name).await?;
@@ -126,6 +126,13 @@ async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opts: &DeleteO
             }
             match call.ctx.objects.delete(res, namespace, name, rv).await {
                 Err(ApiError::Conflict { .. }) => continue,
+                Ok(deleted) => {
+                    if res.group.is_empty() && res.kind == "Service" {
+                        crate::allocator::release(call.ctx.objects.store().as_ref(), &crate::allocator::keys_of(&deleted))
+                            .await;
+                    }
+                    return Ok(deleted);
+                }
                 other => return other,
             }
         }

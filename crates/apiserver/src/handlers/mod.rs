@@ -4,7 +4,9 @@
 pub mod discovery;
 mod body;
 mod delete;
+mod pods;
 mod read;
+mod reviews;
 mod scale;
 mod watch;
 mod write;
@@ -69,6 +71,14 @@ pub async fn dispatch(call: Call<'_>) -> Result<HttpResponse, ApiError> {
             if sub.is_empty() { call.resource.plural.to_string() } else { format!("{}/{sub}", call.resource.plural) }
         )));
     }
+    if call.resource.storage == skiff_api::Storage::Virtual {
+        return match (call.resource.kind, verb) {
+            ("Binding", Verb::Create) => pods::bind(&call).await,
+            ("ComponentStatus", Verb::Get | Verb::List) => component_statuses(&call),
+            (_, Verb::Create) => reviews::create(&call).await,
+            _ => Err(ApiError::MethodNotAllowed(format!("{} on {} is not supported", verb.as_str(), call.resource.plural))),
+        };
+    }
     match (sub, verb) {
         ("", Verb::Get) => read::get(&call).await,
         ("", Verb::List) => read::list(&call).await,
@@ -81,6 +91,8 @@ pub async fn dispatch(call: Call<'_>) -> Result<HttpResponse, ApiError> {
         ("status", Verb::Get) => read::get(&call).await,
         ("status", Verb::Update) => write::update(&call).await,
         ("status", Verb::Patch) => write::patch(&call).await,
+        ("binding", Verb::Create) => pods::bind(&call).await,
+        ("eviction", Verb::Create) => pods::evict(&call).await,
         ("scale", Verb::Get) => scale::get(&call).await,
         ("scale", Verb::Update) => scale::update(&call).await,
         ("scale", Verb::Patch) => scale::patch(&call).await,
@@ -100,4 +112,34 @@ pub fn respond(call: &Call<'_>, code: StatusCode, obj: &Value) -> Result<HttpRes
         _ => obj.clone(),
     };
     Ok(response::object(code, &body, call.output))
+}
+
+/// `componentstatuses` (deprecated upstream, still listed by kubectl): the health of
+/// the control plane's parts that this server can see.
+fn component_statuses(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let item = |name: &str| {
+        serde_json::json!({
+            "kind": "ComponentStatus", "apiVersion": "v1",
+            "metadata": {"name": name, "creationTimestamp": null},
+            "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}],
+        })
+    };
+    let body = if call.req.name.is_empty() {
+        serde_json::json!({"kind": "ComponentStatusList", "apiVersion": "v1", "metadata": {}, "items": [item("etcd-0")]})
+    } else if call.req.name == "etcd-0" {
+        item("etcd-0")
+    } else {
+        return Err(call.not_found());
+    };
+    match call.output {
+        Output::Table => {
+            let items = body.get("items").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![body.clone()]);
+            Ok(response::object(
+                StatusCode::OK,
+                &crate::table::table_for_list(call.resource, &items, serde_json::json!({}), call.query),
+                call.output,
+            ))
+        }
+        _ => Ok(response::object(StatusCode::OK, &body, call.output)),
+    }
 }

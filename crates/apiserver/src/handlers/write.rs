@@ -10,8 +10,9 @@ use skiff_store::Revision;
 use super::body::{check_type, decode_body, parse_json};
 use super::{respond, Call};
 use crate::request::{negotiate, PatchType, WriteOptions};
-use crate::response::HttpResponse;
-use crate::{admission, storage, strategy};
+use crate::openapi::{check_body, check_patched};
+use crate::response::{with_warnings, HttpResponse};
+use crate::{admission, allocator, storage, strategy};
 
 /// How many times a write without a client precondition retries on conflict.
 const MAX_RETRIES: usize = 10;
@@ -27,6 +28,7 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     }
     let mut obj = decode_body(call)?;
     check_type(call, &mut obj, res.kind, &res.api_version())?;
+    let warnings = check_body(opts.field_validation, res.group, res.version, res.kind, &mut obj)?;
     if !meta::resource_version(&obj).is_empty() {
         return Err(ApiError::BadRequest("resourceVersion should not be set on objects to be created".into()));
     }
@@ -52,10 +54,17 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     validate(call, &obj, None)?;
     admission::admit_create(call.ctx, res, &obj).await?;
     if opts.dry_run {
-        return respond(call, StatusCode::CREATED, &obj);
+        return respond(call, StatusCode::CREATED, &obj).map(|r| with_warnings(r, &warnings));
     }
-    let created = call.ctx.objects.create(res, &obj).await?;
-    respond(call, StatusCode::CREATED, &created)
+    let store = call.ctx.objects.store().clone();
+    let allocated = if is_service(res) { allocator::allocate(store.as_ref(), &mut obj, None).await? } else { Vec::new() };
+    match call.ctx.objects.create(res, &obj).await {
+        Ok(created) => respond(call, StatusCode::CREATED, &created).map(|r| with_warnings(r, &warnings)),
+        Err(e) => {
+            allocator::release(store.as_ref(), &allocated).await;
+            Err(e)
+        }
+    }
 }
 
 pub async fn update(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
@@ -63,13 +72,15 @@ pub async fn update(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let mut body = decode_body(call)?;
     let (kind, api_version) = (call.resource.kind, call.resource.api_version());
     check_type(call, &mut body, kind, &api_version)?;
+    let res = call.resource;
+    let warnings = check_body(opts.field_validation, res.group, res.version, res.kind, &mut body)?;
     check_identity(call, &mut body)?;
     let precondition = match meta::resource_version(&body) {
         "" => None,
         rv => Some(storage::parse_resource_version(rv)?),
     };
     let obj = read_modify_write(call, &opts, precondition, |_current| Ok(body.clone())).await?;
-    respond(call, StatusCode::OK, &obj)
+    respond(call, StatusCode::OK, &obj).map(|r| with_warnings(r, &warnings))
 }
 
 pub async fn patch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
@@ -92,6 +103,8 @@ pub async fn patch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         .and_then(Value::as_str)
         .map(storage::parse_resource_version)
         .transpose()?;
+    // Of the last attempt: the closure runs again when a conflict is retried.
+    let warnings = std::sync::Mutex::new(Vec::new());
     let obj = read_modify_write(call, &opts, precondition, |current| {
         let mut patched = match patch_type {
             PatchType::Json => skiff_api::patch::json_patch(current, &patch)?,
@@ -106,10 +119,13 @@ pub async fn patch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         if res.namespaced {
             meta::set_meta(&mut patched, "namespace", meta::namespace(current).to_string());
         }
+        let found = check_patched(opts.field_validation, res.group, res.version, res.kind, &patch, &mut patched)?;
+        *warnings.lock().unwrap_or_else(|e| e.into_inner()) = found;
         Ok(patched)
     })
     .await?;
-    respond(call, StatusCode::OK, &obj)
+    let warnings = warnings.into_inner().unwrap_or_else(|e| e.into_inner());
+    respond(call, StatusCode::OK, &obj).map(|r| with_warnings(r, &warnings))
 }
 
 /// The name and namespace in a PUT body must match the URL.
@@ -181,12 +197,26 @@ async fn read_modify_write(
         if opts.dry_run {
             return Ok(new);
         }
+        let store = call.ctx.objects.store().clone();
+        let allocated = if is_service(res) && !finished && sub.is_empty() {
+            allocator::allocate(store.as_ref(), &mut new, Some(&current)).await?
+        } else {
+            Vec::new()
+        };
         let result = if finished {
             // The last finalizer is gone from an object being deleted: remove it.
             call.ctx.objects.delete(res, &call.req.namespace, &call.req.name, current_rv).await
         } else {
             call.ctx.objects.update(res, &new, current_rv).await
         };
+        match &result {
+            Ok(saved) if is_service(res) => {
+                let freed = if finished { allocator::keys_of(saved) } else { allocator::released_by_update(&current, saved) };
+                allocator::release(store.as_ref(), &freed).await;
+            }
+            Err(_) => allocator::release(store.as_ref(), &allocated).await,
+            _ => {}
+        }
         match result {
             Err(ApiError::Conflict { .. }) if precondition.is_none() => continue,
             other => return other,
@@ -205,4 +235,8 @@ fn validate(call: &Call<'_>, obj: &Value, old: Option<&Value>) -> Result<(), Api
     } else {
         Err(ApiError::invalid(res.group, res.kind, meta::name(obj), causes))
     }
+}
+
+fn is_service(res: &skiff_api::Resource) -> bool {
+    res.group.is_empty() && res.kind == "Service"
 }

@@ -1,0 +1,160 @@
+//! Pod subresources with their own semantics: `binding` (the scheduler's write)
+//! and `eviction` (a delete that honours PodDisruptionBudgets).
+
+use http::StatusCode;
+use serde_json::{json, Value};
+use skiff_api::selector::LabelSelector;
+use skiff_api::{meta, registry, ApiError};
+
+use super::body::decode_body;
+use super::Call;
+use crate::response::{self, HttpResponse};
+use crate::storage::{self, Filter};
+
+/// `POST .../pods/{name}/binding` or `POST .../bindings`: sets `spec.nodeName` once.
+pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let binding = decode_body(call)?;
+    let name = if call.req.name.is_empty() { meta::name(&binding).to_string() } else { call.req.name.clone() };
+    let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("");
+    if node.is_empty() {
+        return Err(ApiError::invalid("", "Binding", &name, vec![skiff_api::Cause::required("target.name")]));
+    }
+    let pods = registry::find("", "v1", "pods").expect("pods are registered");
+    for _ in 0..10 {
+        let mut pod = call.ctx.objects.get(pods, &call.req.namespace, &name).await?;
+        let rv = storage::parse_resource_version(meta::resource_version(&pod))?;
+        if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+            if uid != meta::uid(&pod) {
+                return Err(ApiError::Conflict {
+                    target: skiff_api::Target::new("", "pods", &name),
+                    message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": the UID in the binding does not match the pod"),
+                });
+            }
+        }
+        if meta::deletion_timestamp(&pod).is_some() {
+            return Err(ApiError::Conflict {
+                target: skiff_api::Target::new("", "pods", &name),
+                message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host"),
+            });
+        }
+        let current = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        if !current.is_empty() {
+            return Err(ApiError::Conflict {
+                target: skiff_api::Target::new("", "pods", &name),
+                message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{current}\""),
+            });
+        }
+        pod["spec"]["nodeName"] = json!(node);
+        set_condition(&mut pod, "PodScheduled", "True");
+        match call.ctx.objects.update(pods, &pod, rv).await {
+            Ok(_) => {
+                let status = response::success_status(json!({"name": name, "kind": "pods"}));
+                let mut status = status;
+                status["code"] = json!(201);
+                return Ok(response::object(StatusCode::CREATED, &status, call.output));
+            }
+            Err(ApiError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::stale("", "pods", &name))
+}
+
+fn set_condition(pod: &mut Value, kind: &str, status: &str) {
+    let now = crate::strategy::now();
+    let conditions = pod
+        .as_object_mut()
+        .map(|m| m.entry("status").or_insert_with(|| json!({})))
+        .and_then(|s| {
+            if !s.is_object() {
+                *s = json!({});
+            }
+            s.as_object_mut()
+        })
+        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    let Some(Value::Array(conditions)) = conditions else { return };
+    conditions.retain(|c| c.get("type").and_then(Value::as_str) != Some(kind));
+    conditions.push(json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now}));
+}
+
+/// `POST .../pods/{name}/eviction`: deletes the pod unless a PodDisruptionBudget
+/// that selects it allows no more disruptions (429, as upstream).
+pub async fn evict(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let eviction = decode_body(call)?;
+    let pods = registry::find("", "v1", "pods").expect("pods are registered");
+    let pod = call.ctx.objects.get(pods, &call.req.namespace, &call.req.name).await?;
+    let terminal = matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    if !terminal && meta::deletion_timestamp(&pod).is_none() {
+        check_budgets(call, &pod).await?;
+    }
+    let grace = eviction.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64);
+    let mut opts = super::delete::DeleteOptions { grace_period_seconds: grace, ..Default::default() };
+    if let Some(uid) = eviction.pointer("/deleteOptions/preconditions/uid").and_then(Value::as_str) {
+        opts.precondition_uid = Some(uid.to_string());
+    }
+    let pods_call = Call { resource: pods, ..clone_call(call) };
+    super::delete::delete_one(&pods_call, &call.req.namespace, &call.req.name, &opts).await?;
+    let mut status = response::success_status(json!({"name": call.req.name, "kind": "pods"}));
+    status["code"] = json!(201);
+    Ok(response::object(StatusCode::CREATED, &status, call.output))
+}
+
+fn clone_call<'a>(call: &Call<'a>) -> Call<'a> {
+    Call {
+        ctx: call.ctx,
+        req: call.req,
+        resource: call.resource,
+        query: call.query,
+        output: call.output,
+        headers: call.headers,
+        body: call.body,
+        method: call.method,
+        user: call.user,
+    }
+}
+
+/// Fails with 429 when a budget selecting the pod has no disruptions left;
+/// otherwise records the disruption in the budget's status.
+async fn check_budgets(call: &Call<'_>, pod: &Value) -> Result<(), ApiError> {
+    let pdbs = registry::find("policy", "v1", "poddisruptionbudgets").expect("PDBs are registered");
+    let everything = LabelSelector::everything();
+    let no_fields = skiff_api::selector::FieldSelector::default();
+    let filter = Filter { resource: pdbs, labels: &everything, fields: &no_fields };
+    let page = call.ctx.objects.list(&filter, &call.req.namespace, None, None, None).await?;
+    let matching: Vec<&Value> = page
+        .items
+        .iter()
+        .filter(|pdb| {
+            pdb.pointer("/spec/selector")
+                .and_then(|s| LabelSelector::from_structured(s).ok())
+                .is_some_and(|s| !s.is_empty() && s.matches_object(pod))
+        })
+        .collect();
+    if matching.len() > 1 {
+        return Err(ApiError::Internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.".into()));
+    }
+    let Some(pdb) = matching.first() else { return Ok(()) };
+    let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
+    if allowed < 1 {
+        return Err(ApiError::DisruptionBudget {
+            target: skiff_api::Target::new("", "pods", &call.req.name),
+            message: format!(
+                "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget {} needs {} healthy pods and has {} currently",
+                meta::name(pdb),
+                pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
+                pdb.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0),
+            ),
+        });
+    }
+    let mut updated = (*pdb).clone();
+    updated["status"]["disruptionsAllowed"] = json!(allowed - 1);
+    updated["status"]["disruptedPods"][meta::name(pod)] = json!(crate::strategy::now());
+    let rv = storage::parse_resource_version(meta::resource_version(pdb))?;
+    call.ctx.objects.update(pdbs, &updated, rv).await.map(|_| ()).map_err(|e| match e {
+        ApiError::Conflict { .. } => ApiError::TooManyRequests {
+            message: "the disruption budget changed while evicting; retry".into(),
+            retry_after_seconds: 1,
+        },
+        other => other,
+    })
+}

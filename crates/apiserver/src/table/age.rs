@@ -1,9 +1,15 @@
-//! Ages as kubectl shows them (upstream's `duration.HumanDuration`).
+//! Ages as kubectl shows them (upstream's `duration.HumanDuration`). Every function
+//! takes `now` so that a table is rendered against one instant and tests are
+//! deterministic.
 
 use chrono::{DateTime, Utc};
 
-/// `5s`, `3m20s`, `2d4h`, ... for a duration in seconds.
+/// `5s`, `3m20s`, `2d4h`, ... for a duration in seconds. Up to one second in the
+/// future reads `0s` (clock skew between machines); further is `<invalid>`.
 pub fn human_duration(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".into();
+    }
     let s = seconds.max(0);
     if s < 60 * 2 {
         return format!("{s}s");
@@ -38,10 +44,22 @@ pub fn human_duration(seconds: i64) -> String {
     format!("{}y", h / 24 / 365)
 }
 
-/// The age of an RFC 3339 timestamp, or `<unknown>`.
-pub fn age(timestamp: Option<&str>) -> String {
-    match timestamp.and_then(|t| DateTime::parse_from_rfc3339(t).ok()) {
-        Some(t) => human_duration((Utc::now() - t.with_timezone(&Utc)).num_seconds()),
+/// An RFC 3339 timestamp (with or without fractional seconds), if it parses.
+pub fn parse_time(timestamp: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(timestamp).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Whole seconds from `from` to `to`, truncated toward zero like Go's
+/// `int(d.Seconds())`.
+pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_seconds()
+}
+
+/// The age of an RFC 3339 timestamp at `now`, or `<unknown>` when it is missing
+/// (upstream prints a zero time that way).
+pub fn age(timestamp: Option<&str>, now: DateTime<Utc>) -> String {
+    match timestamp.and_then(parse_time) {
+        Some(t) => human_duration(seconds_between(t, now)),
         None => "<unknown>".into(),
     }
 }
@@ -52,13 +70,30 @@ mod tests {
 
     #[test]
     fn durations_like_kubectl() {
-        assert_eq!(human_duration(5), "5s");
-        assert_eq!(human_duration(119), "119s");
-        assert_eq!(human_duration(200), "3m20s");
-        assert_eq!(human_duration(60 * 30), "30m");
-        assert_eq!(human_duration(3600 * 5 + 60), "5h1m");
-        assert_eq!(human_duration(3600 * 30), "30h");
-        assert_eq!(human_duration(86400 * 3 + 3600 * 2), "3d2h");
-        assert_eq!(human_duration(86400 * 40), "40d");
+        for (seconds, want) in [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (5, "5s"),
+            (119, "119s"),
+            (200, "3m20s"),
+            (60 * 30, "30m"),
+            (3600 * 5 + 60, "5h1m"),
+            (3600 * 30, "30h"),
+            (86400 * 3 + 3600 * 2, "3d2h"),
+            (86400 * 40, "40d"),
+            (86400 * (365 * 3 + 10), "3y10d"),
+            (86400 * 365 * 9, "9y"),
+        ] {
+            assert_eq!(human_duration(seconds), want, "{seconds}s");
+        }
+    }
+
+    #[test]
+    fn age_is_measured_against_the_given_now() {
+        let now = parse_time("2024-05-01T12:00:00Z").unwrap();
+        assert_eq!(age(Some("2024-05-01T11:55:00Z"), now), "5m");
+        assert_eq!(age(Some("2024-05-01T11:59:59.500000Z"), now), "0s");
+        assert_eq!(age(None, now), "<unknown>");
+        assert_eq!(age(Some("yesterday"), now), "<unknown>");
     }
 }

@@ -1,0 +1,143 @@
+//! Resource quantities in the canonical form upstream prints (`Quantity.String()`):
+//! the API server canonicalizes `1024Mi` to `1Gi` and `1000m` to `1` when it decodes
+//! an object, while skiff keeps what the client sent, so the printers canonicalize.
+
+/// How a quantity was written, which decides how it is printed back.
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    /// `Ki`, `Mi`, ... (powers of 1024).
+    BinarySi,
+    /// `m`, `k`, `M`, ... or no suffix (powers of 1000).
+    DecimalSi,
+    /// `1e3`.
+    DecimalExponent,
+}
+
+const NANO: i128 = 1_000_000_000;
+
+/// The canonical text of `quantity`; text that does not parse (or is out of the
+/// range handled here) is returned unchanged.
+pub fn canonical(quantity: &str) -> String {
+    parse(quantity.trim()).map(|(nanos, format)| print(nanos, format)).unwrap_or_else(|| quantity.to_string())
+}
+
+/// The value in units of 10^-9 (rounded away from zero, as upstream rounds to
+/// nano precision) and the format.
+fn parse(s: &str) -> Option<(i128, Format)> {
+    let (negative, rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let (number, suffix) = rest.split_at(number_len);
+    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
+    if int_part.is_empty() && frac_part.is_empty() || frac_part.contains('.') {
+        return None;
+    }
+    let digits: i128 = format!("{int_part}{frac_part}").parse().ok()?;
+    let (format, pow10, pow1024) = match suffix {
+        "Ki" => (Format::BinarySi, 0, 1),
+        "Mi" => (Format::BinarySi, 0, 2),
+        "Gi" => (Format::BinarySi, 0, 3),
+        "Ti" => (Format::BinarySi, 0, 4),
+        "Pi" => (Format::BinarySi, 0, 5),
+        "Ei" => (Format::BinarySi, 0, 6),
+        "n" => (Format::DecimalSi, -9, 0),
+        "u" => (Format::DecimalSi, -6, 0),
+        "m" => (Format::DecimalSi, -3, 0),
+        "" => (Format::DecimalSi, 0, 0),
+        "k" => (Format::DecimalSi, 3, 0),
+        "M" => (Format::DecimalSi, 6, 0),
+        "G" => (Format::DecimalSi, 9, 0),
+        "T" => (Format::DecimalSi, 12, 0),
+        "P" => (Format::DecimalSi, 15, 0),
+        "E" => (Format::DecimalSi, 18, 0),
+        _ => {
+            let exp = suffix.strip_prefix(['e', 'E'])?;
+            (Format::DecimalExponent, exp.parse::<i32>().ok().filter(|e| e.abs() <= 30)?, 0)
+        }
+    };
+    let mut value = digits.checked_mul(1024i128.checked_pow(pow1024)?)?;
+    let shift = 9 + pow10 - frac_part.len() as i32;
+    if shift >= 0 {
+        value = value.checked_mul(10i128.checked_pow(shift as u32)?)?;
+    } else {
+        let div = 10i128.checked_pow(shift.unsigned_abs())?;
+        value = value / div + i128::from(value % div != 0);
+    }
+    Some((if negative { -value } else { value }, format))
+}
+
+fn print(nanos: i128, format: Format) -> String {
+    if nanos == 0 {
+        return "0".into();
+    }
+    let sign = if nanos < 0 { "-" } else { "" };
+    let magnitude = nanos.abs();
+    // Small or fractional binary quantities print as decimal, so no precision is lost.
+    if format == Format::BinarySi && magnitude >= 1024 * NANO && magnitude % NANO == 0 {
+        let (mut units, mut power) = (magnitude / NANO, 0);
+        while units % 1024 == 0 && power < 6 {
+            units /= 1024;
+            power += 1;
+        }
+        return format!("{sign}{units}{}", ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][power]);
+    }
+    // Strip trailing zeros, then lower the exponent to a multiple of three.
+    let (mut mantissa, mut exp): (i128, i32) = (magnitude, -9);
+    while mantissa % 10 == 0 {
+        mantissa /= 10;
+        exp += 1;
+    }
+    while exp.rem_euclid(3) != 0 {
+        mantissa *= 10;
+        exp -= 1;
+    }
+    let suffix = match (format, exp) {
+        (Format::DecimalExponent, 0) => String::new(),
+        (Format::DecimalExponent, e) => format!("e{e}"),
+        (_, -9) => "n".into(),
+        (_, -6) => "u".into(),
+        (_, -3) => "m".into(),
+        (_, 0) => String::new(),
+        (_, 3) => "k".into(),
+        (_, 6) => "M".into(),
+        (_, 9) => "G".into(),
+        (_, 12) => "T".into(),
+        (_, 15) => "P".into(),
+        (_, 18) => "E".into(),
+        (_, e) => format!("e{e}"),
+    };
+    format!("{sign}{mantissa}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn quantities_print_in_canonical_form() {
+        for (input, want) in [
+            ("1Gi", "1Gi"),
+            ("1024Mi", "1Gi"),
+            ("1.5Gi", "1536Mi"),
+            ("1500Ki", "1500Ki"),
+            ("0.5Ki", "512"),
+            ("1000m", "1"),
+            ("0.5", "500m"),
+            ("1500", "1500"),
+            ("2000", "2k"),
+            ("250m", "250m"),
+            ("1e3", "1e3"),
+            ("1000e0", "1e3"),
+            ("0", "0"),
+            ("0Gi", "0"),
+            ("-2Gi", "-2Gi"),
+            ("10G", "10G"),
+            ("0.1n", "1n"),
+            ("bogus", "bogus"),
+        ] {
+            assert_eq!(canonical(input), want, "{input}");
+        }
+    }
+}

@@ -57,9 +57,53 @@ pub fn error(e: &ApiError) -> HttpResponse {
     resp
 }
 
+/// Adds one `Warning: 299 - "<text>"` header per warning, the way upstream reports
+/// problems that do not fail a request (kubectl prints each as `Warning: <text>`).
+pub fn with_warnings(mut resp: HttpResponse, warnings: &[String]) -> HttpResponse {
+    for warning in warnings {
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - {}", quote(warning))) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
+/// An RFC 7230 quoted-string, which client-go's warning parser unquotes: `"` and `\`
+/// escaped, control characters (not allowed in a header) replaced by spaces.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A successful `Status` (what upstream returns for some deletes).
 pub fn success_status(details: Value) -> Value {
     serde_json::json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_become_one_quoted_header_each() {
+        let resp = json(StatusCode::OK, &Value::Null);
+        let warnings = vec!["unknown field \"spec.foo\"".to_string(), "back\\slash\nline".to_string()];
+        let resp = with_warnings(resp, &warnings);
+        let values: Vec<&str> = resp.headers().get_all(header::WARNING).iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(values, vec![r#"299 - "unknown field \"spec.foo\"""#, r#"299 - "back\\slash line""#]);
+    }
 }

@@ -101,7 +101,7 @@ pub async fn handle(ctx: &Context, req: Request<Bytes>, peer: &Peer) -> HttpResp
     };
     let result = match &info {
         RequestInfo::NonResource { path, verb } => {
-            non_resource(ctx, user.as_ref(), path, verb, &parts.headers, query.get("verbose").is_some()).await
+            non_resource(ctx, user.as_ref(), path, verb, &parts.headers, &query).await
         }
         RequestInfo::Resource(req) => {
             let Some(user) = user.as_ref() else {
@@ -177,13 +177,13 @@ async fn non_resource(
     path: &str,
     verb: &str,
     headers: &http::HeaderMap,
-    verbose: bool,
+    query: &Query,
 ) -> Result<HttpResponse, ApiError> {
     let trimmed = path.trim_end_matches('/');
     // Health and version are open to anonymous clients, as upstream's defaults.
     match trimmed {
         "/healthz" | "/livez" | "/readyz" | "/healthz/ping" | "/livez/ping" | "/readyz/ping" => {
-            return Ok(health(trimmed, verbose))
+            return Ok(health(trimmed, query.get("verbose").is_some()))
         }
         "/version" => return Ok(response::json(StatusCode::OK, &discovery::version())),
         _ => {}
@@ -210,9 +210,12 @@ async fn non_resource(
         ["api", version] => discovery::resource_list("", version, headers).ok_or_else(not_found),
         ["apis", group] => discovery::group(group, headers).ok_or_else(not_found),
         ["apis", group, version] => discovery::resource_list(group, version, headers).ok_or_else(not_found),
+        ["openapi", rest @ ..] => crate::openapi::serve(rest, query.get("hash"), headers),
         [] => Ok(response::json(
             StatusCode::OK,
-            &serde_json::json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
+            &serde_json::json!({"paths": [
+                "/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version",
+            ]}),
         )),
         _ => Err(not_found()),
     }

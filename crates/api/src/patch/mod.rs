@@ -8,8 +8,8 @@
 //!
 //! All three are pure functions of (object, patch): they never modify their inputs and
 //! never panic on malformed patches. The metadata tables behind the strategic patch are
-//! public too ([`patch_strategy`], [`patch_meta`], [`root_type`], [`field_type`]) for the
-//! OpenAPI document and, later, server-side apply.
+//! public too ([`patch_strategy`], [`patch_meta`], [`root_type`], [`field_type`],
+//! [`schema_definitions`]) for the OpenAPI document and, later, server-side apply.
 
 mod json_patch;
 mod merge_patch;
@@ -24,7 +24,7 @@ mod tests;
 pub use json_patch::{json_patch, MAX_JSON_PATCH_OPERATIONS};
 pub use merge_patch::merge_patch;
 pub use strategic::strategic_merge_patch;
-pub use strategies::{field_type, patch_meta, patch_strategy, root_type, FieldType, PatchMeta};
+pub use strategies::{field_type, patch_meta, patch_strategy, root_type, schema_definitions, FieldType, PatchMeta};
 
 use crate::error::{ApiError, Cause, Target};
 use value::{json_eq, nesting_depth, remove_key};

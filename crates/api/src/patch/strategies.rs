@@ -92,6 +92,18 @@ pub fn field_type(type_name: &str, field: &str) -> Option<&'static FieldType> {
     schemas().get(type_name)?.get(field)
 }
 
+/// k8s-openapi's schema of every root type and of every type they reference, keyed by
+/// OpenAPI definition name, with references as `#/definitions/{name}`. Built once, on
+/// first use; the OpenAPI documents are generated from these.
+pub fn schema_definitions() -> &'static schemars::Map<String, Schema> {
+    static DEFINITIONS: OnceLock<schemars::Map<String, Schema>> = OnceLock::new();
+    DEFINITIONS.get_or_init(|| {
+        let mut generator = schemars::gen::SchemaGenerator::default();
+        add_root_schemas(&mut generator);
+        generator.take_definitions()
+    })
+}
+
 type Structs = HashMap<String, HashMap<String, FieldType>>;
 
 fn schemas() -> &'static Structs {
@@ -100,10 +112,8 @@ fn schemas() -> &'static Structs {
 }
 
 fn build_schemas() -> Structs {
-    let mut generator = schemars::gen::SchemaGenerator::default();
-    add_root_schemas(&mut generator);
-    let definitions = generator.take_definitions();
-    let resolve = |schema: &Schema| shape(schema, &definitions);
+    let definitions = schema_definitions();
+    let resolve = |schema: &Schema| shape(schema, definitions);
     definitions
         .iter()
         .filter_map(|(name, schema)| {

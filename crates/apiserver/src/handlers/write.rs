@@ -9,8 +9,8 @@ use skiff_store::Revision;
 
 use super::body::{check_type, decode_body, parse_json};
 use super::{respond, Call};
-use crate::request::{negotiate, PatchType, WriteOptions};
 use crate::openapi::{check_body, check_patched};
+use crate::request::{negotiate, PatchType, WriteOptions};
 use crate::response::{with_warnings, HttpResponse};
 use crate::{admission, allocator, storage, strategy};
 

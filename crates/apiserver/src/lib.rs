@@ -21,3 +21,4 @@ pub mod table;
 pub mod start;
 pub use start::{ApiServer, Config, StartError};
 pub mod allocator;
+pub mod metrics;

@@ -37,6 +37,7 @@ pub struct Context {
     pub authenticator: Arc<dyn Authenticator>,
     pub authorizer: Arc<dyn Authorizer>,
     pub shutdown: CancellationToken,
+    pub metrics: crate::metrics::Metrics,
     in_flight: Semaphore,
 }
 
@@ -53,6 +54,7 @@ impl Context {
             authenticator,
             authorizer,
             shutdown,
+            metrics: Default::default(),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
         })
     }
@@ -91,6 +93,7 @@ pub struct Peer {
 
 /// Handles one request whose body has been read.
 pub async fn handle(ctx: &Context, req: Request<Bytes>, peer: &Peer) -> HttpResponse {
+    let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();
@@ -114,7 +117,48 @@ pub async fn handle(ctx: &Context, req: Request<Bytes>, peer: &Peer) -> HttpResp
     if parts.method == Method::HEAD {
         *resp.body_mut() = response::empty();
     }
+    ctx.metrics.observe(request_labels(&info, &parts.method, resp.status().as_u16()), started.elapsed());
     resp
+}
+
+/// The metric labels of a request, named as upstream names them.
+fn request_labels(info: &RequestInfo, method: &Method, code: u16) -> crate::metrics::RequestLabels {
+    match info {
+        RequestInfo::Resource(r) => crate::metrics::RequestLabels {
+            verb: match r.verb {
+                Verb::Get => "GET",
+                Verb::List => "LIST",
+                Verb::Watch => "WATCH",
+                Verb::Create => "POST",
+                Verb::Update => "PUT",
+                Verb::Patch => "PATCH",
+                Verb::Delete | Verb::DeleteCollection => "DELETE",
+            }
+            .to_string(),
+            group: r.group.clone(),
+            version: r.version.clone(),
+            resource: r.resource.clone(),
+            subresource: r.subresource.clone(),
+            scope: if !r.name.is_empty() {
+                "resource"
+            } else if !r.namespace.is_empty() {
+                "namespace"
+            } else {
+                "cluster"
+            }
+            .to_string(),
+            code,
+        },
+        RequestInfo::NonResource { .. } => crate::metrics::RequestLabels {
+            verb: method.as_str().to_string(),
+            group: String::new(),
+            version: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            scope: String::new(),
+            code,
+        },
+    }
 }
 
 fn authenticate(ctx: &Context, headers: &http::HeaderMap, peer: &Peer) -> ApiResult<Option<UserInfo>> {
@@ -154,6 +198,11 @@ async fn resource(
             retry_after_seconds: 1,
         })?)
     };
+    let gauge = match req.verb {
+        Verb::Get | Verb::List | Verb::Watch => &ctx.metrics.in_flight_readonly,
+        _ => &ctx.metrics.in_flight_mutating,
+    };
+    let _in_flight = GaugeGuard::new(gauge);
     let call = Call { ctx, req, resource, query, output, headers, body, method, user };
     handlers::dispatch(call).await
 }
@@ -202,6 +251,11 @@ async fn non_resource(
         path: Some(path.to_string()),
     };
     check_authorized(ctx, user, &attrs)?;
+    if trimmed == "/metrics" {
+        let mut resp = response::text(StatusCode::OK, ctx.metrics.render());
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+        return Ok(resp);
+    }
     let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
     let not_found = || ApiError::NotFound(skiff_api::Target::default());
     match segments.as_slice() {
@@ -310,4 +364,20 @@ async fn read_and_handle(ctx: &Context, req: Request<Incoming>, peer: &Peer) -> 
 
 fn too_large() -> ApiError {
     ApiError::RequestEntityTooLarge(format!("the request body exceeds the limit of {MAX_BODY_BYTES} bytes"))
+}
+
+/// Counts a request in a gauge for as long as it is handled.
+struct GaugeGuard<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> GaugeGuard<'a> {
+    fn new(gauge: &'a std::sync::atomic::AtomicI64) -> Self {
+        gauge.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

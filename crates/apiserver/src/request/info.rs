@@ -92,13 +92,8 @@ pub fn parse(method: &Method, path: &str, watch_param: bool) -> RequestInfo {
     };
     let collection = name.is_empty();
     let verb = match (method.as_str(), collection) {
-        _ if legacy_watch || watch_param => {
-            if method == Method::GET {
-                Verb::Watch
-            } else {
-                return non_resource();
-            }
-        }
+        ("GET", _) if legacy_watch || watch_param => Verb::Watch,
+        _ if legacy_watch || watch_param => return non_resource(),
         ("GET" | "HEAD", true) => Verb::List,
         ("GET" | "HEAD", false) => Verb::Get,
         ("POST", _) => Verb::Create,

@@ -1,0 +1,133 @@
+//! A `skiff server` started for one test, and kubectl pointed at it: a temporary
+//! data directory, a free loopback port, a fresh kubectl cache per command.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const SKIFF: &str = env!("CARGO_BIN_EXE_skiff");
+
+/// kubectl to use: `SKIFF_TEST_KUBECTL` or `/usr/bin/kubectl`.
+pub fn kubectl_binary() -> String {
+    std::env::var("SKIFF_TEST_KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".into())
+}
+
+pub struct Cluster {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub port: u16,
+    /// Lines the server printed to stderr while starting.
+    pub startup: Vec<String>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Cluster {
+    /// Starts a server on a new data directory and waits until it is ready.
+    pub fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        Cluster::start_in(dir, extra)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Cluster {
+        let port = free_port();
+        let mut child = Command::new(SKIFF)
+            .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("SKIFF_TEST_SERVER_LOG").is_some() {
+                    eprintln!("server: {line}");
+                }
+                let _ = tx.send(line);
+            }
+        });
+        let mut startup = Vec::new();
+        loop {
+            let line = match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("skiff server did not become ready: {startup:?}");
+                }
+            };
+            let ready = line.contains("ready; stop with");
+            startup.push(line);
+            if ready {
+                break;
+            }
+        }
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        Cluster { child, dir, kubeconfig, port, startup }
+    }
+
+    /// Runs kubectl with a fresh cache directory.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_env(args, &[])
+    }
+
+    pub fn kubectl_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let cache = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(kubectl_binary());
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).arg("--cache-dir").arg(cache.path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run kubectl")
+    }
+
+    /// Runs kubectl and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs kubectl and expects failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(!out.status.success(), "kubectl {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// Writes a manifest into the test's directory and returns its path.
+    pub fn manifest(&self, name: &str, yaml: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, yaml).unwrap();
+        path.display().to_string()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}

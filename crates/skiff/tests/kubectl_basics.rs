@@ -1,0 +1,231 @@
+//! The real kubectl against `skiff server`: the everyday commands, asserted on their
+//! output as a user would read it.
+
+mod common;
+
+use common::Cluster;
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: httpd
+        image: busybox:1.36
+        command: ["httpd", "-f", "-p", "8080"]
+        ports:
+        - containerPort: 8080
+"#;
+
+#[test]
+fn api_resources_and_discovery() {
+    let c = Cluster::start();
+    let out = c.ok(&["api-resources"]);
+    for line in ["pods ", "deployments ", "horizontalpodautoscalers ", "leases ", "priorityclasses "] {
+        assert!(out.contains(line), "api-resources lacks {line}: {out}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("deployments") && l.contains("deploy") && l.contains("apps/v1")));
+    let versions = c.ok(&["api-versions"]);
+    for gv in ["v1", "apps/v1", "batch/v1", "autoscaling/v2", "rbac.authorization.k8s.io/v1", "events.k8s.io/v1"] {
+        assert!(versions.lines().any(|l| l == gv), "api-versions lacks {gv}");
+    }
+    let version = c.ok(&["version", "-o", "json"]);
+    assert!(version.contains("\"minor\": \"32\""), "{version}");
+}
+
+#[test]
+fn namespaces_exist_and_system_ones_cannot_be_deleted() {
+    let c = Cluster::start();
+    let out = c.ok(&["get", "namespaces"]);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(out.lines().any(|l| l.starts_with(ns) && l.contains("Active")), "{out}");
+    }
+    let err = c.fails(&["delete", "namespace", "kube-system"]);
+    assert!(err.contains("forbidden"), "{err}");
+    let svc = c.ok(&["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert_eq!(svc, "10.43.0.1");
+}
+
+#[test]
+fn create_get_describe_and_output_formats() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "demo"]);
+    let path = c.manifest("deploy.yaml", DEPLOYMENT);
+    let out = c.ok(&["create", "-n", "demo", "-f", &path]);
+    assert_eq!(out.trim(), "deployment.apps/web created");
+    let err = c.fails(&["create", "-n", "demo", "-f", &path]);
+    assert!(err.contains("AlreadyExists") || err.contains("already exists"), "{err}");
+
+    let wide = c.ok(&["get", "deploy", "-n", "demo", "-o", "wide"]);
+    let header = wide.lines().next().unwrap();
+    for column in ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"] {
+        assert!(header.contains(column), "{wide}");
+    }
+    assert!(wide.contains("busybox:1.36") && wide.contains("app=web"), "{wide}");
+
+    let all = c.ok(&["get", "deployments", "-A"]);
+    assert!(all.lines().any(|l| l.starts_with("demo") && l.contains("web")), "{all}");
+    let labels = c.ok(&["get", "deploy", "-n", "demo", "--show-labels"]);
+    assert!(labels.contains("app=web"), "{labels}");
+
+    let yaml = c.ok(&["get", "deploy", "web", "-n", "demo", "-o", "yaml"]);
+    for expected in ["resourceVersion:", "uid:", "creationTimestamp:", "generation: 1", "maxSurge: 25%", "imagePullPolicy: IfNotPresent"] {
+        assert!(yaml.contains(expected), "missing {expected} in {yaml}");
+    }
+    let described = c.ok(&["describe", "deploy", "web", "-n", "demo"]);
+    assert!(described.contains("Replicas:") && described.contains("busybox:1.36"), "{described}");
+
+    let missing = c.fails(&["get", "deploy", "nope", "-n", "demo"]);
+    assert!(missing.contains("NotFound") && missing.contains("\"nope\" not found"), "{missing}");
+}
+
+#[test]
+fn apply_twice_diff_and_edit() {
+    let c = Cluster::start();
+    let path = c.manifest("deploy.yaml", DEPLOYMENT);
+    assert_eq!(c.ok(&["apply", "-f", &path]).trim(), "deployment.apps/web created");
+    assert_eq!(c.ok(&["apply", "-f", &path]).trim(), "deployment.apps/web unchanged");
+    let changed = c.manifest("deploy2.yaml", &DEPLOYMENT.replace("replicas: 2", "replicas: 4"));
+    // diff exits 1 when there are differences.
+    let diff = c.kubectl(&["diff", "-f", &changed]);
+    assert_eq!(diff.status.code(), Some(1), "{}", String::from_utf8_lossy(&diff.stderr));
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("+  replicas: 4"));
+    assert_eq!(c.ok(&["apply", "-f", &changed]).trim(), "deployment.apps/web configured");
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "4");
+    let annotation = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.annotations}"]);
+    assert!(annotation.contains("kubectl.kubernetes.io/last-applied-configuration"), "{annotation}");
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.generation}"]), "2");
+
+    // edit, with a sed script as the editor.
+    let editor = c.manifest("editor.sh", "#!/bin/sh\nsed -i 's/replicas: 4/replicas: 5/' \"$1\"\n");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = c.kubectl_env(&["edit", "deploy", "web"], &[("EDITOR", &editor), ("KUBE_EDITOR", &editor)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
+}
+
+#[test]
+fn patch_label_scale_and_conflicts() {
+    let c = Cluster::start();
+    c.ok(&["create", "configmap", "cfg", "--from-literal=a=1"]);
+    c.ok(&["patch", "configmap", "cfg", "--type=merge", "-p", r#"{"data":{"b":"2"}}"#]);
+    c.ok(&["patch", "configmap", "cfg", "--type=json", "-p", r#"[{"op":"add","path":"/data/c","value":"3"}]"#]);
+    c.ok(&["patch", "configmap", "cfg", "-p", r#"{"data":{"a":null}}"#]);
+    assert_eq!(c.ok(&["get", "cm", "cfg", "-o", "jsonpath={.data}"]), r#"{"b":"2","c":"3"}"#);
+    let bad = c.fails(&["patch", "configmap", "cfg", "--type=json", "-p", r#"[{"op":"remove","path":"/data/zzz"}]"#]);
+    assert!(bad.contains("Invalid") || bad.contains("invalid"), "{bad}");
+
+    let path = c.manifest("deploy.yaml", DEPLOYMENT);
+    c.ok(&["apply", "-f", &path]);
+    c.ok(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"httpd","image":"busybox:1.37"}]}}}}"#]);
+    let image = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]);
+    assert_eq!(image, "busybox:1.37", "a strategic merge patch merges containers by name");
+    c.ok(&["set", "image", "deploy/web", "httpd=busybox:1.38"]);
+
+    c.ok(&["label", "cm", "cfg", "tier=backend"]);
+    let rv = c.ok(&["get", "cm", "cfg", "-o", "jsonpath={.metadata.resourceVersion}"]);
+    c.ok(&["label", "cm", "cfg", "other=1"]);
+    let stale = c.fails(&["label", "cm", "cfg", "third=1", "--resource-version", &rv]);
+    assert!(stale.contains("the object has been modified"), "{stale}");
+
+    assert_eq!(c.ok(&["scale", "deploy", "web", "--replicas=7"]).trim(), "deployment.apps/web scaled");
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "7");
+    let status = c.ok(&["get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web/scale"]);
+    assert!(status.contains(r#""kind":"Scale""#) && status.contains(r#""replicas":7"#), "{status}");
+}
+
+#[test]
+fn invalid_objects_get_422_with_causes() {
+    let c = Cluster::start();
+    let bad = c.manifest(
+        "bad.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\nspec:\n  containers:\n  - name: c\n",
+    );
+    let err = c.fails(&["create", "-f", &bad]);
+    assert!(err.contains("is invalid"), "{err}");
+    assert!(err.contains("metadata.name"), "{err}");
+    assert!(err.contains("spec.containers[0].image: Required value"), "{err}");
+    let err = c.fails(&["get", "pods", "-l", "a in (b"]);
+    assert!(err.contains("unable to parse requirement") || err.contains("BadRequest"), "{err}");
+    let err = c.fails(&["get", "pods", "--field-selector", "spec.bogus=x"]);
+    assert!(err.contains("field label not supported"), "{err}");
+}
+
+#[test]
+fn delete_and_wait() {
+    let c = Cluster::start();
+    c.ok(&["create", "configmap", "a"]);
+    c.ok(&["create", "configmap", "b", "--from-literal=x=y"]);
+    assert_eq!(c.ok(&["delete", "configmap", "a"]).trim(), "configmap \"a\" deleted");
+    assert!(c.ok(&["get", "cm", "-o", "name"]).contains("configmap/b"));
+    let out = c.kubectl(&["wait", "--for=delete", "configmap/b", "--timeout=20s"]);
+    // b still exists: the wait must time out (exit 1) rather than pass.
+    assert!(!out.status.success());
+    c.ok(&["delete", "configmap", "b", "--wait=false"]);
+    c.ok(&["wait", "--for=delete", "configmap/b", "--timeout=20s"]);
+    c.ok(&["create", "configmap", "c1"]);
+    c.ok(&["create", "configmap", "c2"]);
+    c.ok(&["label", "cm", "c1", "c2", "group=x"]);
+    let out = c.ok(&["delete", "cm", "-l", "group=x"]);
+    assert!(out.contains("\"c1\" deleted") && out.contains("\"c2\" deleted"), "{out}");
+}
+
+#[test]
+fn watch_prints_changes() {
+    let c = Cluster::start();
+    c.ok(&["create", "configmap", "first"]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut watch = std::process::Command::new(common::kubectl_binary())
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["get", "configmaps", "-w", "--request-timeout=0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    c.ok(&["create", "configmap", "second"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    watch.kill().unwrap();
+    let out = watch.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.starts_with("first")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("second")), "the watch did not show the new object: {text}");
+}
+
+#[test]
+fn auth_whoami_and_can_i() {
+    let c = Cluster::start();
+    let out = c.ok(&["auth", "whoami"]);
+    assert!(out.contains("system:admin") && out.contains("system:masters"), "{out}");
+    assert_eq!(c.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+    let list = c.ok(&["auth", "can-i", "--list"]);
+    assert!(list.contains("*.*"), "{list}");
+}
+
+#[test]
+fn anonymous_requests_only_reach_health_and_version() {
+    let c = Cluster::start();
+    let client = |path: &str| {
+        std::process::Command::new("curl")
+            .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("https://127.0.0.1:{}{path}", c.port))
+            .output()
+            .expect("curl")
+    };
+    for (path, code) in [("/healthz", "200"), ("/livez", "200"), ("/readyz", "200"), ("/version", "200"), ("/api", "401"), ("/api/v1/namespaces", "401")] {
+        let out = client(path);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), code, "{path}");
+    }
+}

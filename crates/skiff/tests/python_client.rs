@@ -1,0 +1,20 @@
+//! Runs the official Python `kubernetes` client suite (tests/python/client_suite.py)
+//! against a fresh `skiff server`.
+
+mod common;
+
+use common::Cluster;
+
+#[test]
+fn python_kubernetes_client_suite() {
+    let c = Cluster::start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/client_suite.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .env("KUBECONFIG", &c.kubeconfig)
+        .output()
+        .expect("python3 must be installed (scripts/deps installs the kubernetes package)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python client suite failed:\n{stderr}\n{stdout}");
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
@@ -314,13 +314,14 @@ pub async fn serve(
             match acceptor {
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls) => {
-                        let certificates =
-                            tls.get_ref().1.peer_certificates().map(|c| c.to_vec()).unwrap_or_default();
+                        let certificates = tls.get_ref().1.peer_certificates().map(|c| c.to_vec()).unwrap_or_default();
                         serve_connection(ctx, TokioIo::new(tls), Peer { addr: Some(addr), certificates }).await;
                     }
                     Err(e) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
                 },
-                None => serve_connection(ctx, TokioIo::new(stream), Peer { addr: Some(addr), certificates: vec![] }).await,
+                None => {
+                    serve_connection(ctx, TokioIo::new(stream), Peer { addr: Some(addr), certificates: vec![] }).await
+                }
             }
         });
     }
@@ -344,22 +345,40 @@ where
 
 async fn read_and_handle(ctx: &Context, req: Request<Incoming>, peer: &Peer) -> HttpResponse {
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return response::error(&too_large());
-    }
-    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return response::error(&too_large()),
-        Err(e) => return response::error(&ApiError::BadRequest(format!("cannot read the request body: {e}"))),
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return response::error(&e),
     };
     let mut resp = handle(ctx, Request::from_parts(parts, bytes), peer).await;
-    resp.headers_mut().insert("audit-id", HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("")));
+    resp.headers_mut().insert(
+        "audit-id",
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("")),
+    );
     resp
+}
+
+/// Reads a request body of at most `MAX_BODY_BYTES`. A larger one is read to its
+/// end and dropped (up to a bound), so that the client, still sending, receives
+/// the 413 instead of a reset connection.
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    const MAX_DRAIN: usize = 64 << 20;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(&data);
+            } else if seen > MAX_DRAIN {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 fn too_large() -> ApiError {

@@ -79,7 +79,14 @@ fn create_get_describe_and_output_formats() {
     assert!(labels.contains("app=web"), "{labels}");
 
     let yaml = c.ok(&["get", "deploy", "web", "-n", "demo", "-o", "yaml"]);
-    for expected in ["resourceVersion:", "uid:", "creationTimestamp:", "generation: 1", "maxSurge: 25%", "imagePullPolicy: IfNotPresent"] {
+    for expected in [
+        "resourceVersion:",
+        "uid:",
+        "creationTimestamp:",
+        "generation: 1",
+        "maxSurge: 25%",
+        "imagePullPolicy: IfNotPresent",
+    ] {
         assert!(yaml.contains(expected), "missing {expected} in {yaml}");
     }
     let described = c.ok(&["describe", "deploy", "web", "-n", "demo"]);
@@ -127,7 +134,13 @@ fn patch_label_scale_and_conflicts() {
 
     let path = c.manifest("deploy.yaml", DEPLOYMENT);
     c.ok(&["apply", "-f", &path]);
-    c.ok(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"httpd","image":"busybox:1.37"}]}}}}"#]);
+    c.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"httpd","image":"busybox:1.37"}]}}}}"#,
+    ]);
     let image = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]);
     assert_eq!(image, "busybox:1.37", "a strategic merge patch merges containers by name");
     c.ok(&["set", "image", "deploy/web", "httpd=busybox:1.38"]);
@@ -224,8 +237,51 @@ fn anonymous_requests_only_reach_health_and_version() {
             .output()
             .expect("curl")
     };
-    for (path, code) in [("/healthz", "200"), ("/livez", "200"), ("/readyz", "200"), ("/version", "200"), ("/api", "401"), ("/api/v1/namespaces", "401")] {
+    for (path, code) in [
+        ("/healthz", "200"),
+        ("/livez", "200"),
+        ("/readyz", "200"),
+        ("/version", "200"),
+        ("/api", "401"),
+        ("/api/v1/namespaces", "401"),
+    ] {
         let out = client(path);
         assert_eq!(String::from_utf8_lossy(&out.stdout), code, "{path}");
     }
+}
+
+#[test]
+fn explain_and_openapi() {
+    let c = Cluster::start();
+    let out = c.ok(&["explain", "deployment.spec.strategy"]);
+    assert!(out.contains("KIND:") && out.contains("Deployment") && out.contains("rollingUpdate"), "{out}");
+    let out = c.ok(&["explain", "pods.spec.containers.image"]);
+    assert!(out.contains("string"), "{out}");
+    let index = c.ok(&["get", "--raw", "/openapi/v3"]);
+    assert!(index.contains("\"apis/apps/v1\"") && index.contains("serverRelativeURL"), "{index}");
+    // Strict field validation through kubectl: an unknown field is refused.
+    let typo = c.manifest("typo.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndatta:\n  a: b\n");
+    let err = c.fails(&["create", "-f", &typo]);
+    assert!(err.contains("unknown field") && err.contains("datta"), "{err}");
+}
+
+#[test]
+fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rv, ip) = {
+        let c = Cluster::start_in_path(dir.path(), &[]);
+        c.ok(&["create", "configmap", "kept", "--from-literal=a=1"]);
+        c.ok(&["create", "service", "clusterip", "svc1", "--tcp=80:8080"]);
+        let rv = c.ok(&["get", "cm", "kept", "-o", "jsonpath={.metadata.resourceVersion}"]);
+        (rv, c.ok(&["get", "svc", "svc1", "-o", "jsonpath={.spec.clusterIP}"]))
+    };
+    let c = Cluster::start_in_path(dir.path(), &[]);
+    assert_eq!(c.ok(&["get", "cm", "kept", "-o", "jsonpath={.metadata.resourceVersion}"]), rv);
+    // The allocation survived: asking for the same IP again is refused.
+    let taken = c.manifest(
+        "taken.yaml",
+        &format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: svc2\nspec:\n  clusterIP: {ip}\n  ports:\n  - port: 80\n"),
+    );
+    let err = c.fails(&["create", "-f", &taken]);
+    assert!(err.contains("already allocated"), "{err}");
 }

@@ -49,10 +49,22 @@ impl Cluster {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Cluster {
+        let (child, kubeconfig, port, startup) = Cluster::spawn(dir.path(), extra);
+        Cluster { child, dir, kubeconfig, port, startup }
+    }
+
+    /// Starts a server on an existing data directory that the caller keeps.
+    pub fn start_in_path(path: &Path, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, kubeconfig, port, startup) = Cluster::spawn(path, extra);
+        Cluster { child, dir, kubeconfig, port, startup }
+    }
+
+    fn spawn(data_dir: &Path, extra: &[&str]) -> (Child, PathBuf, u16, Vec<String>) {
         let port = free_port();
         let mut child = Command::new(SKIFF)
             .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
-            .arg(dir.path())
+            .arg(data_dir)
             .args(extra)
             .stderr(Stdio::piped())
             .spawn()
@@ -82,8 +94,7 @@ impl Cluster {
                 break;
             }
         }
-        let kubeconfig = dir.path().join("admin.kubeconfig");
-        Cluster { child, dir, kubeconfig, port, startup }
+        (child, data_dir.join("admin.kubeconfig"), port, startup)
     }
 
     /// Runs kubectl with a fresh cache directory.

@@ -1,0 +1,124 @@
+//! Hostile and malformed requests get a 4xx `Status` — never a 5xx, a panic or a
+//! hang — and the server keeps serving afterwards.
+
+mod common;
+
+use std::process::Command;
+
+use common::Cluster;
+
+/// Sends a request with the admin client certificate through curl; returns the
+/// status code and the body.
+fn request(c: &Cluster, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let tls = c.data_dir().join("tls");
+    let body_file = c.data_dir().join("body.bin");
+    std::fs::write(&body_file, body).unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-X", method, "-w", "\n%{http_code}", "--max-time", "30"])
+        .arg("--cacert")
+        .arg(tls.join("ca.crt"))
+        .arg("--cert")
+        .arg(tls.join("admin.crt"))
+        .arg("--key")
+        .arg(tls.join("admin.key"))
+        .args(["-H", &format!("Content-Type: {content_type}"), "-H", "Accept: application/json"])
+        .arg("--data-binary")
+        .arg(format!("@{}", body_file.display()))
+        .arg(format!("https://127.0.0.1:{}{path}", c.port))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn assert_status(c: &Cluster, what: &str, method: &str, path: &str, content_type: &str, body: &[u8], code: u16) {
+    let (got, text) = request(c, method, path, content_type, body);
+    assert_eq!(got, code, "{what}: {text}");
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+    assert_eq!(status["kind"], "Status", "{what}: {text}");
+    assert_eq!(status["code"], code, "{what}: {text}");
+    assert!(!status["message"].as_str().unwrap_or("").is_empty(), "{what}: {text}");
+}
+
+const CM: &str = "/api/v1/namespaces/default/configmaps";
+const JSON: &str = "application/json";
+
+#[test]
+fn malformed_and_hostile_requests_get_4xx_status() {
+    let c = Cluster::start();
+    assert_status(&c, "malformed JSON", "POST", CM, JSON, b"{\"kind\": ", 400);
+    assert_status(&c, "JSON array body", "POST", CM, JSON, b"[1,2,3]", 400);
+    assert_status(&c, "malformed YAML", "POST", CM, "application/yaml", b"kind: [ConfigMap\n  x: {", 400);
+    assert_status(
+        &c,
+        "garbage protobuf",
+        "POST",
+        CM,
+        "application/vnd.kubernetes.protobuf",
+        b"k8s\x00\xff\xff\xff",
+        400,
+    );
+    assert_status(&c, "protobuf without magic", "POST", CM, "application/vnd.kubernetes.protobuf", b"hello", 400);
+    let deep = format!("{{\"metadata\":{{\"name\":\"x\"}},\"data\":{}{}}}", "[".repeat(20_000), "]".repeat(20_000));
+    assert_status(&c, "deep nesting", "POST", CM, JSON, deep.as_bytes(), 400);
+    let wrong_kind = br#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"}}"#;
+    assert_status(&c, "wrong kind for the URL", "POST", CM, JSON, wrong_kind, 400);
+    let wrong_version = br#"{"apiVersion":"apps/v1","kind":"ConfigMap","metadata":{"name":"x"}}"#;
+    assert_status(&c, "wrong apiVersion for the URL", "POST", CM, JSON, wrong_version, 400);
+    let unknown = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"bogus":1}"#;
+    assert_status(
+        &c,
+        "unknown field under Strict",
+        "POST",
+        &format!("{CM}?fieldValidation=Strict"),
+        JSON,
+        unknown,
+        400,
+    );
+    let bad_name = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Not_Valid"}}"#;
+    assert_status(&c, "invalid name", "POST", CM, JSON, bad_name, 422);
+    let no_name = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#;
+    assert_status(&c, "missing name", "POST", CM, JSON, no_name, 422);
+    let huge = vec![b' '; 4 << 20];
+    assert_status(&c, "body over 3 MiB", "POST", CM, JSON, &huge, 413);
+    let big_object = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}",
+        "x".repeat(2 << 20)
+    );
+    assert_status(&c, "object over 1.5 MiB", "POST", CM, JSON, big_object.as_bytes(), 413);
+    assert_status(&c, "unsupported media type", "POST", CM, "text/plain", b"hello", 415);
+    assert_status(&c, "bad patch type", "PATCH", &format!("{CM}/x"), "application/json", b"{}", 415);
+    assert_status(
+        &c,
+        "hostile label selector",
+        "GET",
+        &format!("{CM}?labelSelector=a%20in%20(((%2C%2C"),
+        JSON,
+        b"",
+        400,
+    );
+    let long = "a".repeat(10_000);
+    assert_status(&c, "overlong label key", "GET", &format!("{CM}?labelSelector={long}%3Db"), JSON, b"", 400);
+    assert_status(&c, "bad limit", "GET", &format!("{CM}?limit=abc"), JSON, b"", 400);
+    assert_status(
+        &c,
+        "bad resourceVersion",
+        "GET",
+        &format!("{CM}?resourceVersion=abc&resourceVersionMatch=Exact"),
+        JSON,
+        b"",
+        400,
+    );
+    assert_status(&c, "bad continue token", "GET", &format!("{CM}?limit=1&continue=%%%%"), JSON, b"", 400);
+    assert_status(&c, "unknown resource", "GET", "/api/v1/namespaces/default/widgets", JSON, b"", 404);
+    assert_status(&c, "unknown group", "GET", "/apis/example.com/v1/things", JSON, b"", 404);
+    assert_status(&c, "no deletecollection for namespaces", "DELETE", "/api/v1/namespaces", JSON, b"", 405);
+    assert_status(&c, "bad dryRun", "POST", &format!("{CM}?dryRun=Sometimes"), JSON, bad_name, 400);
+
+    // Still healthy, and nothing was stored by any of the above.
+    let (code, body) = request(&c, "GET", "/healthz", JSON, b"");
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    let names = c.ok(&["get", "configmaps", "-o", "name"]);
+    assert!(!names.contains("configmap/x") && !names.contains("configmap/big"), "{names}");
+}

@@ -13,6 +13,7 @@
 mod definitions;
 mod operations;
 mod params;
+mod protobuf;
 mod unknown;
 mod v2;
 mod v3;
@@ -33,18 +34,28 @@ use crate::response::{self, HttpResponse};
 
 pub use unknown::{check_body, check_patched, prune_unknown_fields, unknown_fields};
 
+/// gnostic's protobuf encoding of the v2 document, as kubectl up to 1.27 asks for it.
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The same; what the response says, as upstream's does: Go's `mime.ParseMediaType`
+/// (which client-go runs on every response) rejects the `@` of the form clients ask for.
+const V2_PROTOBUF_DOTTED: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
 /// A document ready to serve.
 struct Served {
     bytes: Bytes,
     /// Upstream's form: the SHA-512 of the bytes, upper-case hex.
     hash: String,
+    content_type: &'static str,
 }
 
 impl Served {
     fn new(value: &Value) -> Served {
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        Served::from_bytes(serde_json::to_vec(value).unwrap_or_default(), "application/json")
+    }
+
+    fn from_bytes(bytes: Vec<u8>, content_type: &'static str) -> Served {
         let hash = hex::encode_upper(Sha512::digest(&bytes));
-        Served { bytes: bytes.into(), hash }
+        Served { bytes: bytes.into(), hash, content_type }
     }
 }
 
@@ -68,9 +79,19 @@ fn v3_index() -> &'static Served {
     })
 }
 
+fn v2_value() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(v2::document)
+}
+
 fn v2_document() -> &'static Served {
     static DOCUMENT: OnceLock<Served> = OnceLock::new();
-    DOCUMENT.get_or_init(|| Served::new(&v2::document()))
+    DOCUMENT.get_or_init(|| Served::new(v2_value()))
+}
+
+fn v2_protobuf() -> &'static Served {
+    static DOCUMENT: OnceLock<Served> = OnceLock::new();
+    DOCUMENT.get_or_init(|| Served::from_bytes(protobuf::document(v2_value()), V2_PROTOBUF_DOTTED))
 }
 
 fn relative_url(key: &str, hash: &str) -> String {
@@ -80,8 +101,8 @@ fn relative_url(key: &str, hash: &str) -> String {
 /// Serves `/openapi/...`; `segments` is the path after `openapi`, `hash` the query's.
 ///
 /// # Errors
-/// `NotFound` for unknown documents; `NotAcceptable` when the client takes only protobuf
-/// (skiff serves the documents as JSON only).
+/// `NotFound` for unknown documents; `NotAcceptable` when the client takes neither JSON
+/// nor (for v2) gnostic's protobuf.
 pub fn serve(segments: &[&str], hash: Option<&str>, headers: &HeaderMap) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(skiff_api::Target::default());
     match segments {
@@ -89,7 +110,7 @@ pub fn serve(segments: &[&str], hash: Option<&str>, headers: &HeaderMap) -> Resu
         ["v3", key @ ..] => {
             let key = key.join("/");
             let doc = v3_documents().get(&key).ok_or_else(not_found)?;
-            accept_json(headers)?;
+            negotiate(headers, false)?;
             match hash {
                 // An out-of-date link: send the client to the current one, as upstream does.
                 Some(h) if !h.is_empty() && h != doc.hash => Ok(redirect(&relative_url(&key, &doc.hash))),
@@ -97,29 +118,41 @@ pub fn serve(segments: &[&str], hash: Option<&str>, headers: &HeaderMap) -> Resu
                 _ => Ok(document(doc, false, headers)),
             }
         }
-        ["v2"] => {
-            accept_json(headers)?;
-            Ok(document(v2_document(), false, headers))
-        }
+        ["v2"] => match negotiate(headers, true)? {
+            Format::Json => Ok(document(v2_document(), false, headers)),
+            Format::Protobuf => Ok(document(v2_protobuf(), false, headers)),
+        },
         _ => Err(not_found()),
     }
 }
 
-/// JSON unless the client accepts only something else (the protobuf encodings).
-fn accept_json(headers: &HeaderMap) -> Result<(), ApiError> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Protobuf,
+}
+
+/// The first of the client's Accept entries skiff can answer, as kube-openapi picks:
+/// JSON for `application/json`, `application/*`, `*/*` or no Accept at all; gnostic's
+/// protobuf when `protobuf` allows it (v2 only).
+fn negotiate(headers: &HeaderMap, protobuf: bool) -> Result<Format, ApiError> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let json = accept.trim().is_empty()
-        || accept.split(',').any(|clause| {
-            let media = clause.split(';').next().unwrap_or("").trim();
-            matches!(media, "application/json" | "application/*" | "*/*" | "")
-        });
-    if json {
-        Ok(())
-    } else {
-        Err(ApiError::NotAcceptable(format!(
-            "only application/json is supported for the OpenAPI documents, not {accept}"
-        )))
+    if accept.trim().is_empty() {
+        return Ok(Format::Json);
     }
+    for clause in accept.split(',') {
+        match clause.split(';').next().unwrap_or("").trim() {
+            "application/json" | "application/*" | "*/*" => return Ok(Format::Json),
+            V2_PROTOBUF | V2_PROTOBUF_DOTTED if protobuf => return Ok(Format::Protobuf),
+            _ => {}
+        }
+    }
+    Err(not_acceptable(headers))
+}
+
+fn not_acceptable(headers: &HeaderMap) -> ApiError {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    ApiError::NotAcceptable(format!("the OpenAPI documents are not available as {accept}"))
 }
 
 /// The document with its ETag; 304 when the client has it. A request naming the current
@@ -136,7 +169,7 @@ fn document(doc: &Served, immutable: bool, headers: &HeaderMap) -> HttpResponse 
         r
     } else {
         let mut r = Response::new(response::full(doc.bytes.clone()));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(doc.content_type));
         r
     };
     let h = resp.headers_mut();

@@ -274,8 +274,11 @@ fn documents_are_served_with_etags_and_cache_headers() {
     let kubectl_json = headers(&[(header::ACCEPT, "application/json")]);
     assert_eq!(serve(&["v3"], None, &kubectl_json).unwrap().status(), StatusCode::OK);
     assert_eq!(serve(&["v2"], None, &kubectl_json).unwrap().status(), StatusCode::OK);
-    let protobuf = headers(&[(header::ACCEPT, "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")]);
-    assert_eq!(serve(&["v2"], None, &protobuf).unwrap_err().code(), 406);
+    let protobuf = headers(&[(header::ACCEPT, V2_PROTOBUF)]);
+    let v2 = serve(&["v2"], None, &protobuf).unwrap();
+    assert_eq!(v2.headers()[header::CONTENT_TYPE], V2_PROTOBUF_DOTTED);
+    let v3_protobuf = headers(&[(header::ACCEPT, "application/com.github.proto-openapi.spec.v3@v1.0+protobuf")]);
+    assert_eq!(serve(&segments, None, &v3_protobuf).unwrap_err().code(), 406);
     assert_eq!(serve(&["v3", "apis", "nope", "v1"], None, &HeaderMap::new()).unwrap_err().code(), 404);
 }
 

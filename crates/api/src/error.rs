@@ -113,6 +113,12 @@ pub enum ApiError {
         target: Target,
         message: String,
     },
+    /// Server-side apply would change fields other managers own: 409 with one
+    /// `FieldManagerConflict` cause per field and, as upstream, no object in the details.
+    ApplyConflict {
+        message: String,
+        causes: Vec<Cause>,
+    },
     /// Validation failed: 422 with one cause per field.
     Invalid {
         target: Target,
@@ -182,7 +188,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::NotAcceptable(_) => 406,
-            ApiError::AlreadyExists(_) | ApiError::Conflict { .. } => 409,
+            ApiError::AlreadyExists(_) | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => 409,
             ApiError::Expired(_) | ApiError::Gone(_) => 410,
             ApiError::RequestEntityTooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
@@ -198,7 +204,7 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => "NotFound",
             ApiError::AlreadyExists(_) => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized(_) => "Unauthorized",
@@ -221,6 +227,7 @@ impl ApiError {
             ApiError::NotFound(t) => format!("{} not found", t.describe()),
             ApiError::AlreadyExists(t) => format!("{} already exists", t.describe()),
             ApiError::Conflict { message, .. }
+            | ApiError::ApplyConflict { message, .. }
             | ApiError::Forbidden { message, .. }
             | ApiError::DisruptionBudget { message, .. } => message.clone(),
             ApiError::Invalid { target, kind, causes } => {
@@ -265,6 +272,7 @@ impl ApiError {
             | ApiError::Forbidden { target: t, .. }
             | ApiError::DisruptionBudget { target: t, .. } => Some(details(t, &[])),
             ApiError::Invalid { target, causes, .. } => Some(details(target, causes)),
+            ApiError::ApplyConflict { causes, .. } => Some(details(&Target::default(), causes)),
             ApiError::TooManyRequests { retry_after_seconds, .. } => {
                 Some(json!({ "retryAfterSeconds": retry_after_seconds }))
             }

@@ -2,6 +2,7 @@
 //! selectors, object metadata helpers, and (in their modules) patch algorithms,
 //! validation, defaulting and table printing. Pure logic: no I/O anywhere here.
 
+pub mod apply;
 pub mod defaults;
 pub mod error;
 pub mod meta;

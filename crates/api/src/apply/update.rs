@@ -1,0 +1,51 @@
+//! Ownership after a write that is not an apply (create, update, patch, subresources):
+//! the writer owns what it changed, and nobody else does any more (structured-merge-diff's
+//! `Updater.Update`).
+
+use serde_json::Value;
+
+use super::compare::compare;
+use super::managed::{ManagedFields, ManagedFieldsEntry, Operation};
+use super::set::FieldSet;
+use super::{baseline, Manager, Scope, MAX_UPDATE_MANAGERS};
+
+/// Records that `writer` turned `live` into `new` (`live` is `None` for a create).
+///
+/// # Guarantees
+/// When nothing but system fields changed, `managed` is untouched. Otherwise the writer's
+/// `Update` entry gains every added or modified field and its time becomes `now`; added,
+/// modified and removed fields leave every other entry; entries left empty are dropped and
+/// at most [`MAX_UPDATE_MANAGERS`] `Update` entries remain.
+pub fn record_update(
+    managed: &mut ManagedFields,
+    live: Option<&Value>,
+    new: &Value,
+    scope: &Scope,
+    writer: &Manager<'_>,
+    now: &str,
+) {
+    let base = match live {
+        Some(live) => live.clone(),
+        None => baseline(new, scope.root),
+    };
+    let cmp = compare(Some(&base), Some(new), scope.root).without(&scope.strip, &scope.ignored);
+    if cmp.is_same() {
+        return;
+    }
+    let changed = cmp.changed();
+    for entry in &mut managed.entries {
+        entry.fields = entry.fields.difference(&changed).difference(&cmp.removed);
+    }
+    let previous = managed.find(writer.manager, Operation::Update, writer.subresource, writer.api_version);
+    let fields = previous.map_or_else(FieldSet::new, |e| e.fields.clone()).union(&changed);
+    managed.put(ManagedFieldsEntry {
+        manager: writer.manager.to_string(),
+        operation: Operation::Update,
+        api_version: writer.api_version.to_string(),
+        time: Some(now.to_string()),
+        subresource: writer.subresource.to_string(),
+        fields,
+    });
+    managed.prune_empty();
+    managed.cap_updaters(MAX_UPDATE_MANAGERS);
+}

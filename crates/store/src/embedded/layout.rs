@@ -6,14 +6,15 @@
 //!   kept on disk).
 //! - `log`: revision → the keys that revision changed, in order. Watches replay it and
 //!   compaction uses it to find the versions it may drop.
-//! - `meta`: the current and compacted revisions and the format marker.
+//! - `meta`: the flushed and compacted revisions and the format marker. The file holds
+//!   every revision up to `revision`; newer ones are in the WAL (see `wal/`).
 //!
 //! `esc` replaces each 0x00 byte with 00 FF; with the 00 00 terminator this keeps
 //! byte order and keeps every key's versions apart from longer keys sharing its prefix.
 
 use redb::TableDefinition;
 
-use crate::types::{KeyValue, Revision};
+use crate::types::{Event, EventKind, KeyValue, Revision};
 
 pub const REVS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("revs");
 pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -22,8 +23,12 @@ pub const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 pub const META_FORMAT: &str = "format";
 pub const META_REVISION: &str = "revision";
 pub const META_COMPACTED: &str = "compacted";
-/// Bumped whenever the on-disk layout changes incompatibly.
-pub const FORMAT_VERSION: i64 = 1;
+/// Bumped whenever the on-disk layout changes incompatibly. 2: the newest revisions
+/// live in the WAL directory next to the file, so a binary that reads only the file
+/// (format 1) must refuse it.
+pub const FORMAT_VERSION: i64 = 2;
+/// The format this one upgrades in place: the same tables, without a WAL.
+pub const FORMAT_VERSION_WITHOUT_WAL: i64 = 1;
 
 const TOMBSTONE: u8 = 1;
 
@@ -86,6 +91,10 @@ pub struct Version {
 }
 
 impl Version {
+    pub fn tombstone() -> Version {
+        Version { tombstone: true, create_revision: 0, version: 0, value: Vec::new() }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(17 + self.value.len());
         out.push(if self.tombstone { TOMBSTONE } else { 0 });
@@ -116,6 +125,44 @@ impl Version {
             mod_revision,
             version: self.version,
         })
+    }
+}
+
+/// The rows one revision wrote: each changed key with its new version (a tombstone for
+/// a delete), in the order the transaction wrote them. What the WAL records and what a
+/// flush or a replay writes to `revs` and `log`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionWrites {
+    pub revision: Revision,
+    pub writes: Vec<(Vec<u8>, Version)>,
+}
+
+impl RevisionWrites {
+    /// Groups events (in revision order) into the rows of their revisions.
+    pub fn from_events(events: &[Event]) -> Vec<RevisionWrites> {
+        let mut out: Vec<RevisionWrites> = Vec::new();
+        for event in events {
+            let version = match event.kind {
+                EventKind::Put => Version {
+                    tombstone: false,
+                    create_revision: event.kv.create_revision,
+                    version: event.kv.version,
+                    value: event.kv.value.clone(),
+                },
+                EventKind::Delete => Version::tombstone(),
+            };
+            let revision = event.revision();
+            match out.last_mut() {
+                Some(last) if last.revision == revision => last.writes.push((event.kv.key.clone(), version)),
+                _ => out.push(RevisionWrites { revision, writes: vec![(event.kv.key.clone(), version)] }),
+            }
+        }
+        out
+    }
+
+    /// The changed keys, in order: the `log` table's record of this revision.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.writes.iter().map(|(key, _)| key.clone()).collect()
     }
 }
 
@@ -181,5 +228,35 @@ mod tests {
         let keys = vec![b"a".to_vec(), Vec::new(), b"ccc".to_vec()];
         assert_eq!(decode_log(&encode_log(&keys)), Some(keys));
         assert_eq!(decode_log(&[0, 0, 0, 9, 1]), None);
+    }
+
+    #[test]
+    fn events_group_into_revision_writes() {
+        let kv = |key: &str, rev: Revision| KeyValue {
+            key: key.into(),
+            value: b"v".to_vec(),
+            create_revision: 1,
+            mod_revision: rev,
+            version: rev,
+        };
+        let put = |key, rev| Event { kind: EventKind::Put, kv: kv(key, rev), prev: None };
+        let delete = |key: &str, rev| Event {
+            kind: EventKind::Delete,
+            kv: KeyValue { value: Vec::new(), create_revision: 0, version: 0, ..kv(key, rev) },
+            prev: Some(kv(key, rev - 1)),
+        };
+        let grouped = RevisionWrites::from_events(&[put("/a", 2), delete("/b", 2), put("/a", 3)]);
+        let version = |rev| Version { tombstone: false, create_revision: 1, version: rev, value: b"v".to_vec() };
+        assert_eq!(
+            grouped,
+            vec![
+                RevisionWrites {
+                    revision: 2,
+                    writes: vec![(b"/a".to_vec(), version(2)), (b"/b".to_vec(), Version::tombstone())]
+                },
+                RevisionWrites { revision: 3, writes: vec![(b"/a".to_vec(), version(3))] },
+            ]
+        );
+        assert_eq!(grouped[0].keys(), vec![b"/a".to_vec(), b"/b".to_vec()]);
     }
 }

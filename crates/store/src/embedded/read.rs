@@ -1,10 +1,14 @@
-//! Reads over the `revs` and `log` tables, shared by readers and the writer.
+//! Reads over the `revs` and `log` tables, shared by readers and the writer. Reads of
+//! the latest state merge in the unflushed groups (see `overlay`).
 //! Generic over redb's `ReadableTable` so the same code reads a snapshot or the
 //! write transaction in progress.
+
+use std::collections::BTreeMap;
 
 use redb::ReadableTable;
 
 use super::layout::{self, Version};
+use super::overlay::{RangeBuilder, Stored};
 use crate::error::{Error, Result};
 use crate::types::*;
 
@@ -45,12 +49,14 @@ pub fn kv_at<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(version_at(revs, key, at)?.and_then(|(rev, v)| v.into_kv(key.to_vec(), rev)))
 }
 
-/// Reads `req`'s range as of revision `at`: returns the live keys in order, at most
-/// `limit`, and whether more remain.
+/// Reads `req`'s range: the data file's keys as of revision `stored_at`, overlaid with
+/// the newer changes in `overlay`. Returns the live keys in order, at most `limit`,
+/// and whether more remain.
 pub fn range_at<T: ReadableTable<&'static [u8], &'static [u8]>>(
     revs: &T,
     req: &RangeRequest,
-    at: Revision,
+    stored_at: Revision,
+    overlay: BTreeMap<Vec<u8>, Option<KeyValue>>,
 ) -> Result<(Vec<KeyValue>, bool)> {
     let limit = req.limit.filter(|&l| l > 0).unwrap_or(usize::MAX);
     let lo = layout::key_prefix(&req.start);
@@ -61,33 +67,31 @@ pub fn range_at<T: ReadableTable<&'static [u8], &'static [u8]>>(
     }
     .map_err(engine)?;
 
-    let mut out = Vec::new();
+    let mut builder = RangeBuilder::new(overlay, limit);
     let mut scanning: Option<Scanned> = None;
     for entry in iter {
         let (k, v) = entry.map_err(engine)?;
         let (key, rev) = layout::decode_version_key(k.value()).ok_or_else(|| corrupt_record("key"))?;
         if scanning.as_ref().is_none_or(|s| s.key != key) {
-            if let Some(kv) = scanning.take().map(Scanned::into_kv).transpose()?.flatten() {
-                if out.len() == limit {
-                    return Ok((out, true));
+            if let Some(done) = scanning.take() {
+                if builder.push(done.into_stored()?).is_break() {
+                    return Ok(builder.finish());
                 }
-                out.push(kv);
             }
             scanning = Some(Scanned { key, newest: None });
         }
-        if rev <= at {
+        if rev <= stored_at {
             if let Some(s) = scanning.as_mut() {
                 s.newest = Some((rev, v.value().to_vec()));
             }
         }
     }
-    if let Some(kv) = scanning.take().map(Scanned::into_kv).transpose()?.flatten() {
-        if out.len() == limit {
-            return Ok((out, true));
+    if let Some(done) = scanning.take() {
+        if builder.push(done.into_stored()?).is_break() {
+            return Ok(builder.finish());
         }
-        out.push(kv);
     }
-    Ok((out, false))
+    Ok(builder.finish())
 }
 
 /// A key met during a range scan, with its newest version at or below the read
@@ -98,11 +102,15 @@ struct Scanned {
 }
 
 impl Scanned {
-    /// The live key-value, or `None` if the key did not exist at the read revision.
-    fn into_kv(self) -> Result<Option<KeyValue>> {
-        let Some((rev, raw)) = self.newest else { return Ok(None) };
+    /// The key's state at the read revision.
+    fn into_stored(self) -> Result<Stored> {
+        let Some((rev, raw)) = self.newest else { return Ok(Stored::Absent(self.key)) };
         let version = Version::decode(&raw).ok_or_else(|| corrupt_record("version"))?;
-        Ok(version.into_kv(self.key, rev))
+        Ok(if version.tombstone {
+            Stored::Absent(self.key)
+        } else {
+            Stored::Live(version.into_kv(self.key, rev).expect("live"))
+        })
     }
 }
 
@@ -158,9 +166,15 @@ fn event_at<R: ReadableTable<&'static [u8], &'static [u8]>>(revs: &R, key: Vec<u
     })
 }
 
-/// Counts the live keys with this prefix at revision `at`.
-pub fn count_at<T: ReadableTable<&'static [u8], &'static [u8]>>(revs: &T, prefix: &[u8], at: Revision) -> Result<u64> {
+/// Counts the live keys with this prefix: the data file's as of `stored_at`, overlaid
+/// with `overlay`.
+pub fn count_at<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    revs: &T,
+    prefix: &[u8],
+    stored_at: Revision,
+    overlay: BTreeMap<Vec<u8>, Option<KeyValue>>,
+) -> Result<u64> {
     // Counting reuses the range scan; values are small relative to the page reads.
-    let (kvs, _) = range_at(revs, &RangeRequest::prefix(prefix), at)?;
+    let (kvs, _) = range_at(revs, &RangeRequest::prefix(prefix), stored_at, overlay)?;
     Ok(kvs.len() as u64)
 }

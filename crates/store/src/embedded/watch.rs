@@ -5,6 +5,8 @@
 //! and revisions at or below the last one delivered are skipped, so none is seen
 //! twice. A watcher that falls behind the broadcast buffer is not dropped: it catches
 //! up from the on-disk log, which is what makes resume-from-revision work too.
+//! History is read only up to the visible revision: a watcher never sees a write
+//! that is not durable.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::layout::{LOG, REVS};
 use super::read::{self, engine};
-use super::writer::Committed;
-use super::{check_revision, read_meta, RedbStore};
+use super::state::Committed;
+use super::{check_revision, overlay, read_meta, RedbStore};
 use crate::error::{Error, Result};
 use crate::store::WatchStream;
 use crate::types::*;
@@ -27,7 +29,9 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 pub(super) async fn watch(store: RedbStore, prefix: Vec<u8>, after: Revision) -> Result<WatchStream> {
     let mut published = store.inner.published.subscribe();
     // Fail fast on a compacted start, so callers get the error from `watch` itself.
-    let (current, compacted) = store.read(read_meta).await?;
+    let (current, compacted) = store
+        .read(|db, shared| Ok((shared.visible(), read_meta(&db.begin_read().map_err(engine)?)?.compacted)))
+        .await?;
     check_start(after, current, compacted)?;
 
     Ok(Box::pin(async_stream::try_stream! {
@@ -100,22 +104,38 @@ fn check_start(after: Revision, current: Revision, compacted: Revision) -> Resul
     check_revision(after.max(compacted), current, compacted)
 }
 
-/// Reads the next events after `last` from disk, or `None` when there is nothing
-/// newer than `last`.
+/// Reads the next events after `last` — from the data file, then from the visible
+/// groups not yet flushed — or `None` when there is nothing visible newer than `last`.
 async fn catch_up(store: &RedbStore, prefix: &[u8], last: Revision) -> Result<Option<WatchBatch>> {
     let prefix = prefix.to_vec();
     store
-        .read(move |rtx| {
-            let (current, compacted) = read_meta(rtx)?;
-            if current <= last {
-                return Ok(None);
+        .read(move |db, shared| {
+            let (flushed, upto, unflushed) = {
+                let state = shared.lock();
+                if state.visible <= last {
+                    return Ok(None);
+                }
+                let upto = state.visible.min(last + CATCH_UP_REVISIONS as Revision);
+                (state.flushed, upto, overlay::events_between(&state.recent, &prefix, last.max(state.flushed), upto))
+            };
+            let mut events = Vec::new();
+            if last < flushed {
+                // Begun after `flushed` was read, so it holds at least that much.
+                let rtx = db.begin_read().map_err(engine)?;
+                let compacted = read_meta(&rtx)?.compacted;
+                if last + 1 < compacted {
+                    return Err(Error::Compacted { requested: last, compacted });
+                }
+                let log = rtx.open_table(LOG).map_err(engine)?;
+                let revs = rtx.open_table(REVS).map_err(engine)?;
+                let stored_upto = upto.min(flushed);
+                let (stored, read_upto) = read::history(&log, &revs, &prefix, last, stored_upto, CATCH_UP_REVISIONS)?;
+                events = stored;
+                if read_upto < upto {
+                    return Ok(Some(WatchBatch { events, revision: read_upto }));
+                }
             }
-            if last + 1 < compacted {
-                return Err(Error::Compacted { requested: last, compacted });
-            }
-            let log = rtx.open_table(LOG).map_err(engine)?;
-            let revs = rtx.open_table(REVS).map_err(engine)?;
-            let (events, upto) = read::history(&log, &revs, &prefix, last, current, CATCH_UP_REVISIONS)?;
+            events.extend(unflushed);
             Ok(Some(WatchBatch { events, revision: upto }))
         })
         .await

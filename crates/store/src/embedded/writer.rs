@@ -1,55 +1,103 @@
-//! The single writer thread. Every write goes through it: it takes whatever requests
-//! are waiting, applies them in one redb write transaction, commits once (one fsync
-//! for the whole group), then answers each request and publishes the events.
-//! Group commit is what lets durable writes scale with concurrent writers.
+//! The writer thread. Every write goes through it: it takes whatever requests are
+//! waiting, applies them in order against the latest state, encodes the group's
+//! changes for the WAL, and hands the group to the syncer. It does not wait for the
+//! disk: while the syncer writes one group, the writer applies the next.
+//!
+//! The latest state is the writer's index of writes the data file does not have yet
+//! (applied, maybe not yet durable), over a snapshot of the data file.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-use redb::{Database, Durability, ReadableTable, Table};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use redb::{Database, ReadOnlyTable};
+use tokio::sync::{mpsc, oneshot};
 
-use super::layout::{self, Version, LOG, META, REVS};
-use super::read::{engine, kv_at, version_at};
+use super::apply::{apply_txn, Latest};
+use super::layout::REVS;
+use super::read::{engine, kv_at};
+use super::read_meta;
+use super::state::{poisoned_error, CompactRequest, Shared};
+use super::syncer::{PendingGroup, Reply};
+use super::wal::codec::encode_revision;
 use crate::error::{Error, Result};
 use crate::types::*;
 
-/// Most transactions taken into one commit; bounds commit latency and memory.
+/// Most transactions taken into one group; bounds latency and memory.
 const MAX_GROUP: usize = 2048;
-/// Most log revisions one compaction step processes, so a large compaction does not
-/// hold up writers for long.
-const COMPACTION_STEP: u64 = 10_000;
 
 pub enum Request {
-    Txn { txn: Txn, reply: oneshot::Sender<Result<TxnResponse>> },
+    Txn { txn: Txn, reply: Reply },
     Compact { revision: Revision, reply: oneshot::Sender<Result<()>> },
 }
 
-/// Events committed together, published to watchers after the commit is durable.
-#[derive(Debug)]
-pub struct Committed {
-    pub events: Vec<Event>,
-    /// The store revision after the commit.
-    pub revision: Revision,
+/// The latest state: unflushed writes over a data-file snapshot.
+struct LatestIndex {
+    snapshot: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    /// The data file's revision in `snapshot`.
+    snapshot_revision: Revision,
+    /// Each key's newest write after `snapshot_revision` (`None`: deleted).
+    unflushed: HashMap<Vec<u8>, (Revision, Option<KeyValue>)>,
+}
+
+impl LatestIndex {
+    fn open(db: &Database) -> Result<LatestIndex> {
+        let rtx = db.begin_read().map_err(engine)?;
+        let snapshot_revision = read_meta(&rtx)?.revision;
+        let snapshot = rtx.open_table(REVS).map_err(engine)?;
+        Ok(LatestIndex { snapshot, snapshot_revision, unflushed: HashMap::new() })
+    }
+
+    /// Moves to a newer snapshot once the flusher has advanced, and forgets the
+    /// writes it now holds.
+    fn refresh(&mut self, db: &Database, flushed: Revision) -> Result<()> {
+        if flushed > self.snapshot_revision {
+            let unflushed = std::mem::take(&mut self.unflushed);
+            *self = LatestIndex::open(db)?;
+            let revision = self.snapshot_revision;
+            self.unflushed = unflushed;
+            self.unflushed.retain(|_, (rev, _)| *rev > revision);
+        }
+        Ok(())
+    }
+}
+
+impl Latest for LatestIndex {
+    fn get(&mut self, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.unflushed.get(key) {
+            Some((_, kv)) => Ok(kv.clone()),
+            None => kv_at(&self.snapshot, key, Revision::MAX),
+        }
+    }
+
+    fn set(&mut self, key: &[u8], revision: Revision, kv: Option<KeyValue>) {
+        self.unflushed.insert(key.to_vec(), (revision, kv));
+    }
 }
 
 pub struct Writer {
     db: Arc<Database>,
-    revision: Revision,
-    compacted: Revision,
+    shared: Arc<Shared>,
     requests: mpsc::Receiver<Request>,
-    published: broadcast::Sender<Arc<Committed>>,
+    syncer: SyncSender<PendingGroup>,
+    /// The newest applied revision (durable or on its way).
+    revision: Revision,
+    latest: LatestIndex,
+    /// Wait for the flusher when this many revisions are not in the data file.
+    max_unflushed: i64,
 }
 
 impl Writer {
     pub fn new(
         db: Arc<Database>,
-        revision: Revision,
-        compacted: Revision,
+        shared: Arc<Shared>,
         requests: mpsc::Receiver<Request>,
-        published: broadcast::Sender<Arc<Committed>>,
-    ) -> Self {
-        Writer { db, revision, compacted, requests, published }
+        syncer: SyncSender<PendingGroup>,
+        max_unflushed: i64,
+    ) -> Result<Self> {
+        let latest = LatestIndex::open(&db)?;
+        let revision = shared.visible();
+        Ok(Writer { db, shared, requests, syncer, revision, latest, max_unflushed })
     }
 
     /// Runs until every sender is gone.
@@ -60,195 +108,71 @@ impl Writer {
             while let Some(request) = next.take() {
                 match request {
                     Request::Txn { txn, reply } => group.push((txn, reply)),
-                    // Compaction runs on its own, after the writes queued before it.
+                    // Ordered after the writes queued before it.
                     Request::Compact { revision, reply } => {
-                        self.commit_group(std::mem::take(&mut group));
-                        let _ = reply.send(self.compact(revision));
+                        self.apply_group(std::mem::take(&mut group));
+                        self.compact(revision, reply);
                     }
                 }
                 if group.len() < MAX_GROUP {
                     next = self.requests.try_recv().ok();
                 }
             }
-            self.commit_group(group);
+            self.apply_group(group);
         }
     }
 
-    fn commit_group(&mut self, group: Vec<(Txn, oneshot::Sender<Result<TxnResponse>>)>) {
+    fn compact(&self, revision: Revision, reply: oneshot::Sender<Result<()>>) {
+        if revision > self.revision {
+            let _ = reply.send(Err(Error::FutureRevision { requested: revision, current: self.revision }));
+        } else if let Some(e) = self.shared.poisoned_error() {
+            let _ = reply.send(Err(e));
+        } else {
+            self.shared.request_compaction(CompactRequest { revision, reply });
+        }
+    }
+
+    fn apply_group(&mut self, group: Vec<(Txn, Reply)>) {
         if group.is_empty() {
             return;
         }
-        let start_revision = self.revision;
-        let (txns, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-        match self.apply_group(txns) {
-            Ok((responses, events)) => {
-                for (reply, response) in replies.into_iter().zip(responses) {
-                    let _ = reply.send(Ok(response));
-                }
-                if !events.is_empty() {
-                    let _ = self.published.send(Arc::new(Committed { events, revision: self.revision }));
-                }
-            }
-            Err(e) => {
-                // Nothing of the group was committed: forget the revisions it took.
-                self.revision = start_revision;
-                let message = match e {
-                    Error::Backend { message, .. } => message,
-                    other => other.to_string(),
-                };
-                for reply in replies {
-                    let _ = reply.send(Err(Error::backend(message.clone())));
-                }
+        self.shared.wait_for_room(self.revision, self.max_unflushed);
+        let mut failure = self.shared.lock().poisoned.clone();
+        if failure.is_none() {
+            if let Err(e) = self.latest.refresh(&self.db, self.shared.flushed()) {
+                failure = Some(format!("cannot read the data file: {e}"));
             }
         }
-    }
-
-    fn apply_group(&mut self, txns: Vec<Txn>) -> Result<(Vec<TxnResponse>, Vec<Event>)> {
-        let mut wtx = self.db.begin_write().map_err(engine)?;
-        wtx.set_durability(Durability::Immediate);
-        let mut responses = Vec::with_capacity(txns.len());
-        let mut events = Vec::new();
-        {
-            let mut revs = wtx.open_table(REVS).map_err(engine)?;
-            let mut log = wtx.open_table(LOG).map_err(engine)?;
-            for txn in txns {
-                responses.push(self.apply_txn(&mut revs, &mut log, txn, &mut events)?);
+        let mut pending =
+            PendingGroup { payload: Vec::new(), revision: self.revision, replies: Vec::new(), events: Vec::new() };
+        for (txn, reply) in group {
+            if let Some(cause) = &failure {
+                pending.replies.push((reply, Err(poisoned_error(cause))));
+                continue;
             }
-            let mut meta = wtx.open_table(META).map_err(engine)?;
-            meta.insert(layout::META_REVISION, self.revision).map_err(engine)?;
-        }
-        wtx.commit().map_err(engine)?;
-        Ok((responses, events))
-    }
-
-    fn apply_txn(
-        &mut self,
-        revs: &mut Table<&'static [u8], &'static [u8]>,
-        log: &mut Table<u64, &'static [u8]>,
-        txn: Txn,
-        events: &mut Vec<Event>,
-    ) -> Result<TxnResponse> {
-        let current = self.revision;
-        let mut succeeded = true;
-        for compare in &txn.compares {
-            if !compare.matches(kv_at(revs, &compare.key, current)?.as_ref()) {
-                succeeded = false;
-                break;
-            }
-        }
-        let ops = if succeeded { txn.success } else { txn.failure };
-        let new_revision = current + 1;
-        let mut changed = Vec::new();
-        let mut results = Vec::with_capacity(ops.len());
-        for op in ops {
-            let result = match op {
-                TxnOp::Put { key, value } => {
-                    let prev = kv_at(revs, &key, current)?;
-                    let version = Version {
-                        tombstone: false,
-                        create_revision: prev.as_ref().map_or(new_revision, |p| p.create_revision),
-                        version: prev.as_ref().map_or(1, |p| p.version + 1),
-                        value,
-                    };
-                    revs.insert(layout::version_key(&key, new_revision).as_slice(), version.encode().as_slice())
-                        .map_err(engine)?;
-                    let kv = version.into_kv(key.clone(), new_revision).expect("not a tombstone");
-                    events.push(Event { kind: EventKind::Put, kv: kv.clone(), prev: prev.clone() });
-                    changed.push(key);
-                    TxnOpResult::Put { kv, prev }
-                }
-                TxnOp::Delete { key } => {
-                    let prev = kv_at(revs, &key, current)?;
-                    if prev.is_some() {
-                        let tombstone = Version { tombstone: true, create_revision: 0, version: 0, value: Vec::new() };
-                        revs.insert(layout::version_key(&key, new_revision).as_slice(), tombstone.encode().as_slice())
-                            .map_err(engine)?;
-                        events.push(Event {
-                            kind: EventKind::Delete,
-                            kv: KeyValue {
-                                key: key.clone(),
-                                value: Vec::new(),
-                                create_revision: 0,
-                                mod_revision: new_revision,
-                                version: 0,
-                            },
-                            prev: prev.clone(),
-                        });
-                        changed.push(key);
+            match apply_txn(&mut self.latest, self.revision, txn) {
+                Ok(applied) => {
+                    if let Some(writes) = applied.writes {
+                        encode_revision(&mut pending.payload, &writes);
+                        self.revision = writes.revision;
                     }
-                    TxnOpResult::Delete { prev }
+                    pending.events.extend(applied.events);
+                    pending.replies.push((reply, Ok(applied.response)));
                 }
-                // Sees the writes made earlier in this transaction, as etcd does.
-                TxnOp::Get { key } => TxnOpResult::Get { kv: kv_at(revs, &key, new_revision)? },
-            };
-            results.push(result);
-        }
-        let revision = if changed.is_empty() {
-            current
-        } else {
-            log.insert(new_revision as u64, layout::encode_log(&changed).as_slice()).map_err(engine)?;
-            self.revision = new_revision;
-            new_revision
-        };
-        Ok(TxnResponse { succeeded, revision, results })
-    }
-
-    /// Compacts up to `target` in steps, each its own commit.
-    fn compact(&mut self, target: Revision) -> Result<()> {
-        if target > self.revision {
-            return Err(Error::FutureRevision { requested: target, current: self.revision });
-        }
-        while self.compacted < target {
-            self.compacted = self.compact_step(target)?;
-        }
-        Ok(())
-    }
-
-    /// Drops history below the next `COMPACTION_STEP` revisions (at most up to
-    /// `target`) and returns the new compacted revision.
-    fn compact_step(&mut self, target: Revision) -> Result<Revision> {
-        let from = self.compacted.max(1) as u64;
-        let until = (target as u64).min(from + COMPACTION_STEP);
-        let mut wtx = self.db.begin_write().map_err(engine)?;
-        wtx.set_durability(Durability::Immediate);
-        {
-            let mut revs = wtx.open_table(REVS).map_err(engine)?;
-            let mut log = wtx.open_table(LOG).map_err(engine)?;
-            let mut keys = BTreeSet::new();
-            for entry in log.extract_from_if(from..until, |_, _| true).map_err(engine)? {
-                let (_, raw) = entry.map_err(engine)?;
-                let changed = layout::decode_log(raw.value())
-                    .ok_or_else(|| Error::backend("embedded store: undecodable log record"))?;
-                keys.extend(changed);
+                Err(e) => {
+                    // The index may hold part of this transaction: write nothing more.
+                    let cause = format!("cannot apply a transaction: {e}");
+                    self.shared.poison(cause.clone());
+                    pending.replies.push((reply, Err(e)));
+                    failure = Some(cause);
+                }
             }
-            let new_compacted = until as Revision;
-            for key in keys {
-                prune_key(&mut revs, &key, new_compacted)?;
-            }
-            let mut meta = wtx.open_table(META).map_err(engine)?;
-            meta.insert(layout::META_COMPACTED, new_compacted).map_err(engine)?;
         }
-        wtx.commit().map_err(engine)?;
-        Ok(until as Revision)
+        pending.revision = self.revision;
+        if let Err(unsent) = self.syncer.send(pending) {
+            for (reply, _) in unsent.0.replies {
+                let _ = reply.send(Err(Error::Closed));
+            }
+        }
     }
-}
-
-/// Removes every version of `key` that no read at or after `compacted` can see: all
-/// but the newest version below `compacted`, and that one too if it is a tombstone.
-fn prune_key(revs: &mut Table<&'static [u8], &'static [u8]>, key: &[u8], compacted: Revision) -> Result<()> {
-    let Some((newest_rev, newest)) = version_at(revs, key, compacted - 1)? else {
-        return Ok(());
-    };
-    let keep_from = if newest.tombstone { newest_rev + 1 } else { newest_rev };
-    let lo = layout::version_key(key, 0);
-    let hi = layout::version_key(key, keep_from);
-    let doomed: Vec<Vec<u8>> = revs
-        .range(lo.as_slice()..hi.as_slice())
-        .map_err(engine)?
-        .map(|entry| entry.map(|(k, _)| k.value().to_vec()).map_err(engine))
-        .collect::<Result<_>>()?;
-    for k in doomed {
-        revs.remove(k.as_slice()).map_err(engine)?;
-    }
-    Ok(())
 }

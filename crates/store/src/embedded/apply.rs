@@ -1,0 +1,171 @@
+//! Applying one transaction to the latest state: compares, puts, deletes and gets,
+//! etcd's rules. Pure over [`Latest`], so it is tested against a map, and the writer
+//! runs it against its index of unflushed writes over a redb snapshot.
+
+use super::layout::{RevisionWrites, Version};
+use crate::error::Result;
+use crate::types::*;
+
+/// The newest state of each key, as the writer sees it: including writes that are
+/// applied but not yet durable (they become durable, or the store stops writing).
+pub trait Latest {
+    /// The key's newest live value, `None` if it does not exist.
+    fn get(&mut self, key: &[u8]) -> Result<Option<KeyValue>>;
+    /// Records that `revision` set the key to `kv` (`None`: deleted).
+    fn set(&mut self, key: &[u8], revision: Revision, kv: Option<KeyValue>);
+}
+
+/// The outcome of one transaction.
+#[derive(Debug)]
+pub struct Applied {
+    pub response: TxnResponse,
+    pub events: Vec<Event>,
+    /// The rows to store; `None` when the transaction changed nothing (it took no
+    /// revision).
+    pub writes: Option<RevisionWrites>,
+}
+
+/// Applies `txn` on top of revision `current`. A transaction that changes anything
+/// takes revision `current + 1`.
+///
+/// # Errors
+/// Only what [`Latest::get`] returns. The caller must then treat `latest` as damaged:
+/// writes made before the error were recorded.
+pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Result<Applied> {
+    let mut succeeded = true;
+    for compare in &txn.compares {
+        if !compare.matches(latest.get(&compare.key)?.as_ref()) {
+            succeeded = false;
+            break;
+        }
+    }
+    let ops = if succeeded { txn.success } else { txn.failure };
+    let revision = current + 1;
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        let result = match op {
+            TxnOp::Put { key, value } => {
+                let prev = latest.get(&key)?;
+                let kv = KeyValue {
+                    create_revision: prev.as_ref().map_or(revision, |p| p.create_revision),
+                    version: prev.as_ref().map_or(1, |p| p.version + 1),
+                    mod_revision: revision,
+                    key,
+                    value,
+                };
+                latest.set(&kv.key, revision, Some(kv.clone()));
+                writes.push((
+                    kv.key.clone(),
+                    Version {
+                        tombstone: false,
+                        create_revision: kv.create_revision,
+                        version: kv.version,
+                        value: kv.value.clone(),
+                    },
+                ));
+                events.push(Event { kind: EventKind::Put, kv: kv.clone(), prev: prev.clone() });
+                TxnOpResult::Put { kv, prev }
+            }
+            TxnOp::Delete { key } => {
+                let prev = latest.get(&key)?;
+                if prev.is_some() {
+                    latest.set(&key, revision, None);
+                    writes.push((key.clone(), Version::tombstone()));
+                    let kv =
+                        KeyValue { key, value: Vec::new(), create_revision: 0, mod_revision: revision, version: 0 };
+                    events.push(Event { kind: EventKind::Delete, kv, prev: prev.clone() });
+                }
+                TxnOpResult::Delete { prev }
+            }
+            // Sees the writes made earlier in this transaction, as etcd does.
+            TxnOp::Get { key } => TxnOpResult::Get { kv: latest.get(&key)? },
+        };
+        results.push(result);
+    }
+    let (revision, writes) =
+        if writes.is_empty() { (current, None) } else { (revision, Some(RevisionWrites { revision, writes })) };
+    Ok(Applied { response: TxnResponse { succeeded, revision, results }, events, writes })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Map(HashMap<Vec<u8>, KeyValue>);
+
+    impl Latest for Map {
+        fn get(&mut self, key: &[u8]) -> Result<Option<KeyValue>> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn set(&mut self, key: &[u8], _: Revision, kv: Option<KeyValue>) {
+            match kv {
+                Some(kv) => self.0.insert(key.to_vec(), kv),
+                None => self.0.remove(key),
+            };
+        }
+    }
+
+    #[test]
+    fn put_then_update_tracks_create_revision_and_version() {
+        let mut map = Map::default();
+        let a = apply_txn(&mut map, 4, Txn::new().and_then([TxnOp::put("/a", "1")])).unwrap();
+        assert_eq!(a.response.revision, 5);
+        let b = apply_txn(&mut map, 5, Txn::new().and_then([TxnOp::put("/a", "2")])).unwrap();
+        let TxnOpResult::Put { kv, prev } = &b.response.results[0] else { panic!() };
+        assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (5, 6, 2));
+        assert_eq!(prev.as_ref().map(|p| p.value.clone()), Some(b"1".to_vec()));
+        let writes = b.writes.unwrap();
+        assert_eq!(writes.revision, 6);
+        assert_eq!(writes.writes[0].1.version, 2);
+        assert_eq!(b.events[0].prev.as_ref().unwrap().mod_revision, 5);
+    }
+
+    #[test]
+    fn failed_compare_runs_the_else_branch_and_takes_no_revision() {
+        let mut map = Map::default();
+        apply_txn(&mut map, 0, Txn::new().and_then([TxnOp::put("/a", "1")])).unwrap();
+        let txn = Txn::new()
+            .when([Compare::create_revision("/a", CompareOp::Equal, 0)])
+            .and_then([TxnOp::put("/a", "2")])
+            .or_else([TxnOp::get("/a")]);
+        let applied = apply_txn(&mut map, 1, txn).unwrap();
+        assert!(!applied.response.succeeded);
+        assert_eq!(applied.response.revision, 1);
+        assert!(applied.writes.is_none() && applied.events.is_empty());
+    }
+
+    #[test]
+    fn deleting_a_missing_key_changes_nothing() {
+        let mut map = Map::default();
+        let applied = apply_txn(&mut map, 3, Txn::new().and_then([TxnOp::delete("/none")])).unwrap();
+        assert!(applied.writes.is_none());
+        assert_eq!(applied.response.revision, 3);
+    }
+
+    #[test]
+    fn get_sees_earlier_writes_of_the_same_transaction() {
+        let mut map = Map::default();
+        apply_txn(&mut map, 0, Txn::new().and_then([TxnOp::put("/b", "1")])).unwrap();
+        let txn = Txn::new().and_then([TxnOp::put("/a", "1"), TxnOp::get("/a"), TxnOp::delete("/b"), TxnOp::get("/b")]);
+        let applied = apply_txn(&mut map, 1, txn).unwrap();
+        let found: Vec<bool> = applied
+            .response
+            .results
+            .iter()
+            .filter_map(|r| match r {
+                TxnOpResult::Get { kv } => Some(kv.is_some()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(found, vec![true, false]);
+        let writes = applied.writes.unwrap();
+        assert_eq!(writes.revision, 2);
+        assert!(writes.writes[1].1.tombstone);
+        assert_eq!(applied.events.len(), 2);
+    }
+}

@@ -1,0 +1,113 @@
+//! The syncer thread: makes the writer's groups durable, then visible. It takes every
+//! group waiting, writes them as one WAL frame and fdatasyncs once, then — in order —
+//! raises the visible revision, answers the callers and publishes the events.
+//!
+//! # Guarantees
+//! - A caller is answered `Ok` only after its group, and every group before it, is
+//!   on disk. A read-only transaction waits the same way, since it may have read a
+//!   write that was not yet durable.
+//! - Readers and watchers see a revision only after it is on disk: the visible
+//!   revision is raised after the fdatasync, before anyone is answered.
+//! - After a WAL failure nothing more is written: every later group fails.
+
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, oneshot};
+
+use super::state::{poisoned_error, Committed, Shared};
+use super::wal::codec::encode_frame;
+use super::wal::WalWriter;
+use crate::error::{Error, Result};
+use crate::types::*;
+
+/// A frame carries at most about this much; more groups wait for the next one.
+const MAX_FRAME_BYTES: usize = 8 << 20;
+
+pub type Reply = oneshot::Sender<Result<TxnResponse>>;
+
+/// A group the writer has applied, on its way to disk.
+pub struct PendingGroup {
+    /// The WAL payload of the group's revisions; empty if it wrote nothing.
+    pub payload: Vec<u8>,
+    /// The store revision after the group.
+    pub revision: Revision,
+    /// Each transaction's caller and outcome, in order.
+    pub replies: Vec<(Reply, Result<TxnResponse>)>,
+    pub events: Vec<Event>,
+}
+
+impl PendingGroup {
+    fn fail(self, error: impl Fn() -> Error) {
+        for (reply, _) in self.replies {
+            let _ = reply.send(Err(error()));
+        }
+    }
+}
+
+pub struct Syncer {
+    pub wal: WalWriter,
+    pub shared: Arc<Shared>,
+    pub groups: Receiver<PendingGroup>,
+    pub published: broadcast::Sender<Arc<Committed>>,
+    /// Wake the flusher once this many revisions are waiting.
+    pub flush_revisions: i64,
+}
+
+impl Syncer {
+    /// Runs until the writer is gone and every group it sent is handled.
+    pub fn run(mut self) {
+        while let Ok(first) = self.groups.recv() {
+            let mut bytes = first.payload.len();
+            let mut batch = vec![first];
+            while bytes < MAX_FRAME_BYTES {
+                let Ok(next) = self.groups.try_recv() else { break };
+                bytes += next.payload.len();
+                batch.push(next);
+            }
+            self.sync(batch);
+        }
+    }
+
+    fn sync(&mut self, batch: Vec<PendingGroup>) {
+        if let Some(cause) = self.shared.lock().poisoned.clone() {
+            batch.into_iter().for_each(|g| g.fail(|| poisoned_error(&cause)));
+            return;
+        }
+        let revision = batch.last().expect("a batch is never empty").revision;
+        if batch.iter().any(|g| !g.payload.is_empty()) {
+            let frame = encode_frame(batch.iter().map(|g| g.payload.as_slice()));
+            if let Err(e) = self.wal.append(&frame, revision) {
+                let cause = format!("cannot write the WAL: {e}");
+                self.shared.poison(cause.clone());
+                batch.into_iter().for_each(|g| g.fail(|| Error::backend(format!("embedded store: {cause}"))));
+                return;
+            }
+        }
+
+        let mut replies = Vec::new();
+        let mut committed = Vec::new();
+        for group in batch {
+            replies.extend(group.replies);
+            if !group.events.is_empty() {
+                committed.push(Arc::new(Committed { events: group.events, revision: group.revision }));
+            }
+        }
+        let unflushed = self.shared.publish(committed.iter().cloned(), revision);
+        if unflushed >= self.flush_revisions {
+            self.shared.flush_wanted.notify_all();
+        }
+        for (reply, result) in replies {
+            let _ = reply.send(result);
+        }
+        for group in committed {
+            let _ = self.published.send(group);
+        }
+
+        // Housekeeping after the callers are answered, off their latency.
+        if let Err(e) = self.wal.rotate_if_full() {
+            tracing::warn!(error = %e, "cannot start a new WAL segment; appending to the current one");
+        }
+        self.wal.remove_flushed(self.shared.flushed());
+    }
+}

@@ -24,6 +24,7 @@ use super::compaction::compact_step;
 use super::layout::{self, RevisionWrites, LOG, META, REVS};
 use super::read::engine;
 use super::state::{poisoned_error, Committed, Shared};
+use super::wal::SegmentPool;
 use crate::error::{Error, Result};
 use crate::types::Revision;
 
@@ -62,6 +63,8 @@ pub struct Flusher {
     /// ...and as soon as this many revisions wait.
     pub flush_revisions: i64,
     pub compacted: Revision,
+    /// Recycles the WAL segments each flush makes unnecessary.
+    pub segments: Arc<SegmentPool>,
     /// Set after a failed flush: redb refuses further writes after an I/O error.
     pub failed: bool,
 }
@@ -113,7 +116,10 @@ impl Flusher {
         let groups: Vec<Arc<Committed>> = self.shared.lock().recent.iter().cloned().collect();
         let Some(upto) = groups.last().map(|g| g.revision) else { return };
         match self.write(&groups, upto) {
-            Ok(()) => self.shared.flushed_to(upto),
+            Ok(()) => {
+                self.shared.flushed_to(upto);
+                self.segments.release_flushed(upto);
+            }
             Err(e) => {
                 self.failed = true;
                 self.shared.poison(format!("cannot write the data file: {e}"));

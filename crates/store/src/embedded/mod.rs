@@ -39,7 +39,7 @@ use self::layout::{LOG, META, REVS};
 use self::read::engine;
 use self::state::{Committed, Shared};
 use self::syncer::Syncer;
-use self::wal::WalWriter;
+use self::wal::{SegmentPool, WalWriter};
 use self::writer::{Request, Writer};
 use crate::error::{Error, Result};
 use crate::store::{validate_txn, Store, WatchStream};
@@ -142,7 +142,8 @@ impl RedbStore {
             tracing::info!(revisions = recovered.replayed, revision = recovered.revision, "replayed the WAL");
         }
         let wal_dir = data_dir.join(WAL_DIR);
-        let wal = WalWriter::create(&wal_dir, recovered.next_sequence, options.wal_segment_bytes)
+        let segments = Arc::new(SegmentPool::new(&wal_dir, wal::SPARE_SEGMENTS, recovered.leftovers));
+        let wal = WalWriter::create(segments.clone(), recovered.next_sequence, options.wal_segment_bytes)
             .map_err(|e| Error::backend_from(format!("cannot start a WAL segment in {}", wal_dir.display()), e))?;
 
         let db = Arc::new(db);
@@ -164,6 +165,7 @@ impl RedbStore {
             interval: options.flush_interval,
             flush_revisions: FLUSH_REVISIONS,
             compacted: recovered.compacted,
+            segments,
             failed: false,
         };
         let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {

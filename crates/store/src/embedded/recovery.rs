@@ -1,16 +1,17 @@
 //! Opening after a stop or a crash: the data file is at its last flush (redb keeps
 //! only durable commits); the WAL holds every acknowledged revision after it. Replay
-//! writes those to the data file in one durable commit; then the old segments go.
+//! writes those to the data file in one durable commit; then the old segments are
+//! no longer needed (they become spares for reuse).
 //!
 //! # Guarantees
 //! - Every acknowledged write is back: its frame was fdatasync'ed before it was
 //!   acknowledged, and every frame is replayed.
-//! - A frame torn by the crash (the last one, failing its checksum with nothing valid
-//!   after it) was never acknowledged and is dropped.
+//! - A frame torn by the crash (failing its checksum with nothing valid after it) was
+//!   never acknowledged and is dropped, as are a recycled file's leftovers.
 //! - Anything else that does not add up — a damaged frame followed by valid data, a
-//!   damaged segment followed by another, a gap in revisions, a WAL that starts after
-//!   the data file's revision + 1 — is [`Error::Corrupt`] naming the file: the store
-//!   never starts with acknowledged data silently missing.
+//!   gap in the revisions the data file lacks, a WAL that starts after the data
+//!   file's revision + 1 — is [`Error::Corrupt`] naming the file: the store never
+//!   starts with acknowledged data silently missing.
 
 use std::path::{Path, PathBuf};
 
@@ -19,9 +20,9 @@ use redb::{Database, Durability};
 use super::flusher::write_revisions;
 use super::layout::{self, RevisionWrites, META};
 use super::read::engine;
+use super::read_meta;
 use super::wal::codec::{scan, Scan, Tail};
 use super::wal::list_segments;
-use super::{read_meta, wal};
 use crate::error::{Error, Result};
 use crate::types::Revision;
 
@@ -35,6 +36,8 @@ pub struct Recovered {
     pub next_sequence: u64,
     /// How many revisions were replayed from the WAL.
     pub replayed: usize,
+    /// The old segment files, all replayed: reusable as spares.
+    pub leftovers: Vec<PathBuf>,
 }
 
 /// Replays the WAL in `wal_dir` onto `db` and removes the replayed segments.
@@ -47,9 +50,9 @@ pub fn recover(db: &Database, wal_dir: &Path) -> Result<Recovered> {
     let meta = read_meta(&db.begin_read().map_err(engine)?)?;
     let segments = list_segments(wal_dir).map_err(|e| io("cannot list the WAL directory", wal_dir, e))?;
     let mut scanned = Vec::with_capacity(segments.len());
-    for (_, path) in &segments {
+    for (sequence, path) in &segments {
         let bytes = std::fs::read(path).map_err(|e| io("cannot read WAL segment", path, e))?;
-        scanned.push((path.clone(), scan(&bytes)));
+        scanned.push((path.clone(), scan(&bytes, *sequence)));
     }
     let replay = plan(meta.revision, scanned)
         .map_err(|(path, reason)| Error::Corrupt { path: path.display().to_string(), reason })?;
@@ -62,65 +65,55 @@ pub fn recover(db: &Database, wal_dir: &Path) -> Result<Recovered> {
         wtx.open_table(META).map_err(engine)?.insert(layout::META_FORMAT, layout::FORMAT_VERSION).map_err(engine)?;
         wtx.commit().map_err(engine)?;
     }
-    // Everything is in the data file now; a deletion lost in a crash is replayed
-    // (and skipped as flushed) next time.
-    for (_, path) in &segments {
-        std::fs::remove_file(path).map_err(|e| io("cannot delete WAL segment", path, e))?;
-    }
-    if !segments.is_empty() {
-        wal::sync_dir(wal_dir).map_err(|e| io("cannot sync the WAL directory", wal_dir, e))?;
-    }
+    // Everything is in the data file now: the old segments hold only flushed
+    // revisions, which a later recovery skips.
     Ok(Recovered {
         revision,
         compacted: meta.compacted,
         next_sequence: segments.last().map_or(1, |(sequence, _)| sequence + 1),
         replayed: replay.len(),
+        leftovers: segments.into_iter().map(|(_, path)| path).collect(),
     })
 }
 
 /// Decides what to replay onto a data file at revision `flushed`, from the scanned
 /// segments in order. Pure. `Err((segment, reason))` when the WAL is corrupt.
+///
+/// Only the revisions the data file lacks must be complete: a damaged frame whose
+/// revisions are all flushed loses nothing (and a recycled file's leftovers look like
+/// one). Where a segment's frames end early, the next revision found shows whether
+/// anything needed was lost.
 fn plan(flushed: Revision, segments: Vec<(PathBuf, Scan)>) -> Result<Vec<RevisionWrites>, (PathBuf, String)> {
-    let count = segments.len();
-    let mut next: Option<Revision> = None;
-    let mut replay = Vec::new();
-    for (index, (path, scanned)) in segments.into_iter().enumerate() {
+    let mut replay: Vec<RevisionWrites> = Vec::new();
+    for (path, scanned) in segments {
         for frame in scanned.frames {
             for revision in frame.revisions {
-                let at = frame.offset;
-                match next {
-                    Some(expected) if revision.revision != expected => {
-                        let reason = format!(
+                if revision.revision <= flushed {
+                    continue;
+                }
+                let expected = replay.last().map_or(flushed, |r| r.revision) + 1;
+                if revision.revision != expected {
+                    let at = frame.offset;
+                    let reason = if replay.is_empty() {
+                        format!(
+                            "the WAL continues at revision {} (frame at offset {at}) but the data file ends at \
+                             revision {flushed}: revisions are missing",
+                            revision.revision
+                        )
+                    } else {
+                        format!(
                             "revision {} follows revision {} (frame at offset {at}): revisions are missing",
                             revision.revision,
                             expected - 1
-                        );
-                        return Err((path, reason));
-                    }
-                    None if revision.revision > flushed + 1 => {
-                        let reason = format!(
-                            "the WAL starts at revision {} but the data file ends at revision {flushed}: \
-                             revisions are missing",
-                            revision.revision
-                        );
-                        return Err((path, reason));
-                    }
-                    _ => {}
+                        )
+                    };
+                    return Err((path, reason));
                 }
-                next = Some(revision.revision + 1);
-                if revision.revision > flushed {
-                    replay.push(revision);
-                }
+                replay.push(revision);
             }
         }
-        match scanned.tail {
-            Tail::Clean => {}
-            // The write in progress when the process stopped: never acknowledged.
-            Tail::Torn { .. } if index + 1 == count => {}
-            Tail::Torn { offset } => {
-                return Err((path, format!("damaged frame at offset {offset}, and later segments follow")));
-            }
-            Tail::Corrupt { offset, reason } => return Err((path, format!("{reason} (frame at offset {offset})"))),
+        if let Tail::Corrupt { offset, reason } = scanned.tail {
+            return Err((path, format!("{reason} (frame at offset {offset})")));
         }
     }
     Ok(replay)
@@ -175,16 +168,30 @@ mod tests {
     #[test]
     fn a_wal_starting_after_the_data_file_is_corruption() {
         let (_, reason) = plan(3, vec![segment("1", vec![frame(0, 5..=6)], Tail::Clean)]).unwrap_err();
-        assert!(reason.contains("starts at revision 5"), "{reason}");
+        assert!(reason.contains("continues at revision 5"), "{reason}");
         assert_eq!(replayed(&plan(4, vec![segment("1", vec![frame(0, 5..=6)], Tail::Clean)]).unwrap()), vec![5, 6]);
     }
 
     #[test]
-    fn damage_before_the_last_segment_or_before_valid_data_is_corruption() {
-        let torn_then_more =
-            vec![segment("1", vec![frame(0, 1..=1)], Tail::Torn { offset: 30 }), segment("2", vec![], Tail::Clean)];
-        assert_eq!(plan(0, torn_then_more).unwrap_err().0, PathBuf::from("1"));
-        let corrupt = vec![segment("1", vec![], Tail::Corrupt { offset: 0, reason: "bad".into() })];
-        assert!(plan(0, corrupt).is_err());
+    fn frames_ending_early_lose_nothing_unless_a_needed_revision_is_missing() {
+        // Segment 1's frames end early (torn or leftovers) but segment 2 continues.
+        let fine = vec![
+            segment("1", vec![frame(0, 1..=3)], Tail::Torn { offset: 30 }),
+            segment("2", vec![frame(0, 4..=5)], Tail::Torn { offset: 60 }),
+        ];
+        assert_eq!(replayed(&plan(2, fine).unwrap()), vec![3, 4, 5]);
+        // Lost frames of flushed revisions are harmless.
+        let flushed_gap =
+            vec![segment("1", vec![frame(0, 1..=2)], Tail::Clean), segment("2", vec![frame(0, 6..=7)], Tail::Clean)];
+        assert_eq!(replayed(&plan(5, flushed_gap).unwrap()), vec![6, 7]);
+    }
+
+    #[test]
+    fn a_corrupt_tail_anywhere_is_corruption() {
+        let corrupt = vec![
+            segment("1", vec![frame(0, 1..=1)], Tail::Corrupt { offset: 30, reason: "bad".into() }),
+            segment("2", vec![], Tail::Clean),
+        ];
+        assert_eq!(plan(0, corrupt).unwrap_err().0, PathBuf::from("1"));
     }
 }

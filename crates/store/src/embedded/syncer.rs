@@ -16,7 +16,6 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, oneshot};
 
 use super::state::{poisoned_error, Committed, Shared};
-use super::wal::codec::encode_frame;
 use super::wal::WalWriter;
 use crate::error::{Error, Result};
 use crate::types::*;
@@ -76,8 +75,7 @@ impl Syncer {
         }
         let revision = batch.last().expect("a batch is never empty").revision;
         if batch.iter().any(|g| !g.payload.is_empty()) {
-            let frame = encode_frame(batch.iter().map(|g| g.payload.as_slice()));
-            if let Err(e) = self.wal.append(&frame, revision) {
+            if let Err(e) = self.wal.append(batch.iter().map(|g| g.payload.as_slice()), revision) {
                 let cause = format!("cannot write the WAL: {e}");
                 self.shared.poison(cause.clone());
                 batch.into_iter().for_each(|g| g.fail(|| Error::backend(format!("embedded store: {cause}"))));
@@ -108,6 +106,5 @@ impl Syncer {
         if let Err(e) = self.wal.rotate_if_full() {
             tracing::warn!(error = %e, "cannot start a new WAL segment; appending to the current one");
         }
-        self.wal.remove_flushed(self.shared.flushed());
     }
 }

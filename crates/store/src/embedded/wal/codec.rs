@@ -3,7 +3,7 @@
 //! A segment file is a sequence of frames, one per write-and-fdatasync:
 //!
 //! ```text
-//! frame   := magic "SKW1" | len u32 LE | crc32c(payload) u32 LE | payload
+//! frame   := magic "SKW1" | len u32 LE | crc32c(sequence u64 LE ‖ payload) u32 LE | payload
 //! payload := revision*
 //! revision:= revision i64 LE | count u32 LE | (key_len u32 LE | key | version_len u32 LE | version)*
 //! ```
@@ -16,8 +16,12 @@
 //! is, the frame fails its checksum. Every frame before it was synced before it was
 //! written, so a damaged frame that is followed by a valid one is not a torn write
 //! but damage to acknowledged data.
+//!
+//! The checksum covers the segment's sequence number because segment files are
+//! recycled: a file reused as segment N still holds the frames it had as segment M
+//! after N's last frame, and those must read as leftovers, not as data.
 
-use super::crc32c::crc32c;
+use super::crc32c::{crc32c, crc32c_extend};
 use crate::embedded::layout::{RevisionWrites, Version};
 use crate::types::Revision;
 
@@ -64,8 +68,13 @@ pub fn decode_payload(mut bytes: &[u8]) -> Option<Vec<RevisionWrites>> {
     Some(out)
 }
 
-/// Wraps payloads, concatenated, into one frame.
-pub fn encode_frame<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+/// The checksum of a frame of segment `sequence`: CRC-32C of `sequence ‖ payload`.
+fn checksum(sequence: u64, payload: &[u8]) -> u32 {
+    crc32c_extend(crc32c(&sequence.to_le_bytes()), payload)
+}
+
+/// Wraps payloads, concatenated, into one frame of segment `sequence`.
+pub fn encode_frame<'a>(sequence: u64, payloads: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut frame = Vec::new();
     frame.extend_from_slice(&MAGIC);
     frame.extend_from_slice(&[0; 8]);
@@ -73,7 +82,7 @@ pub fn encode_frame<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8>
         frame.extend_from_slice(payload);
     }
     let len = (frame.len() - FRAME_HEADER) as u32;
-    let crc = crc32c(&frame[FRAME_HEADER..]);
+    let crc = checksum(sequence, &frame[FRAME_HEADER..]);
     frame[4..8].copy_from_slice(&len.to_le_bytes());
     frame[8..12].copy_from_slice(&crc.to_le_bytes());
     frame
@@ -91,8 +100,9 @@ pub struct Frame {
 pub enum Tail {
     /// Every byte belongs to a valid frame.
     Clean,
-    /// From `offset` on, the bytes are a frame that was being written when the process
-    /// stopped: never acknowledged, safe to cut off.
+    /// The frames end at `offset`; what follows is a frame that was being written when
+    /// the process stopped (never acknowledged), or leftovers of the file's previous
+    /// use as another segment. Either way not data.
     Torn { offset: u64 },
     /// The frame at `offset` is damaged but is not a torn tail.
     Corrupt { offset: u64, reason: String },
@@ -112,7 +122,7 @@ enum Bad {
 }
 
 /// The frame starting at `offset`: its revisions and where the next frame starts.
-fn frame_at(bytes: &[u8], offset: usize) -> Result<(Vec<RevisionWrites>, usize), Bad> {
+fn frame_at(bytes: &[u8], offset: usize, sequence: u64) -> Result<(Vec<RevisionWrites>, usize), Bad> {
     let header = bytes.get(offset..offset + FRAME_HEADER).ok_or(Bad::Damaged("short frame header"))?;
     if header[0..4] != MAGIC {
         return Err(Bad::Damaged("bad frame magic"));
@@ -121,19 +131,19 @@ fn frame_at(bytes: &[u8], offset: usize) -> Result<(Vec<RevisionWrites>, usize),
     let crc = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
     let start = offset + FRAME_HEADER;
     let payload = bytes.get(start..start + len).ok_or(Bad::Damaged("frame extends past the end of the file"))?;
-    if crc32c(payload) != crc {
+    if checksum(sequence, payload) != crc {
         return Err(Bad::Damaged("frame checksum mismatch"));
     }
     let revisions = decode_payload(payload).ok_or(Bad::Undecodable)?;
     Ok((revisions, start + len))
 }
 
-/// Reads a segment's frames, and classifies how it ends.
-pub fn scan(bytes: &[u8]) -> Scan {
+/// Reads the frames of segment `sequence`, and classifies how they end.
+pub fn scan(bytes: &[u8], sequence: u64) -> Scan {
     let mut frames = Vec::new();
     let mut offset = 0;
     while offset < bytes.len() {
-        match frame_at(bytes, offset) {
+        match frame_at(bytes, offset, sequence) {
             Ok((revisions, next)) => {
                 frames.push(Frame { offset: offset as u64, revisions });
                 offset = next;
@@ -144,7 +154,7 @@ pub fn scan(bytes: &[u8]) -> Scan {
             }
             Err(Bad::Damaged(why)) => {
                 let last_good = frames.iter().flat_map(|f| &f.revisions).map(|r| r.revision).max();
-                let tail = match valid_frame_after(bytes, offset, last_good) {
+                let tail = match valid_frame_after(bytes, offset, sequence, last_good) {
                     Some(at) => Tail::Corrupt {
                         offset: offset as u64,
                         reason: format!("{why}, but a valid frame follows at offset {at}"),
@@ -162,10 +172,10 @@ pub fn scan(bytes: &[u8]) -> Scan {
 /// that carry revisions newer than the segment's last good one count: a value stored
 /// in the store could itself contain frame-shaped bytes, and those appear inside the
 /// torn frame with the revisions of the past.
-fn valid_frame_after(bytes: &[u8], damaged: usize, last_good: Option<Revision>) -> Option<usize> {
+fn valid_frame_after(bytes: &[u8], damaged: usize, sequence: u64, last_good: Option<Revision>) -> Option<usize> {
     (damaged + 1..bytes.len().saturating_sub(FRAME_HEADER - 1)).find(|&at| {
         bytes[at..].starts_with(&MAGIC)
-            && matches!(frame_at(bytes, at), Ok((revisions, _))
+            && matches!(frame_at(bytes, at, sequence), Ok((revisions, _))
                 if revisions.first().is_some_and(|r| last_good.is_none_or(|g| r.revision > g)))
     })
 }
@@ -187,7 +197,13 @@ mod tests {
         for r in revisions {
             encode_revision(&mut payload, r);
         }
-        encode_frame([payload.as_slice()])
+        encode_frame(SEQ, [payload.as_slice()])
+    }
+
+    const SEQ: u64 = 7;
+
+    fn scan(bytes: &[u8]) -> Scan {
+        super::scan(bytes, SEQ)
     }
 
     fn rev(revision: Revision) -> RevisionWrites {
@@ -273,8 +289,30 @@ mod tests {
     }
 
     #[test]
+    fn frames_left_from_a_recycled_file_are_not_data() {
+        // The file held segment 3 (revisions 1..=4); reused as segment 7, it got two
+        // frames that are shorter than what was there.
+        let mut old = Vec::new();
+        for r in 1..=4 {
+            let mut payload = Vec::new();
+            encode_revision(&mut payload, &rev(r));
+            old.extend(encode_frame(3, [payload.as_slice()]));
+        }
+        let mut new = frame_of(&[rev(10)]);
+        new.extend(frame_of(&[rev(11)]));
+        let end = new.len();
+        let mut bytes = old.clone();
+        bytes[..end].copy_from_slice(&new);
+        let scanned = scan(&bytes);
+        assert_eq!(scanned.frames.len(), 2);
+        assert_eq!(scanned.tail, Tail::Torn { offset: end as u64 });
+        // As segment 3, the old frames are valid.
+        assert_eq!(super::scan(&old, 3).frames.len(), 4);
+    }
+
+    #[test]
     fn checksummed_garbage_is_corruption() {
-        let bytes = encode_frame([b"not a payload".as_slice()]);
+        let bytes = encode_frame(SEQ, [b"not a payload".as_slice()]);
         assert!(matches!(scan(&bytes).tail, Tail::Corrupt { offset: 0, .. }));
     }
 }

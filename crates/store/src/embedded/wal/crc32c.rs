@@ -33,8 +33,13 @@ const fn make_tables() -> [[u32; 256]; 8] {
 
 /// The CRC-32C of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {
+    crc32c_extend(0, data)
+}
+
+/// The CRC-32C of `a ‖ data`, given `crc = crc32c(a)`.
+pub fn crc32c_extend(crc: u32, data: &[u8]) -> u32 {
     let t = &TABLES;
-    let mut crc = !0u32;
+    let mut crc = !crc;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
         let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
@@ -76,6 +81,11 @@ mod tests {
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
         assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
         assert_eq!(crc32c(b""), 0);
+    }
+
+    #[test]
+    fn extending_equals_checksumming_the_concatenation() {
+        assert_eq!(crc32c_extend(crc32c(b"1234"), b"56789"), crc32c(b"123456789"));
     }
 
     #[test]

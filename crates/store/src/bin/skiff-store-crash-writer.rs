@@ -1,18 +1,43 @@
-//! Test helper for the crash-safety test (`tests/embedded_crash.rs`): opens the
-//! embedded store in the given directory and writes from many tasks at once until it
-//! is killed, printing `ready` once the store is open, then `ack <key> <mod_revision>` for every write the store
-//! acknowledged. Not part of the product.
+//! Test helper for the crash-safety tests (`tests/embedded_crash.rs`,
+//! `tests/embedded_wal.rs`): opens the embedded store in the given directory and
+//! writes from many tasks at once until it is killed, printing `ready` once the store
+//! is open, then `ack <key> <mod_revision>` for every write the store acknowledged.
+//! Not part of the product.
+//!
+//! Usage: `skiff-store-crash-writer DIR RUN [--flush-ms N] [--segment-bytes N]
+//! [--tasks N] [--writes N]`. `--flush-ms` sets how often the store flushes its WAL
+//! to the data file (1: all the time, so kills land in flushes; a large value: never,
+//! so recovery replays everything). With `--writes N` each task stops after N writes
+//! and the process prints `done` and waits to be killed.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use skiff_store::embedded::RedbOptions;
 use skiff_store::{RedbStore, Store};
+
+const USAGE: &str =
+    "usage: skiff-store-crash-writer DIR RUN [--flush-ms N] [--segment-bytes N] [--tasks N] [--writes N]";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = std::env::args().nth(1).expect("usage: skiff-store-crash-writer DIR RUN");
-    let run = std::env::args().nth(2).expect("usage: skiff-store-crash-writer DIR RUN");
-    let store = match RedbStore::open(std::path::Path::new(&dir)) {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().expect(USAGE);
+    let run = args.next().expect(USAGE);
+    let mut options = RedbOptions::default();
+    let (mut tasks_count, mut writes) = (32u64, u64::MAX);
+    while let Some(flag) = args.next() {
+        let value: u64 = args.next().and_then(|v| v.parse().ok()).expect(USAGE);
+        match flag.as_str() {
+            "--flush-ms" => options.flush_interval = Duration::from_millis(value),
+            "--segment-bytes" => options.wal_segment_bytes = value,
+            "--tasks" => tasks_count = value,
+            "--writes" => writes = value,
+            _ => panic!("{USAGE}"),
+        }
+    }
+    let store = match RedbStore::open_with(std::path::Path::new(&dir), options) {
         Ok(store) => Arc::new(store),
         Err(e) => {
             eprintln!("open failed: {e}");
@@ -20,25 +45,28 @@ async fn main() {
         }
     };
     let out = Arc::new(Mutex::new(std::io::stdout()));
-    {
+    let say = |out: &Mutex<std::io::Stdout>, line: &str| {
         let mut out = out.lock().unwrap();
-        writeln!(out, "ready").unwrap();
+        writeln!(out, "{line}").unwrap();
         out.flush().unwrap();
-    }
+    };
+    say(&out, "ready");
     let mut tasks = tokio::task::JoinSet::new();
-    for task in 0..32 {
+    for task in 0..tasks_count {
         let store = store.clone();
         let out = out.clone();
         let run = run.clone();
         tasks.spawn(async move {
-            for i in 0u64.. {
+            for i in 0..writes {
                 let key = format!("/crash/{run}/{task}/{i:08}");
                 let kv = store.create(key.as_bytes(), vec![b'v'; 64 + (i as usize % 900)]).await.expect("write");
-                let mut out = out.lock().unwrap();
-                writeln!(out, "ack {key} {}", kv.mod_revision).unwrap();
-                out.flush().unwrap();
+                say(&out, &format!("ack {key} {}", kv.mod_revision));
             }
         });
     }
     while tasks.join_next().await.is_some() {}
+    say(&out, "done");
+    // Wait to be killed: dropping the store would flush, and the tests want the
+    // state a crash leaves.
+    std::future::pending::<()>().await;
 }

@@ -100,7 +100,11 @@ impl Flusher {
             let unflushed = state.visible - state.flushed;
             if unflushed == 0 || self.failed {
                 waiting_since = Instant::now();
-            } else if unflushed >= self.flush_revisions || waiting_since.elapsed() >= self.interval {
+            } else if unflushed >= self.flush_revisions
+                || state.flush_requested
+                || waiting_since.elapsed() >= self.interval
+            {
+                state.flush_requested = false;
                 return Work::Flush;
             }
             let wait = self.interval.saturating_sub(waiting_since.elapsed()).max(Duration::from_millis(1));

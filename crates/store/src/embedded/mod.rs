@@ -19,6 +19,7 @@ mod layout;
 mod overlay;
 mod read;
 mod recovery;
+mod spin;
 mod state;
 mod syncer;
 mod wal;
@@ -64,7 +65,7 @@ pub struct RedbOptions {
 
 impl Default for RedbOptions {
     fn default() -> Self {
-        RedbOptions { cache_bytes: 32 << 20, flush_interval: Duration::from_millis(100), wal_segment_bytes: 4 << 20 }
+        RedbOptions { cache_bytes: 32 << 20, flush_interval: Duration::from_millis(100), wal_segment_bytes: 1 << 20 }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct State {
     pub compactions: VecDeque<CompactRequest>,
     /// The syncer has stopped: the flusher flushes what is left and exits.
     pub closing: bool,
+    /// Flush now rather than at the next interval.
+    pub flush_requested: bool,
 }
 
 pub struct Shared {
@@ -66,6 +68,7 @@ impl Shared {
                 poisoned: None,
                 compactions: VecDeque::new(),
                 closing: false,
+                flush_requested: false,
             }),
             flush_wanted: Condvar::new(),
             progress: Condvar::new(),
@@ -136,6 +139,12 @@ impl Shared {
 
     pub fn request_compaction(&self, request: CompactRequest) {
         self.lock().compactions.push_back(request);
+        self.flush_wanted.notify_all();
+    }
+
+    /// Asks the flusher to flush without waiting for its interval.
+    pub fn request_flush(&self) {
+        self.lock().flush_requested = true;
         self.flush_wanted.notify_all();
     }
 

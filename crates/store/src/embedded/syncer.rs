@@ -10,11 +10,12 @@
 //!   revision is raised after the fdatasync, before anyone is answered.
 //! - After a WAL failure nothing more is written: every later group fails.
 
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvError, TryRecvError};
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, oneshot};
 
+use super::spin;
 use super::state::{poisoned_error, Committed, Shared};
 use super::wal::WalWriter;
 use crate::error::{Error, Result};
@@ -56,7 +57,7 @@ pub struct Syncer {
 impl Syncer {
     /// Runs until the writer is gone and every group it sent is handled.
     pub fn run(mut self) {
-        while let Ok(first) = self.groups.recv() {
+        while let Ok(first) = self.next_group() {
             let mut bytes = first.payload.len();
             let mut batch = vec![first];
             while bytes < MAX_FRAME_BYTES {
@@ -65,6 +66,14 @@ impl Syncer {
                 batch.push(next);
             }
             self.sync(batch);
+        }
+    }
+
+    fn next_group(&self) -> Result<PendingGroup, RecvError> {
+        match spin::poll(|| self.groups.try_recv(), |e| *e == TryRecvError::Disconnected) {
+            Ok(Some(group)) => Ok(group),
+            Ok(None) => self.groups.recv(),
+            Err(()) => Err(RecvError),
         }
     }
 
@@ -103,8 +112,10 @@ impl Syncer {
         }
 
         // Housekeeping after the callers are answered, off their latency.
-        if let Err(e) = self.wal.rotate_if_full() {
-            tracing::warn!(error = %e, "cannot start a new WAL segment; appending to the current one");
+        match self.wal.rotate_if_full() {
+            Ok(true) => self.shared.request_flush(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot start a new WAL segment; appending to the current one"),
         }
     }
 }

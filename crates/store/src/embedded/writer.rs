@@ -17,6 +17,7 @@ use super::apply::{apply_txn, Latest};
 use super::layout::REVS;
 use super::read::{engine, kv_at};
 use super::read_meta;
+use super::spin;
 use super::state::{poisoned_error, CompactRequest, Shared};
 use super::syncer::{PendingGroup, Reply};
 use super::wal::codec::encode_revision;
@@ -32,33 +33,42 @@ pub enum Request {
 }
 
 /// The latest state: unflushed writes over a data-file snapshot.
+///
+/// The snapshot is taken when a group first needs it and dropped after the group:
+/// a snapshot held open would keep redb from reusing the pages that later flushes
+/// and compactions free, and the data file would grow.
 struct LatestIndex {
-    snapshot: ReadOnlyTable<&'static [u8], &'static [u8]>,
-    /// The data file's revision in `snapshot`.
-    snapshot_revision: Revision,
-    /// Each key's newest write after `snapshot_revision` (`None`: deleted).
+    db: Arc<Database>,
+    snapshot: Option<ReadOnlyTable<&'static [u8], &'static [u8]>>,
+    /// Each key's newest write that the data file did not have at the last snapshot
+    /// (`None`: deleted).
     unflushed: HashMap<Vec<u8>, (Revision, Option<KeyValue>)>,
+    /// The data file's revision at the last snapshot.
+    snapshot_revision: Revision,
 }
 
 impl LatestIndex {
-    fn open(db: &Database) -> Result<LatestIndex> {
-        let rtx = db.begin_read().map_err(engine)?;
-        let snapshot_revision = read_meta(&rtx)?.revision;
-        let snapshot = rtx.open_table(REVS).map_err(engine)?;
-        Ok(LatestIndex { snapshot, snapshot_revision, unflushed: HashMap::new() })
+    fn new(db: Arc<Database>) -> LatestIndex {
+        LatestIndex { db, snapshot: None, unflushed: HashMap::new(), snapshot_revision: 0 }
     }
 
-    /// Moves to a newer snapshot once the flusher has advanced, and forgets the
-    /// writes it now holds.
-    fn refresh(&mut self, db: &Database, flushed: Revision) -> Result<()> {
-        if flushed > self.snapshot_revision {
-            let unflushed = std::mem::take(&mut self.unflushed);
-            *self = LatestIndex::open(db)?;
-            let revision = self.snapshot_revision;
-            self.unflushed = unflushed;
-            self.unflushed.retain(|_, (rev, _)| *rev > revision);
+    fn snapshot(&mut self) -> Result<&ReadOnlyTable<&'static [u8], &'static [u8]>> {
+        if self.snapshot.is_none() {
+            let rtx = self.db.begin_read().map_err(engine)?;
+            let revision = read_meta(&rtx)?.revision;
+            if revision > self.snapshot_revision {
+                // The data file has these writes now; forget them here.
+                self.unflushed.retain(|_, (rev, _)| *rev > revision);
+                self.snapshot_revision = revision;
+            }
+            self.snapshot = Some(rtx.open_table(REVS).map_err(engine)?);
         }
-        Ok(())
+        Ok(self.snapshot.as_ref().expect("just opened"))
+    }
+
+    /// Ends the use of the snapshot (see the type's docs).
+    fn release(&mut self) {
+        self.snapshot = None;
     }
 }
 
@@ -66,7 +76,7 @@ impl Latest for LatestIndex {
     fn get(&mut self, key: &[u8]) -> Result<Option<KeyValue>> {
         match self.unflushed.get(key) {
             Some((_, kv)) => Ok(kv.clone()),
-            None => kv_at(&self.snapshot, key, Revision::MAX),
+            None => kv_at(self.snapshot()?, key, Revision::MAX),
         }
     }
 
@@ -76,7 +86,6 @@ impl Latest for LatestIndex {
 }
 
 pub struct Writer {
-    db: Arc<Database>,
     shared: Arc<Shared>,
     requests: mpsc::Receiver<Request>,
     syncer: SyncSender<PendingGroup>,
@@ -95,14 +104,14 @@ impl Writer {
         syncer: SyncSender<PendingGroup>,
         max_unflushed: i64,
     ) -> Result<Self> {
-        let latest = LatestIndex::open(&db)?;
+        let latest = LatestIndex::new(db.clone());
         let revision = shared.visible();
-        Ok(Writer { db, shared, requests, syncer, revision, latest, max_unflushed })
+        Ok(Writer { shared, requests, syncer, revision, latest, max_unflushed })
     }
 
     /// Runs until every sender is gone.
     pub fn run(mut self) {
-        while let Some(first) = self.requests.blocking_recv() {
+        while let Some(first) = self.next_request() {
             let mut group = Vec::new();
             let mut next = Some(first);
             while let Some(request) = next.take() {
@@ -122,6 +131,15 @@ impl Writer {
         }
     }
 
+    fn next_request(&mut self) -> Option<Request> {
+        let requests = &mut self.requests;
+        match spin::poll(|| requests.try_recv(), |e| *e == mpsc::error::TryRecvError::Disconnected) {
+            Ok(Some(request)) => Some(request),
+            Ok(None) => self.requests.blocking_recv(),
+            Err(()) => None,
+        }
+    }
+
     fn compact(&self, revision: Revision, reply: oneshot::Sender<Result<()>>) {
         if revision > self.revision {
             let _ = reply.send(Err(Error::FutureRevision { requested: revision, current: self.revision }));
@@ -138,11 +156,6 @@ impl Writer {
         }
         self.shared.wait_for_room(self.revision, self.max_unflushed);
         let mut failure = self.shared.lock().poisoned.clone();
-        if failure.is_none() {
-            if let Err(e) = self.latest.refresh(&self.db, self.shared.flushed()) {
-                failure = Some(format!("cannot read the data file: {e}"));
-            }
-        }
         let mut pending =
             PendingGroup { payload: Vec::new(), revision: self.revision, replies: Vec::new(), events: Vec::new() };
         for (txn, reply) in group {
@@ -168,6 +181,7 @@ impl Writer {
                 }
             }
         }
+        self.latest.release();
         pending.revision = self.revision;
         if let Err(unsent) = self.syncer.send(pending) {
             for (reply, _) in unsent.0.replies {

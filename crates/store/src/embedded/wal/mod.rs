@@ -6,7 +6,7 @@
 //! replaced by the next segment once they pass a size. Once the data file has a
 //! segment's revisions it is recycled as a later segment (up to [`SPARE_SEGMENTS`]
 //! kept) or deleted, so the directory holds the revisions the data file does not
-//! have yet plus a few segments' worth of files.
+//! have yet plus about two segments' worth of files.
 
 pub mod codec;
 mod crc32c;
@@ -14,8 +14,9 @@ mod segment;
 
 pub use segment::{list_segments, SegmentPool, WalWriter};
 
-/// How many flushed segments are kept for reuse.
-pub const SPARE_SEGMENTS: usize = 2;
+/// How many flushed segments are kept for reuse. One is enough because a rotation
+/// that uses it up asks for a flush, which frees the segment just closed.
+pub const SPARE_SEGMENTS: usize = 1;
 
 /// The directory inside the data directory that holds the WAL segments.
 pub const WAL_DIR: &str = "wal";

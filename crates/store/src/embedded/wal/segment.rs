@@ -176,12 +176,14 @@ impl WalWriter {
     }
 
     /// Moves on to the next segment if the current one has reached its size.
+    /// Returns whether it did and no spare is left for the next rotation: then the
+    /// data file should catch up soon, so closed segments can be recycled.
     ///
     /// # Errors
     /// The I/O error; the current segment stays in use.
-    pub fn rotate_if_full(&mut self) -> io::Result<()> {
+    pub fn rotate_if_full(&mut self) -> io::Result<bool> {
         if self.len < self.segment_bytes {
-            return Ok(());
+            return Ok(false);
         }
         let file = self.pool.open_segment(self.sequence + 1)?;
         let closed = Closed { path: segment_path(&self.pool.dir, self.sequence), last_revision: self.last_revision };
@@ -189,7 +191,7 @@ impl WalWriter {
         self.sequence += 1;
         self.file = file;
         self.len = 0;
-        Ok(())
+        Ok(self.pool.lock().spares.is_empty())
     }
 }
 

@@ -2,6 +2,7 @@
 //! module handles one family of verbs.
 
 pub mod discovery;
+mod apply;
 mod body;
 mod delete;
 mod pods;

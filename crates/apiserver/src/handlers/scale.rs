@@ -112,6 +112,7 @@ async fn write(call: &Call<'_>, desired: impl Fn(&Value) -> Result<Value, ApiErr
             let generation = meta::metadata(&parent).and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
             meta::set_meta(&mut updated, "generation", generation + 1);
         }
+        super::apply::track_update(call, &parent, &mut updated);
         match call.ctx.objects.update(res, &updated, rv).await {
             Ok(saved) => return Ok(response::object(StatusCode::OK, &scale_of(&saved), call.output)),
             Err(ApiError::Conflict { .. }) if precondition.is_none() => continue,

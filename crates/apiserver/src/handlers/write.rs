@@ -32,6 +32,14 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     if !meta::resource_version(&obj).is_empty() {
         return Err(ApiError::BadRequest("resourceVersion should not be set on objects to be created".into()));
     }
+    let created = create_object(call, &opts, obj).await?;
+    respond(call, StatusCode::CREATED, &created).map(|r| with_warnings(r, &warnings))
+}
+
+/// Creates a decoded object: identity, strategy, defaults, managed fields, validation,
+/// admission, storage. Shared with server-side apply's create-if-missing.
+pub(super) async fn create_object(call: &Call<'_>, opts: &WriteOptions, mut obj: Value) -> Result<Value, ApiError> {
+    let res = call.resource;
     if res.namespaced {
         match meta::namespace(&obj) {
             "" => meta::set_meta(&mut obj, "namespace", call.req.namespace.clone()),
@@ -51,20 +59,19 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     }
     strategy::prepare_for_create(res, &mut obj);
     skiff_api::defaults::apply(res.group, res.kind, &mut obj);
+    super::apply::track_create(call, &mut obj);
     validate(call, &obj, None)?;
     admission::admit_create(call.ctx, res, &obj).await?;
     if opts.dry_run {
-        return respond(call, StatusCode::CREATED, &obj).map(|r| with_warnings(r, &warnings));
+        return Ok(obj);
     }
     let store = call.ctx.objects.store().clone();
     let allocated = if is_service(res) { allocator::allocate(store.as_ref(), &mut obj, None).await? } else { Vec::new() };
-    match call.ctx.objects.create(res, &obj).await {
-        Ok(created) => respond(call, StatusCode::CREATED, &created).map(|r| with_warnings(r, &warnings)),
-        Err(e) => {
-            allocator::release(store.as_ref(), &allocated).await;
-            Err(e)
-        }
+    let created = call.ctx.objects.create(res, &obj).await;
+    if created.is_err() {
+        allocator::release(store.as_ref(), &allocated).await;
     }
+    created
 }
 
 pub async fn update(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
@@ -87,14 +94,13 @@ pub async fn patch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let opts = WriteOptions::from_query(call.query)?;
     let content_type = call.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let patch_type = negotiate::patch_type(content_type)?;
+    super::apply::check_patch_options(call, &opts, patch_type)?;
     let patch: Value = match patch_type {
         PatchType::Apply => super::body::parse(call.body, crate::request::BodyFormat::Yaml)?,
         _ => parse_json(call.body)?,
     };
     if patch_type == PatchType::Apply {
-        return Err(ApiError::UnsupportedMediaType(
-            "server-side apply (application/apply-patch+yaml) is not supported by this server yet".into(),
-        ));
+        return super::apply::apply(call, &opts, patch).await;
     }
     let res = call.resource;
     let precondition = patch
@@ -157,7 +163,7 @@ fn check_identity(call: &Call<'_>, body: &mut Value) -> Result<(), ApiError> {
 /// Reads the object, builds the new one with `desired`, applies the strategy and
 /// validation, and writes it if it is still at the version read. Without a client
 /// precondition a conflict (someone else wrote in between) is retried.
-async fn read_modify_write(
+pub(super) async fn read_modify_write(
     call: &Call<'_>,
     opts: &WriteOptions,
     precondition: Option<Revision>,
@@ -187,6 +193,7 @@ async fn read_modify_write(
         strategy::prepare_for_update(res, sub, &mut new, &current);
         skiff_api::defaults::apply(res.group, res.kind, &mut new);
         meta::set_meta(&mut new, "resourceVersion", current_rv.to_string());
+        super::apply::track_update(call, &current, &mut new);
         validate(call, &new, Some(&current))?;
         if new == current {
             // Nothing changed: no write, no new resourceVersion (as upstream).

@@ -1,0 +1,120 @@
+//! `Profile`: the plugins of one scheduler name, in order, with score weights.
+
+use std::sync::Arc;
+
+use super::{CycleState, Filter, Fit, PreFilter, Reserve, Score};
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+use crate::snapshot::Snapshot;
+
+/// A score plugin and its weight.
+#[derive(Clone)]
+pub struct ScorePlugin {
+    pub plugin: Arc<dyn Score>,
+    pub weight: i64,
+}
+
+/// One scheduling profile (upstream: a framework instance per `schedulerName`).
+#[derive(Clone)]
+pub struct Profile {
+    pub scheduler_name: String,
+    pub pre_filters: Vec<Arc<dyn PreFilter>>,
+    pub filters: Vec<Arc<dyn Filter>>,
+    pub scorers: Vec<ScorePlugin>,
+    pub reservers: Vec<Arc<dyn Reserve>>,
+    /// `None`: adapt to cluster size like upstream (50% minus 1% per 125 nodes, at least 5%).
+    pub percentage_of_nodes_to_score: Option<u32>,
+    /// Whether DefaultPreemption is enabled.
+    pub preemption: bool,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("scheduler_name", &self.scheduler_name)
+            .field("pre_filters", &self.pre_filters.iter().map(|p| p.name()).collect::<Vec<_>>())
+            .field("filters", &self.filters.iter().map(|p| p.name()).collect::<Vec<_>>())
+            .field("scorers", &self.scorers.iter().map(|s| (s.plugin.name(), s.weight)).collect::<Vec<_>>())
+            .field("reservers", &self.reservers.iter().map(|p| p.name()).collect::<Vec<_>>())
+            .field("preemption", &self.preemption)
+            .finish()
+    }
+}
+
+impl Profile {
+    /// Runs every PreFilter; the first rejection (with its plugin name) wins.
+    pub fn run_pre_filters(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Result<(), Fit> {
+        for p in &self.pre_filters {
+            let fit = p.pre_filter(state, pod, snap);
+            if !fit.fits() {
+                return Err(fit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the filters on one node; the first that fails decides (as upstream).
+    pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
+        for f in &self.filters {
+            let fit = f.filter(state, pod, node);
+            if !fit.fits() {
+                return fit;
+            }
+        }
+        Fit::Fits
+    }
+
+    /// Tells the PreFilter plugins that `other` joins `node` (in a what-if).
+    pub fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
+        self.pre_filters.iter().for_each(|p| p.add_pod(state, pod, other, node));
+    }
+
+    /// Tells the PreFilter plugins that `other` leaves `node` (in a what-if).
+    pub fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
+        self.pre_filters.iter().for_each(|p| p.remove_pod(state, pod, other, node));
+    }
+
+    /// Total weighted scores, parallel to `nodes`.
+    pub fn run_scores(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snap: &Snapshot,
+    ) -> Vec<i64> {
+        let mut totals = vec![0i64; nodes.len()];
+        let mut scores = vec![0i64; nodes.len()];
+        for s in &self.scorers {
+            if !s.plugin.pre_score(state, pod, nodes, snap) {
+                continue;
+            }
+            for (score, node) in scores.iter_mut().zip(nodes) {
+                *score = s.plugin.score(state, pod, node, snap);
+            }
+            s.plugin.normalize(state, nodes, &mut scores);
+            for (t, score) in totals.iter_mut().zip(&scores) {
+                *t += score * s.weight;
+            }
+        }
+        totals
+    }
+
+    /// Runs Reserve on each plugin; on a failure undoes the ones that succeeded.
+    pub fn run_reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str) -> Fit {
+        for (i, r) in self.reservers.iter().enumerate() {
+            let fit = r.reserve(state, pod, node);
+            if !fit.fits() {
+                for done in self.reservers[..=i].iter().rev() {
+                    done.unreserve(state, pod, node);
+                }
+                return fit;
+            }
+        }
+        Fit::Fits
+    }
+
+    /// Undoes every Reserve, in reverse order.
+    pub fn run_unreserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str) {
+        self.reservers.iter().rev().for_each(|r| r.unreserve(state, pod, node));
+    }
+}

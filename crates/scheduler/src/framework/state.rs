@@ -1,0 +1,77 @@
+//! `CycleState`: what PreFilter/PreScore prepare for the later extension points of
+//! the same scheduling cycle, keyed by plugin name.
+
+use std::any::Any;
+use std::collections::HashMap;
+
+/// Data a plugin stores in the cycle state. Cloneable so preemption can try
+/// "what if" on a copy.
+pub trait StateData: Any + Send + Sync {
+    fn clone_box(&self) -> Box<dyn StateData>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Any + Clone + Send + Sync> StateData for T {
+    fn clone_box(&self) -> Box<dyn StateData> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Per-cycle plugin data.
+#[derive(Default)]
+pub struct CycleState {
+    data: HashMap<&'static str, Box<dyn StateData>>,
+}
+
+impl Clone for CycleState {
+    fn clone(&self) -> Self {
+        CycleState { data: self.data.iter().map(|(k, v)| (*k, (**v).clone_box())).collect() }
+    }
+}
+
+impl std::fmt::Debug for CycleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.data.keys()).finish()
+    }
+}
+
+impl CycleState {
+    pub fn new() -> CycleState {
+        CycleState::default()
+    }
+
+    pub fn write<T: StateData>(&mut self, key: &'static str, value: T) {
+        self.data.insert(key, Box::new(value));
+    }
+
+    pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
+        self.data.get(key).and_then(|v| (**v).as_any().downcast_ref())
+    }
+
+    pub fn read_mut<T: 'static>(&mut self, key: &'static str) -> Option<&mut T> {
+        self.data.get_mut(key).and_then(|v| (**v).as_any_mut().downcast_mut())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_are_independent() {
+        let mut s = CycleState::new();
+        s.write("a", vec![1]);
+        let mut c = s.clone();
+        c.read_mut::<Vec<i32>>("a").unwrap().push(2);
+        assert_eq!(s.read::<Vec<i32>>("a"), Some(&vec![1]));
+        assert_eq!(c.read::<Vec<i32>>("a"), Some(&vec![1, 2]));
+        assert!(s.read::<String>("a").is_none());
+    }
+}

@@ -1,0 +1,128 @@
+//! `NodeInfo`: a node and the pods on it, with running totals the filters read
+//! (requested resources, host ports in use, images present).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Taint};
+
+use crate::pod_info::{HostPort, PodInfo};
+use crate::resources::Resource;
+use crate::selector::Labels;
+
+/// The node name label every kubelet sets; topology spread treats it specially.
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// A node as the scheduler sees it. `node` is `None` for a node that was deleted
+/// while pods still point at it (they are kept until they go too).
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    pub name: String,
+    pub node: Option<Arc<Node>>,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    pub allocatable: Resource,
+    pub pods: Vec<Arc<PodInfo>>,
+    /// Sum of the pods' requests (`allowed_pods` stays 0: the pod count is `pods.len()`).
+    pub requested: Resource,
+    /// Sum of the pods' requests with defaults for unset cpu/memory (for scoring).
+    pub non_zero_requested: Resource,
+    pub used_ports: Vec<HostPort>,
+    /// Image name (as the node reports it) to size in bytes.
+    pub images: HashMap<String, i64>,
+    /// How many pods here have any pod (anti-)affinity / required anti-affinity.
+    pub pods_with_affinity: usize,
+    pub pods_with_required_anti_affinity: usize,
+}
+
+impl NodeInfo {
+    pub fn new(node: Arc<Node>) -> NodeInfo {
+        let mut info = NodeInfo::default();
+        info.set_node(node);
+        info
+    }
+
+    /// Replaces the node object, keeping the pods.
+    pub fn set_node(&mut self, node: Arc<Node>) {
+        self.name = node.metadata.name.clone().unwrap_or_default();
+        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        let spec = node.spec.as_ref();
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        let status = node.status.as_ref();
+        self.allocatable = status.and_then(|s| s.allocatable.as_ref()).map(Resource::from_list).unwrap_or_default();
+        self.images = status
+            .and_then(|s| s.images.as_ref())
+            .into_iter()
+            .flatten()
+            .flat_map(|img| {
+                let size = img.size_bytes.unwrap_or(0);
+                img.names.iter().flatten().map(move |n| (n.clone(), size))
+            })
+            .collect();
+        self.node = Some(node);
+    }
+
+    /// Counts `pod` on this node.
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.requested.add(&pod.requests);
+        self.non_zero_requested.milli_cpu += pod.non_zero_requests.milli_cpu;
+        self.non_zero_requested.memory += pod.non_zero_requests.memory;
+        self.used_ports.extend(pod.host_ports.iter().cloned());
+        if pod.has_affinity() {
+            self.pods_with_affinity += 1;
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity += 1;
+        }
+        self.pods.push(pod);
+    }
+
+    /// Removes the pod with this uid; returns it if it was here.
+    pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
+        let i = self.pods.iter().position(|p| p.uid == uid)?;
+        let pod = self.pods.swap_remove(i);
+        self.requested.sub(&pod.requests);
+        self.non_zero_requested.milli_cpu -= pod.non_zero_requests.milli_cpu;
+        self.non_zero_requested.memory -= pod.non_zero_requests.memory;
+        for hp in &pod.host_ports {
+            if let Some(j) = self.used_ports.iter().position(|u| u == hp) {
+                self.used_ports.swap_remove(j);
+            }
+        }
+        if pod.has_affinity() {
+            self.pods_with_affinity -= 1;
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity -= 1;
+        }
+        Some(pod)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_info::testing::*;
+
+    #[test]
+    fn add_and_remove_keep_totals() {
+        let mut n = NodeInfo::new(node("n1").image("nginx:1", 100).build());
+        assert_eq!(n.allocatable.milli_cpu, 4000);
+        assert_eq!(n.images.get("nginx:1"), Some(&100));
+        let a = pod("a").req(&[("cpu", "1")]).host_port(80).node("n1").build();
+        let b = pod("b").node("n1").build();
+        n.add_pod(a);
+        n.add_pod(b);
+        assert_eq!(n.requested.milli_cpu, 1000);
+        assert_eq!(n.non_zero_requested.milli_cpu, 1100);
+        assert_eq!(n.used_ports.len(), 1);
+        assert!(n.remove_pod("uid-a").is_some());
+        assert!(n.remove_pod("uid-a").is_none());
+        assert_eq!(n.requested.milli_cpu, 0);
+        assert_eq!(n.non_zero_requested.milli_cpu, 100);
+        assert!(n.used_ports.is_empty());
+        assert_eq!(n.pods.len(), 1);
+    }
+}

@@ -1,0 +1,374 @@
+//! InterPodAffinity: required pod affinity / anti-affinity (of the incoming pod,
+//! and existing pods' anti-affinity against it) filter nodes by topology domain;
+//! preferred terms (both directions) score them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::framework::{CycleState, Filter, Fit, Plugin, PreFilter, Score, MAX_NODE_SCORE};
+use crate::node_info::NodeInfo;
+use crate::pod_info::{AffinityTerm, NamespaceLabels, PodInfo, WeightedAffinityTerm};
+use crate::selector::Labels;
+use crate::snapshot::Snapshot;
+
+pub const NAME: &str = "InterPodAffinity";
+pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
+pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
+pub const REASON_EXISTING_ANTI_AFFINITY: &str = "node(s) didn't satisfy existing pods anti-affinity rules";
+
+type TopologyPair = (String, String);
+type Counts = HashMap<TopologyPair, i64>;
+
+fn update(counts: &mut Counts, labels: &Labels, key: &str, by: i64) {
+    if let Some(v) = labels.get(key) {
+        let pair = (key.to_string(), v.clone());
+        let c = counts.entry(pair.clone()).or_default();
+        *c += by;
+        if *c == 0 {
+            counts.remove(&pair);
+        }
+    }
+}
+
+fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, ns: &dyn NamespaceLabels) -> bool {
+    !terms.is_empty() && terms.iter().all(|t| t.matches(pod, ns))
+}
+
+#[derive(Clone, Default)]
+struct FilterState {
+    /// Domains where an existing pod's required anti-affinity rejects the incoming pod.
+    existing_anti_affinity: Counts,
+    /// Domains holding pods that match all of the incoming pod's affinity terms.
+    affinity: Counts,
+    /// Domains holding pods the incoming pod's anti-affinity terms select.
+    anti_affinity: Counts,
+    namespaces: Arc<HashMap<String, Labels>>,
+}
+
+struct NsLabels<'a>(&'a HashMap<String, Labels>);
+
+impl NamespaceLabels for NsLabels<'_> {
+    fn namespace_labels(&self, namespace: &str) -> Option<&Labels> {
+        self.0.get(namespace)
+    }
+}
+
+impl FilterState {
+    /// Counts `existing` (on a node with `labels`) `by` times (+1 add, -1 remove).
+    fn update_with(&mut self, pod: &PodInfo, existing: &PodInfo, labels: &Labels, by: i64) {
+        let ns = NsLabels(&self.namespaces);
+        for t in existing.required_anti_affinity.iter().filter(|t| t.matches(pod, &ns)) {
+            update(&mut self.existing_anti_affinity, labels, &t.topology_key, by);
+        }
+        if matches_all(&pod.required_affinity, existing, &ns) {
+            for t in &pod.required_affinity {
+                update(&mut self.affinity, labels, &t.topology_key, by);
+            }
+        }
+        for t in pod.required_anti_affinity.iter().filter(|t| t.matches(existing, &ns)) {
+            update(&mut self.anti_affinity, labels, &t.topology_key, by);
+        }
+    }
+}
+
+/// The plugin; `hard_pod_affinity_weight` is how much an existing pod's required
+/// affinity towards the incoming pod counts in scoring (upstream default 1).
+pub struct InterPodAffinity {
+    pub hard_pod_affinity_weight: i64,
+}
+
+impl Default for InterPodAffinity {
+    fn default() -> Self {
+        InterPodAffinity { hard_pod_affinity_weight: 1 }
+    }
+}
+
+impl Plugin for InterPodAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
+
+impl PreFilter for InterPodAffinity {
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Fit {
+        let mut s = FilterState { namespaces: snap.namespaces.clone(), ..Default::default() };
+        let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
+        for node in &snap.nodes {
+            if own_terms {
+                for existing in &node.pods {
+                    s.update_with(pod, existing, &node.labels, 1);
+                }
+            } else if node.pods_with_required_anti_affinity > 0 {
+                for existing in node.pods.iter().filter(|p| !p.required_anti_affinity.is_empty()) {
+                    s.update_with(pod, existing, &node.labels, 1);
+                }
+            }
+        }
+        state.write(NAME, s);
+        Fit::Fits
+    }
+
+    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
+        if let Some(s) = state.read_mut::<FilterState>(NAME) {
+            s.update_with(pod, other, &node.labels, 1);
+        }
+    }
+
+    fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
+        if let Some(s) = state.read_mut::<FilterState>(NAME) {
+            s.update_with(pod, other, &node.labels, -1);
+        }
+    }
+}
+
+impl Filter for InterPodAffinity {
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
+        let Some(s) = state.read::<FilterState>(NAME) else { return Fit::Fits };
+        // Affinity: every term's domain here must hold a matching pod...
+        let mut pods_exist = true;
+        for t in &pod.required_affinity {
+            match node.labels.get(&t.topology_key) {
+                None => return Fit::unresolvable(REASON_AFFINITY),
+                Some(v) => {
+                    if s.affinity.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) <= 0 {
+                        pods_exist = false;
+                    }
+                }
+            }
+        }
+        // ...unless no pod matches anywhere and the pod matches its own terms: the
+        // first pod of a group that wants to be together must be able to start.
+        let first_of_group =
+            s.affinity.is_empty() && matches_all(&pod.required_affinity, pod, &NsLabels(&s.namespaces));
+        if !pods_exist && !first_of_group {
+            return Fit::unresolvable(REASON_AFFINITY);
+        }
+        for t in &pod.required_anti_affinity {
+            if let Some(v) = node.labels.get(&t.topology_key) {
+                if s.anti_affinity.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) > 0 {
+                    return Fit::unschedulable(REASON_ANTI_AFFINITY);
+                }
+            }
+        }
+        if !s.existing_anti_affinity.is_empty() {
+            for (k, v) in &node.labels {
+                if s.existing_anti_affinity.get(&(k.clone(), v.clone())).copied().unwrap_or(0) > 0 {
+                    return Fit::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
+                }
+            }
+        }
+        Fit::Fits
+    }
+}
+
+/// Topology key → value → score.
+#[derive(Clone, Default)]
+struct ScoreState(HashMap<String, HashMap<String, i64>>);
+
+impl ScoreState {
+    fn add_terms(
+        &mut self,
+        terms: &[WeightedAffinityTerm],
+        pod: &PodInfo,
+        ns: &dyn NamespaceLabels,
+        labels: &Labels,
+        sign: i64,
+    ) {
+        for t in terms {
+            if let Some(v) = labels.get(&t.term.topology_key) {
+                if t.term.matches(pod, ns) {
+                    *self.0.entry(t.term.topology_key.clone()).or_default().entry(v.clone()).or_default() +=
+                        sign * t.weight;
+                }
+            }
+        }
+    }
+}
+
+impl Score for InterPodAffinity {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[Arc<NodeInfo>], snap: &Snapshot) -> bool {
+        let has_preferred = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
+        let mut s = ScoreState::default();
+        for node in &snap.nodes {
+            if node.labels.is_empty() || (!has_preferred && node.pods_with_affinity == 0) {
+                continue;
+            }
+            for existing in &node.pods {
+                if !has_preferred && !existing.has_affinity() {
+                    continue;
+                }
+                s.add_terms(&pod.preferred_affinity, existing, snap, &node.labels, 1);
+                s.add_terms(&pod.preferred_anti_affinity, existing, snap, &node.labels, -1);
+                if self.hard_pod_affinity_weight > 0 {
+                    for t in &existing.required_affinity {
+                        if let Some(v) = node.labels.get(&t.topology_key) {
+                            if t.matches(pod, snap) {
+                                *s.0.entry(t.topology_key.clone()).or_default().entry(v.clone()).or_default() +=
+                                    self.hard_pod_affinity_weight;
+                            }
+                        }
+                    }
+                }
+                s.add_terms(&existing.preferred_affinity, pod, snap, &node.labels, 1);
+                s.add_terms(&existing.preferred_anti_affinity, pod, snap, &node.labels, -1);
+            }
+        }
+        if s.0.is_empty() {
+            return false;
+        }
+        state.write(NAME, s);
+        true
+    }
+
+    fn score(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo, _snap: &Snapshot) -> i64 {
+        let Some(s) = state.read::<ScoreState>(NAME) else { return 0 };
+        s.0.iter().filter_map(|(key, values)| node.labels.get(key).and_then(|v| values.get(v))).sum()
+    }
+
+    fn normalize(&self, _state: &CycleState, _nodes: &[Arc<NodeInfo>], scores: &mut [i64]) {
+        let (Some(min), Some(max)) = (scores.iter().min().copied(), scores.iter().max().copied()) else { return };
+        let diff = max - min;
+        for s in scores.iter_mut() {
+            *s = if diff > 0 { (MAX_NODE_SCORE as f64 * ((*s - min) as f64 / diff as f64)) as i64 } else { 0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_info::testing::*;
+    use k8s_openapi::api::core::v1::{
+        Affinity, PodAffinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+    fn term(app: &str, key: &str) -> PodAffinityTerm {
+        PodAffinityTerm {
+            label_selector: Some(LabelSelector { match_labels: Some(labels(&[("app", app)])), ..Default::default() }),
+            topology_key: key.into(),
+            ..Default::default()
+        }
+    }
+
+    fn affinity(b: PodBuilder, req: Vec<PodAffinityTerm>, anti: Vec<PodAffinityTerm>) -> PodBuilder {
+        b.with_spec(|s| {
+            s.affinity = Some(Affinity {
+                pod_affinity: (!req.is_empty()).then(|| PodAffinity {
+                    required_during_scheduling_ignored_during_execution: Some(req),
+                    ..Default::default()
+                }),
+                pod_anti_affinity: (!anti.is_empty()).then(|| PodAntiAffinity {
+                    required_during_scheduling_ignored_during_execution: Some(anti),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        })
+    }
+
+    /// Zones z1 (n1, n2) and z2 (n3); a `db` pod on n1, an anti-affine `lonely` pod on n3.
+    fn cluster() -> Snapshot {
+        let mut n1 = NodeInfo::new(node("n1").label("zone", "z1").build());
+        let n2 = NodeInfo::new(node("n2").label("zone", "z1").build());
+        let mut n3 = NodeInfo::new(node("n3").label("zone", "z2").build());
+        n1.add_pod(pod("db").labels(&[("app", "db")]).node("n1").build());
+        n3.add_pod(
+            affinity(pod("lonely").labels(&[("app", "lonely")]), vec![], vec![term("web", "zone")]).node("n3").build(),
+        );
+        Snapshot::from_nodes(vec![n1, n2, n3])
+    }
+
+    fn feasible(p: PodInfo) -> Vec<String> {
+        let snap = cluster();
+        let mut s = CycleState::new();
+        InterPodAffinity::default().pre_filter(&mut s, &p, &snap);
+        snap.nodes
+            .iter()
+            .filter(|n| InterPodAffinity::default().filter(&s, &p, n).fits())
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn filter_table() {
+        let cases: Vec<(PodInfo, Vec<&str>)> = vec![
+            (pod("p").info(), vec!["n1", "n2", "n3"]),
+            // Wants a db pod in the same zone: z1.
+            (affinity(pod("p"), vec![term("db", "zone")], vec![]).info(), vec!["n1", "n2"]),
+            // Wants a db pod on the same host.
+            (affinity(pod("p"), vec![term("db", "kubernetes.io/hostname")], vec![]).info(), vec!["n1"]),
+            // Avoids db's zone.
+            (affinity(pod("p"), vec![], vec![term("db", "zone")]).info(), vec!["n3"]),
+            // A web pod is kept out of z2 by the existing pod's anti-affinity.
+            (pod("w").labels(&[("app", "web")]).info(), vec!["n1", "n2"]),
+            // Affinity to a group nobody belongs to yet, but the pod matches itself: first of its kind.
+            (
+                affinity(pod("c").labels(&[("app", "cache")]), vec![term("cache", "zone")], vec![]).info(),
+                vec!["n1", "n2", "n3"],
+            ),
+            // Affinity to a group nobody belongs to, not matching itself: nowhere.
+            (affinity(pod("c"), vec![term("cache", "zone")], vec![]).info(), vec![]),
+        ];
+        for (i, (p, want)) in cases.into_iter().enumerate() {
+            assert_eq!(feasible(p), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn reasons_follow_upstream() {
+        let snap = cluster();
+        let p = affinity(pod("p"), vec![], vec![term("db", "zone")]).info();
+        let mut s = CycleState::new();
+        InterPodAffinity::default().pre_filter(&mut s, &p, &snap);
+        assert_eq!(
+            InterPodAffinity::default().filter(&s, &p, snap.get("n1").unwrap()),
+            Fit::unschedulable(REASON_ANTI_AFFINITY)
+        );
+        let w = pod("w").labels(&[("app", "web")]).info();
+        let mut s = CycleState::new();
+        InterPodAffinity::default().pre_filter(&mut s, &w, &snap);
+        assert_eq!(
+            InterPodAffinity::default().filter(&s, &w, snap.get("n3").unwrap()),
+            Fit::unschedulable(REASON_EXISTING_ANTI_AFFINITY)
+        );
+    }
+
+    #[test]
+    fn removing_a_pod_in_a_what_if_lifts_anti_affinity() {
+        let snap = cluster();
+        let p = affinity(pod("p"), vec![], vec![term("db", "zone")]).info();
+        let plugin = InterPodAffinity::default();
+        let mut s = CycleState::new();
+        plugin.pre_filter(&mut s, &p, &snap);
+        let n1 = snap.get("n1").unwrap();
+        plugin.remove_pod(&mut s, &p, &n1.pods[0], n1);
+        assert!(plugin.filter(&s, &p, n1).fits());
+    }
+
+    #[test]
+    fn preferred_terms_score_by_domain() {
+        let snap = cluster();
+        let p = pod("p")
+            .with_spec(|s| {
+                s.affinity = Some(Affinity {
+                    pod_affinity: Some(PodAffinity {
+                        preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                            weight: 10,
+                            pod_affinity_term: term("db", "zone"),
+                        }]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+            })
+            .info();
+        let plugin = InterPodAffinity::default();
+        let mut s = CycleState::new();
+        assert!(plugin.pre_score(&mut s, &p, &snap.nodes, &snap));
+        let mut scores: Vec<i64> = snap.nodes.iter().map(|n| plugin.score(&s, &p, n, &snap)).collect();
+        assert_eq!(scores, [10, 10, 0]);
+        plugin.normalize(&s, &snap.nodes, &mut scores);
+        assert_eq!(scores, [100, 100, 0]);
+    }
+}

@@ -1,0 +1,212 @@
+//! NodeResourcesFit: the pod's requests must fit in what the node has left
+//! (cpu, memory, ephemeral-storage, pod count, extended resources); scoring
+//! prefers the least allocated nodes (spreading) or, configured, the most
+//! allocated (packing).
+
+use std::sync::Arc;
+
+use crate::framework::{CycleState, Filter, Fit, Plugin, Score, MAX_NODE_SCORE};
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY};
+use crate::snapshot::Snapshot;
+
+pub const NAME: &str = "NodeResourcesFit";
+
+/// How NodeResourcesFit scores (`scoringStrategy.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    LeastAllocated,
+    MostAllocated,
+}
+
+/// A resource and its weight in a score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceWeight {
+    pub name: String,
+    pub weight: i64,
+}
+
+/// cpu and memory, weight 1 each: upstream's default for every resource scorer.
+pub fn default_resources() -> Vec<ResourceWeight> {
+    vec![ResourceWeight { name: CPU.into(), weight: 1 }, ResourceWeight { name: MEMORY.into(), weight: 1 }]
+}
+
+fn is_scalar(name: &str) -> bool {
+    !matches!(name, CPU | MEMORY | EPHEMERAL_STORAGE | "pods")
+}
+
+/// `(allocatable, requested including the pod)` of one resource on a node, as
+/// upstream's `calculateResourceAllocatableRequest`: `(0, 0)` means "leave this
+/// resource out of the score". `use_requested` picks real requests over the
+/// defaulted non-zero ones for cpu and memory.
+pub fn allocatable_and_requested(node: &NodeInfo, pod: &PodInfo, resource: &str, use_requested: bool) -> (i64, i64) {
+    let pod_req = if use_requested || !matches!(resource, CPU | MEMORY) {
+        pod.requests.get(resource)
+    } else {
+        pod.non_zero_requests.get(resource)
+    };
+    if pod_req == 0 && is_scalar(resource) {
+        return (0, 0);
+    }
+    let node_req = match resource {
+        CPU | MEMORY if !use_requested => node.non_zero_requested.get(resource),
+        _ => node.requested.get(resource),
+    };
+    let alloc = node.allocatable.get(resource);
+    if alloc == 0 && is_scalar(resource) && !node.allocatable.scalar.contains_key(resource) {
+        return (0, 0);
+    }
+    (alloc, node_req + pod_req)
+}
+
+pub struct NodeResourcesFit {
+    pub strategy: Strategy,
+    pub resources: Vec<ResourceWeight>,
+}
+
+impl Default for NodeResourcesFit {
+    fn default() -> Self {
+        NodeResourcesFit { strategy: Strategy::LeastAllocated, resources: default_resources() }
+    }
+}
+
+impl Plugin for NodeResourcesFit {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
+
+/// Upstream's `fitsRequest`: one reason per short resource, in upstream's order.
+pub fn insufficient(pod: &PodInfo, node: &NodeInfo) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if node.pods.len() as i64 + 1 > node.allocatable.allowed_pods {
+        reasons.push("Too many pods".to_string());
+    }
+    let want = &pod.requests;
+    if want.is_zero() {
+        return reasons;
+    }
+    let free = |name: &str| node.allocatable.get(name) - node.requested.get(name);
+    for name in [CPU, MEMORY, EPHEMERAL_STORAGE] {
+        let w = want.get(name);
+        if w > 0 && w > free(name) {
+            reasons.push(format!("Insufficient {name}"));
+        }
+    }
+    for (name, w) in &want.scalar {
+        if *w > 0 && *w > free(name) {
+            reasons.push(format!("Insufficient {name}"));
+        }
+    }
+    reasons
+}
+
+impl Filter for NodeResourcesFit {
+    fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
+        let reasons = insufficient(pod, node);
+        if reasons.is_empty() {
+            Fit::Fits
+        } else {
+            Fit::Unschedulable(reasons)
+        }
+    }
+}
+
+fn least_requested(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 || requested > capacity {
+        0
+    } else {
+        (capacity - requested) * MAX_NODE_SCORE / capacity
+    }
+}
+
+fn most_requested(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 {
+        0
+    } else {
+        requested.min(capacity) * MAX_NODE_SCORE / capacity
+    }
+}
+
+impl Score for NodeResourcesFit {
+    fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo, _snap: &Snapshot) -> i64 {
+        let (mut total, mut weights) = (0i64, 0i64);
+        for r in &self.resources {
+            let (alloc, req) = allocatable_and_requested(node, pod, &r.name, false);
+            if alloc == 0 {
+                continue;
+            }
+            let s = match self.strategy {
+                Strategy::LeastAllocated => least_requested(req, alloc),
+                Strategy::MostAllocated => most_requested(req, alloc),
+            };
+            total += s * r.weight;
+            weights += r.weight;
+        }
+        if weights == 0 {
+            0
+        } else {
+            total / weights
+        }
+    }
+
+    fn normalize(&self, _state: &CycleState, _nodes: &[Arc<NodeInfo>], _scores: &mut [i64]) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_info::testing::*;
+
+    fn node_with(alloc: &[(&str, &str)], pods: &[PodBuilder]) -> NodeInfo {
+        let mut n = NodeInfo::new(node("n").alloc(alloc).build());
+        for p in pods {
+            n.add_pod(p.clone().node("n").build());
+        }
+        n
+    }
+
+    #[test]
+    fn filter_table() {
+        let small = [("cpu", "1"), ("memory", "1Gi"), ("pods", "2"), ("nvidia.com/gpu", "1")];
+        let used = vec![pod("u").req(&[("cpu", "500m"), ("memory", "512Mi")])];
+        let cases: Vec<(PodBuilder, Vec<&str>)> = vec![
+            (pod("p").req(&[("cpu", "500m")]), vec![]),
+            (pod("p").req(&[("cpu", "501m")]), vec!["Insufficient cpu"]),
+            (pod("p").req(&[("cpu", "2"), ("memory", "2Gi")]), vec!["Insufficient cpu", "Insufficient memory"]),
+            (pod("p").req(&[("nvidia.com/gpu", "1")]), vec![]),
+            (pod("p").req(&[("nvidia.com/gpu", "2")]), vec!["Insufficient nvidia.com/gpu"]),
+            (pod("p").req(&[("example.com/foo", "1")]), vec!["Insufficient example.com/foo"]),
+            (pod("p").req(&[("ephemeral-storage", "1")]), vec!["Insufficient ephemeral-storage"]),
+            (pod("p"), vec![]),
+        ];
+        let n = node_with(&small, &used);
+        for (i, (p, want)) in cases.into_iter().enumerate() {
+            let got = NodeResourcesFit::default().filter(&CycleState::new(), &p.info(), &n);
+            assert_eq!(got.reasons(), want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "case {i}");
+        }
+        let full = node_with(&small, &[pod("a"), pod("b")]);
+        let got = NodeResourcesFit::default().filter(&CycleState::new(), &pod("p").req(&[("cpu", "2")]).info(), &full);
+        assert_eq!(got, Fit::Unschedulable(vec!["Too many pods".into(), "Insufficient cpu".into()]));
+    }
+
+    #[test]
+    fn least_and_most_allocated_scores() {
+        // 4 cpu / 8 Gi node with 1 cpu / 2 Gi used; the pod asks 1 cpu / 2 Gi.
+        let n = node_with(
+            &[("cpu", "4"), ("memory", "8Gi"), ("pods", "10")],
+            &[pod("u").req(&[("cpu", "1"), ("memory", "2Gi")])],
+        );
+        let p = pod("p").req(&[("cpu", "1"), ("memory", "2Gi")]).info();
+        let snap = Snapshot::default();
+        let least = NodeResourcesFit::default();
+        assert_eq!(least.score(&CycleState::new(), &p, &n, &snap), 50);
+        let most = NodeResourcesFit { strategy: Strategy::MostAllocated, resources: default_resources() };
+        assert_eq!(most.score(&CycleState::new(), &p, &n, &snap), 50);
+        // A best-effort pod counts as 100m / 200Mi.
+        let empty = node_with(&[("cpu", "1"), ("memory", "2000Mi"), ("pods", "10")], &[]);
+        assert_eq!(least.score(&CycleState::new(), &pod("b").info(), &empty, &snap), 90);
+        assert_eq!(most.score(&CycleState::new(), &pod("b").info(), &empty, &snap), 10);
+    }
+}

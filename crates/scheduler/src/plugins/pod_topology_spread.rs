@@ -1,0 +1,374 @@
+//! PodTopologySpread: `topologySpreadConstraints` — `DoNotSchedule` constraints
+//! filter out nodes where placing the pod would make the skew (matching pods in
+//! this domain minus the least-loaded domain) exceed `maxSkew`; `ScheduleAnyway`
+//! constraints score nodes, fewer matching pods in the domain being better.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::TopologySpreadConstraint;
+
+use super::node_affinity::RequiredNodeAffinity;
+use super::taint_toleration::untolerated_taint;
+use crate::framework::{CycleState, Filter, Fit, Plugin, PreFilter, Score, MAX_NODE_SCORE};
+use crate::node_info::{NodeInfo, HOSTNAME_LABEL};
+use crate::pod_info::PodInfo;
+use crate::selector::Selector;
+use crate::snapshot::Snapshot;
+
+pub const NAME: &str = "PodTopologySpread";
+pub const REASON: &str = "node(s) didn't match pod topology spread constraints";
+pub const REASON_MISSING_LABEL: &str = "node(s) didn't match pod topology spread constraints (missing required label)";
+
+/// One compiled constraint.
+#[derive(Debug, Clone)]
+struct Constraint {
+    max_skew: i64,
+    topology_key: String,
+    selector: Selector,
+    min_domains: i64,
+    honor_node_affinity: bool,
+    honor_taints: bool,
+}
+
+impl Constraint {
+    fn new(c: &TopologySpreadConstraint, pod: &PodInfo) -> Constraint {
+        let mut selector = Selector::from_label_selector(c.label_selector.as_ref());
+        if c.label_selector.is_some() {
+            for key in c.match_label_keys.iter().flatten() {
+                if let Some(v) = pod.labels.get(key) {
+                    selector = selector.with_label(key, v);
+                }
+            }
+        }
+        Constraint {
+            max_skew: i64::from(c.max_skew),
+            topology_key: c.topology_key.clone(),
+            selector,
+            min_domains: i64::from(c.min_domains.unwrap_or(1)),
+            honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
+            honor_taints: c.node_taints_policy.as_deref() == Some("Honor"),
+        }
+    }
+
+    /// Whether `node` takes part in this constraint's domains (inclusion policies).
+    fn includes(&self, pod: &PodInfo, node: &NodeInfo, affinity: &RequiredNodeAffinity) -> bool {
+        (!self.honor_node_affinity || affinity.matches(node))
+            && (!self.honor_taints
+                || untolerated_taint(&node.taints, pod.spec().tolerations.as_deref().unwrap_or_default()).is_none())
+    }
+
+    fn count(&self, pods: &[Arc<PodInfo>], namespace: &str) -> i64 {
+        pods.iter().filter(|p| self.counts(p, namespace)).count() as i64
+    }
+
+    fn counts(&self, p: &PodInfo, namespace: &str) -> bool {
+        !p.terminating && p.namespace == namespace && self.selector.matches(&p.labels)
+    }
+}
+
+fn constraints(pod: &PodInfo, when: &str) -> Vec<Constraint> {
+    pod.spec()
+        .topology_spread_constraints
+        .iter()
+        .flatten()
+        .filter(|c| c.when_unsatisfiable == when)
+        .map(|c| Constraint::new(c, pod))
+        .collect()
+}
+
+fn has_all_keys(node: &NodeInfo, cs: &[Constraint]) -> bool {
+    cs.iter().all(|c| node.labels.contains_key(&c.topology_key))
+}
+
+#[derive(Clone)]
+struct FilterState {
+    constraints: Vec<Constraint>,
+    /// Per constraint: domain value → matching pods.
+    counts: Vec<HashMap<String, i64>>,
+    /// Per constraint: the smallest count over its domains (`i64::MAX` with none).
+    min: Vec<i64>,
+    affinity: RequiredNodeAffinity,
+}
+
+impl FilterState {
+    fn recompute_min(&mut self, i: usize) {
+        self.min[i] = self.counts[i].values().copied().min().unwrap_or(i64::MAX);
+    }
+
+    fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, by: i64) {
+        if !has_all_keys(node, &self.constraints) {
+            return;
+        }
+        for i in 0..self.constraints.len() {
+            let c = &self.constraints[i];
+            if !c.includes(pod, node, &self.affinity) || !c.counts(other, &pod.namespace) {
+                continue;
+            }
+            let value = node.labels[&c.topology_key].clone();
+            *self.counts[i].entry(value).or_default() += by;
+            self.recompute_min(i);
+        }
+    }
+}
+
+pub struct PodTopologySpread;
+
+impl Plugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
+
+impl PreFilter for PodTopologySpread {
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Fit {
+        let cs = constraints(pod, "DoNotSchedule");
+        if cs.is_empty() {
+            return Fit::Fits;
+        }
+        let affinity = RequiredNodeAffinity::new(pod);
+        let mut counts = vec![HashMap::<String, i64>::new(); cs.len()];
+        for node in snap.nodes.iter().filter(|n| has_all_keys(n, &cs)) {
+            for (i, c) in cs.iter().enumerate() {
+                if c.includes(pod, node, &affinity) {
+                    *counts[i].entry(node.labels[&c.topology_key].clone()).or_default() +=
+                        c.count(&node.pods, &pod.namespace);
+                }
+            }
+        }
+        let mut s = FilterState { min: vec![0; cs.len()], constraints: cs, counts, affinity };
+        (0..s.constraints.len()).for_each(|i| s.recompute_min(i));
+        state.write(NAME, s);
+        Fit::Fits
+    }
+
+    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
+        if let Some(s) = state.read_mut::<FilterState>(NAME) {
+            s.update(pod, other, node, 1);
+        }
+    }
+
+    fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
+        if let Some(s) = state.read_mut::<FilterState>(NAME) {
+            s.update(pod, other, node, -1);
+        }
+    }
+}
+
+impl Filter for PodTopologySpread {
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
+        let Some(s) = state.read::<FilterState>(NAME) else { return Fit::Fits };
+        for (i, c) in s.constraints.iter().enumerate() {
+            let Some(value) = node.labels.get(&c.topology_key) else {
+                return Fit::unresolvable(REASON_MISSING_LABEL);
+            };
+            let self_match = i64::from(c.selector.matches(&pod.labels));
+            // With fewer domains than minDomains, the global minimum counts as 0.
+            let min = if (s.counts[i].len() as i64) < c.min_domains { 0 } else { s.min[i] };
+            let here = s.counts[i].get(value).copied().unwrap_or(0);
+            if here.saturating_add(self_match).saturating_sub(min) > c.max_skew {
+                return Fit::unschedulable(REASON);
+            }
+        }
+        Fit::Fits
+    }
+}
+
+#[derive(Clone)]
+struct ScoreState {
+    constraints: Vec<Constraint>,
+    /// (key, value) → matching pods, for non-hostname keys.
+    pair_counts: HashMap<(String, String), i64>,
+    weights: Vec<f64>,
+    ignored: HashSet<String>,
+}
+
+impl Score for PodTopologySpread {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>], snap: &Snapshot) -> bool {
+        let cs = constraints(pod, "ScheduleAnyway");
+        if cs.is_empty() {
+            return false;
+        }
+        let mut ignored = HashSet::new();
+        let mut pair_counts = HashMap::new();
+        let mut sizes = vec![0usize; cs.len()];
+        for n in nodes {
+            if !has_all_keys(n, &cs) {
+                ignored.insert(n.name.clone());
+                continue;
+            }
+            for (i, c) in cs.iter().enumerate() {
+                if c.topology_key == HOSTNAME_LABEL {
+                    continue;
+                }
+                let pair = (c.topology_key.clone(), n.labels[&c.topology_key].clone());
+                if let std::collections::hash_map::Entry::Vacant(e) = pair_counts.entry(pair) {
+                    e.insert(0);
+                    sizes[i] += 1;
+                }
+            }
+        }
+        let weights = cs
+            .iter()
+            .zip(&sizes)
+            .map(|(c, size)| {
+                let size = if c.topology_key == HOSTNAME_LABEL { nodes.len() - ignored.len() } else { *size };
+                ((size + 2) as f64).ln()
+            })
+            .collect();
+        let affinity = RequiredNodeAffinity::new(pod);
+        for n in snap.nodes.iter().filter(|n| has_all_keys(n, &cs)) {
+            for c in &cs {
+                if !c.includes(pod, n, &affinity) || c.topology_key == HOSTNAME_LABEL {
+                    continue;
+                }
+                if let Some(count) = pair_counts.get_mut(&(c.topology_key.clone(), n.labels[&c.topology_key].clone())) {
+                    *count += c.count(&n.pods, &pod.namespace);
+                }
+            }
+        }
+        state.write(NAME, ScoreState { constraints: cs, pair_counts, weights, ignored });
+        true
+    }
+
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo, _snap: &Snapshot) -> i64 {
+        let Some(s) = state.read::<ScoreState>(NAME) else { return 0 };
+        if s.ignored.contains(&node.name) {
+            return 0;
+        }
+        let mut score = 0.0;
+        for (c, weight) in s.constraints.iter().zip(&s.weights) {
+            let Some(value) = node.labels.get(&c.topology_key) else { continue };
+            let count = if c.topology_key == HOSTNAME_LABEL {
+                c.count(&node.pods, &pod.namespace)
+            } else {
+                s.pair_counts.get(&(c.topology_key.clone(), value.clone())).copied().unwrap_or(0)
+            };
+            score += count as f64 * weight + (c.max_skew - 1) as f64;
+        }
+        score.round() as i64
+    }
+
+    fn normalize(&self, state: &CycleState, nodes: &[Arc<NodeInfo>], scores: &mut [i64]) {
+        let Some(s) = state.read::<ScoreState>(NAME) else { return };
+        let counted = || nodes.iter().zip(scores.iter()).filter(|(n, _)| !s.ignored.contains(&n.name)).map(|(_, v)| *v);
+        let (min, max) = (counted().min().unwrap_or(0), counted().max().unwrap_or(0));
+        for (n, v) in nodes.iter().zip(scores.iter_mut()) {
+            *v = if s.ignored.contains(&n.name) {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *v) / max
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_info::testing::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+    fn spread(b: PodBuilder, key: &str, max_skew: i32, when: &str) -> PodBuilder {
+        b.labels(&[("app", "web")]).with_spec(|s| {
+            s.topology_spread_constraints.get_or_insert_with(Vec::new).push(TopologySpreadConstraint {
+                max_skew,
+                topology_key: key.into(),
+                when_unsatisfiable: when.into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(labels(&[("app", "web")])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        })
+    }
+
+    /// z1: n1 (2 web pods), n2 (1); z2: n3 (0); n4 has no zone label.
+    fn cluster() -> Snapshot {
+        let web = |name: &str, n: &str| pod(name).labels(&[("app", "web")]).node(n).build();
+        let mut n1 = NodeInfo::new(node("n1").label("zone", "z1").build());
+        n1.add_pod(web("a", "n1"));
+        n1.add_pod(web("b", "n1"));
+        let mut n2 = NodeInfo::new(node("n2").label("zone", "z1").build());
+        n2.add_pod(web("c", "n2"));
+        n2.add_pod(pod("other").node("n2").build());
+        let n3 = NodeInfo::new(node("n3").label("zone", "z2").build());
+        let n4 = NodeInfo::new(node("n4").build());
+        Snapshot::from_nodes(vec![n1, n2, n3, n4])
+    }
+
+    fn filter_all(p: &PodInfo, snap: &Snapshot) -> Vec<Fit> {
+        let mut s = CycleState::new();
+        PodTopologySpread.pre_filter(&mut s, p, snap);
+        snap.nodes.iter().map(|n| PodTopologySpread.filter(&s, p, n)).collect()
+    }
+
+    #[test]
+    fn hard_constraints_table() {
+        let snap = cluster();
+        let ok = Fit::Fits;
+        let skew = Fit::unschedulable(REASON);
+        let missing = Fit::unresolvable(REASON_MISSING_LABEL);
+        let cases = [
+            // zone: z1 has 3, z2 has 0: only z2 keeps skew <= 1.
+            (
+                spread(pod("p"), "zone", 1, "DoNotSchedule"),
+                vec![skew.clone(), skew.clone(), ok.clone(), missing.clone()],
+            ),
+            // maxSkew 4 allows z1 too.
+            (spread(pod("p"), "zone", 4, "DoNotSchedule"), vec![ok.clone(), ok.clone(), ok.clone(), missing.clone()]),
+            // hostname: n1 2, n2 1, n3 0, n4 0 → min 0; maxSkew 2 admits n2..n4.
+            (
+                spread(pod("p"), "kubernetes.io/hostname", 2, "DoNotSchedule"),
+                vec![skew.clone(), ok.clone(), ok.clone(), ok.clone()],
+            ),
+            // Soft constraints never filter.
+            (spread(pod("p"), "zone", 1, "ScheduleAnyway"), vec![ok.clone(), ok.clone(), ok.clone(), ok.clone()]),
+        ];
+        for (i, (p, want)) in cases.into_iter().enumerate() {
+            assert_eq!(filter_all(&p.info(), &snap), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn node_affinity_limits_the_domains() {
+        // Only z1's nodes are domains (nodeSelector): their minimum is 1 (n2), so n2 may
+        // take another; n3 and n4 are no domain here (NodeAffinity's filter rejects them).
+        let p = spread(pod("p"), "kubernetes.io/hostname", 1, "DoNotSchedule")
+            .with_spec(|s| s.node_selector = Some(labels(&[("zone", "z1")])))
+            .info();
+        let fits: Vec<bool> = filter_all(&p, &cluster()).iter().map(Fit::fits).collect();
+        assert_eq!(fits, [false, true, true, true]);
+    }
+
+    #[test]
+    fn what_if_removal_updates_counts() {
+        let snap = cluster();
+        let p = spread(pod("p"), "zone", 1, "DoNotSchedule").info();
+        let mut s = CycleState::new();
+        PodTopologySpread.pre_filter(&mut s, &p, &snap);
+        let n1 = snap.get("n1").unwrap();
+        PodTopologySpread.remove_pod(&mut s, &p, &n1.pods[0], n1);
+        PodTopologySpread.remove_pod(&mut s, &p, &n1.pods[1], n1);
+        // z1 now has 1, z2 0: z1 gives skew 2 still; remove the third too.
+        let n2 = snap.get("n2").unwrap();
+        PodTopologySpread.remove_pod(&mut s, &p, &n2.pods[0], n2);
+        assert!(PodTopologySpread.filter(&s, &p, n1).fits());
+    }
+
+    #[test]
+    fn soft_constraints_prefer_emptier_domains() {
+        let snap = cluster();
+        let p = spread(pod("p"), "zone", 1, "ScheduleAnyway").info();
+        let mut s = CycleState::new();
+        assert!(PodTopologySpread.pre_score(&mut s, &p, &snap.nodes, &snap));
+        let mut scores: Vec<i64> = snap.nodes.iter().map(|n| PodTopologySpread.score(&s, &p, n, &snap)).collect();
+        // weight ln(2 zones + 2) = 1.386; z1: 3 * 1.386 = 4.16 → 4; z2: 0.
+        assert_eq!(scores, [4, 4, 0, 0]);
+        PodTopologySpread.normalize(&s, &snap.nodes, &mut scores);
+        assert_eq!(scores, [0, 0, 100, 0], "n4 lacks the key and is ignored");
+    }
+}

@@ -3,6 +3,7 @@
 //! validation, defaulting and table printing. Pure logic: no I/O anywhere here.
 
 pub mod apply;
+pub mod conversion;
 pub mod defaults;
 pub mod error;
 pub mod meta;

@@ -225,7 +225,7 @@ pub static RESOURCES: &[Resource] = &[
     with!(res("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true)),
     // ---- events.k8s.io/v1 ------------------------------------------------------
     with!(res("events.k8s.io", "v1", "Event", "events", "event", true), short_names: &["ev"],
-        storage: Storage::Stored { key: "events.k8s.io/events" }),
+        storage: Storage::Stored { key: "events" }),
     // ---- networking.k8s.io/v1 ----------------------------------------------------
     with!(res("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", false)),
     with!(res("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true), short_names: &["ing"],

@@ -285,3 +285,29 @@ fn state_survives_a_restart() {
     let err = c.fails(&["create", "-f", &taken]);
     assert!(err.contains("already allocated"), "{err}");
 }
+
+#[test]
+fn versions_that_share_storage_convert() {
+    let c = Cluster::start();
+    let path = c.manifest("deploy.yaml", DEPLOYMENT);
+    c.ok(&["apply", "-f", &path]);
+    c.ok(&["autoscale", "deployment", "web", "--min=1", "--max=4", "--cpu-percent=60"]);
+    let v1 = c.ok(&["get", "--raw", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web"]);
+    assert!(v1.contains(r#""targetCPUUtilizationPercentage":60"#), "{v1}");
+    let v2 = c.ok(&["get", "--raw", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web"]);
+    assert!(v2.contains(r#""averageUtilization":60"#) && !v2.contains("targetCPUUtilizationPercentage"), "{v2}");
+    let table = c.ok(&["get", "hpa"]);
+    assert!(table.contains("Deployment/web") && table.contains("60%"), "{table}");
+
+    let event = c.manifest(
+        "event.yaml",
+        "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: web.1\nregarding:\n  kind: Deployment\n  name: web\n  namespace: default\nreason: Tested\nnote: converted between versions\ntype: Normal\naction: Test\nreportingController: skiff-test\nreportingInstance: test-1\neventTime: \"2024-01-01T00:00:00.000000Z\"\n",
+    );
+    c.ok(&["create", "-f", &event]);
+    let core = c.ok(&["get", "events", "-o", "jsonpath={.items[0].message}"]);
+    assert_eq!(core, "converted between versions");
+    let selected = c.ok(&["get", "events", "--field-selector", "involvedObject.name=web", "-o", "name"]);
+    assert!(selected.contains("web.1"), "{selected}");
+    let new = c.ok(&["get", "events.v1.events.k8s.io", "-o", "jsonpath={.items[0].note}"]);
+    assert_eq!(new, "converted between versions");
+}

@@ -22,6 +22,7 @@ pub async fn list(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let filter = Filter { resource, labels: &opts.label_selector, fields: &opts.field_selector };
     let (items, resource_version, continue_token) = read_list(call, &opts, &filter).await?;
+    let items: Vec<Value> = items.iter().map(|o| storage::present(resource, o)).collect();
     let mut metadata = json!({"resourceVersion": resource_version.to_string()});
     if let Some(token) = continue_token {
         metadata["continue"] = json!(token);

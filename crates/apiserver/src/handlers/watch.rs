@@ -142,6 +142,7 @@ impl Watcher {
     }
 
     fn render(&self, res: &Resource, kind: &str, obj: &Value, first: &mut bool) -> Bytes {
+        let obj = &storage::present(res, obj);
         let object = match self.output {
             Output::Table => {
                 let t = crate::table::table_for_watch(res, obj, &self.table_query, *first);

@@ -29,6 +29,7 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let mut obj = decode_body(call)?;
     check_type(call, &mut obj, res.kind, &res.api_version())?;
     let warnings = check_body(opts.field_validation, res.group, res.version, res.kind, &mut obj)?;
+    let mut obj = storage::to_storage(res, obj);
     if !meta::resource_version(&obj).is_empty() {
         return Err(ApiError::BadRequest("resourceVersion should not be set on objects to be created".into()));
     }
@@ -177,7 +178,8 @@ pub(super) async fn read_modify_write(
         if precondition.is_some_and(|p| p != current_rv) {
             return Err(ApiError::stale(res.group, res.plural, &call.req.name));
         }
-        let mut new = desired(&current)?;
+        // Clients write in the served version; storage keeps one version.
+        let mut new = desired(&storage::present(res, &current))?;
         let uid = meta::uid(&new);
         if !uid.is_empty() && uid != meta::uid(&current) {
             return Err(ApiError::Conflict {
@@ -190,6 +192,7 @@ pub(super) async fn read_modify_write(
         }
         new["apiVersion"] = Value::String(res.api_version());
         new["kind"] = Value::String(res.kind.to_string());
+        let mut new = storage::to_storage(res, new);
         strategy::prepare_for_update(res, sub, &mut new, &current);
         skiff_api::defaults::apply(res.group, res.kind, &mut new);
         meta::set_meta(&mut new, "resourceVersion", current_rv.to_string());

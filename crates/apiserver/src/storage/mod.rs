@@ -92,6 +92,23 @@ pub struct ListPage {
     pub continue_token: Option<String>,
 }
 
+/// An object as the resource's served version shows it (identity for kinds with
+/// one version; HPA and Event are stored in one version and served in two).
+pub fn present(res: &Resource, obj: &Value) -> Value {
+    match skiff_api::conversion::storage_version(res.group, res.kind) {
+        Some(_) => skiff_api::conversion::convert(obj, res.kind, &res.api_version()),
+        None => obj.clone(),
+    }
+}
+
+/// An object received at `res`'s endpoint, in its storage version.
+pub fn to_storage(res: &Resource, obj: Value) -> Value {
+    match skiff_api::conversion::storage_version(res.group, res.kind) {
+        Some(version) => skiff_api::conversion::convert(&obj, res.kind, version),
+        None => obj,
+    }
+}
+
 /// What a list keeps.
 pub struct Filter<'a> {
     pub resource: &'a Resource,
@@ -100,8 +117,20 @@ pub struct Filter<'a> {
 }
 
 impl Filter<'_> {
+    /// Matches a stored object, seen in the resource's served version (field
+    /// selectors name the served version's fields).
     pub fn matches(&self, obj: &Value) -> bool {
-        self.labels.matches_object(obj) && self.fields.matches(self.resource.group, self.resource.kind, obj)
+        if !self.labels.matches_object(obj) {
+            return false;
+        }
+        if self.fields.is_empty() {
+            return true;
+        }
+        let res = self.resource;
+        match skiff_api::conversion::storage_version(res.group, res.kind) {
+            Some(_) => self.fields.matches(res.group, res.kind, &present(res, obj)),
+            None => self.fields.matches(res.group, res.kind, obj),
+        }
     }
 }
 

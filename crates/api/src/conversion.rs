@@ -64,8 +64,14 @@ fn hpa_v1_to_v2(obj: &Value) -> Value {
                 out["spec"]["metrics"] = Value::Array(extra);
             }
         }
-        if let Some(a) = out.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
-            a.remove(METRICS_ANNOTATION);
+        if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut) {
+            let now_empty = m.get_mut("annotations").and_then(Value::as_object_mut).is_some_and(|a| {
+                a.remove(METRICS_ANNOTATION);
+                a.is_empty()
+            });
+            if now_empty {
+                m.remove("annotations");
+            }
         }
     }
     out

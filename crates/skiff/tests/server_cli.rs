@@ -32,8 +32,13 @@ impl Server {
 /// Starts `skiff server` and waits for its "ready" line; returns the server and the
 /// lines it printed so far.
 fn start_server(data_dir: &Path) -> (Server, Vec<String>) {
-    let mut child =
-        Command::new(SKIFF).args(["server", "--data-dir"]).arg(data_dir).stderr(Stdio::piped()).spawn().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut child = Command::new(SKIFF)
+        .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir"])
+        .arg(data_dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = child.stderr.take().unwrap();
     let server = Server(child);
     let (tx, rx) = mpsc::channel();
@@ -108,4 +113,18 @@ fn unreachable_etcd_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "exit code 4 means the datastore is unavailable; stderr: {stderr}");
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(SKIFF)
+        .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("port 127.0.0.1:{port} is already in use")), "{stderr}");
 }

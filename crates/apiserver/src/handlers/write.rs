@@ -29,7 +29,7 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let mut obj = decode_body(call)?;
     check_type(call, &mut obj, res.kind, &res.api_version())?;
     let warnings = check_body(opts.field_validation, res.group, res.version, res.kind, &mut obj)?;
-    let mut obj = storage::to_storage(res, obj);
+    let obj = storage::to_storage(res, obj);
     if !meta::resource_version(&obj).is_empty() {
         return Err(ApiError::BadRequest("resourceVersion should not be set on objects to be created".into()));
     }

@@ -19,7 +19,6 @@ mod layout;
 mod overlay;
 mod read;
 mod recovery;
-mod spin;
 mod state;
 mod syncer;
 mod wal;

@@ -10,12 +10,11 @@
 //!   revision is raised after the fdatasync, before anyone is answered.
 //! - After a WAL failure nothing more is written: every later group fails.
 
-use std::sync::mpsc::{Receiver, RecvError, TryRecvError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, oneshot};
 
-use super::spin;
 use super::state::{poisoned_error, Committed, Shared};
 use super::wal::WalWriter;
 use crate::error::{Error, Result};
@@ -57,7 +56,7 @@ pub struct Syncer {
 impl Syncer {
     /// Runs until the writer is gone and every group it sent is handled.
     pub fn run(mut self) {
-        while let Ok(first) = self.next_group() {
+        while let Ok(first) = self.groups.recv() {
             let mut bytes = first.payload.len();
             let mut batch = vec![first];
             while bytes < MAX_FRAME_BYTES {
@@ -66,14 +65,6 @@ impl Syncer {
                 batch.push(next);
             }
             self.sync(batch);
-        }
-    }
-
-    fn next_group(&self) -> Result<PendingGroup, RecvError> {
-        match spin::poll(|| self.groups.try_recv(), |e| *e == TryRecvError::Disconnected) {
-            Ok(Some(group)) => Ok(group),
-            Ok(None) => self.groups.recv(),
-            Err(()) => Err(RecvError),
         }
     }
 

@@ -17,7 +17,6 @@ use super::apply::{apply_txn, Latest};
 use super::layout::REVS;
 use super::read::{engine, kv_at};
 use super::read_meta;
-use super::spin;
 use super::state::{poisoned_error, CompactRequest, Shared};
 use super::syncer::{PendingGroup, Reply};
 use super::wal::codec::encode_revision;
@@ -111,7 +110,7 @@ impl Writer {
 
     /// Runs until every sender is gone.
     pub fn run(mut self) {
-        while let Some(first) = self.next_request() {
+        while let Some(first) = self.requests.blocking_recv() {
             let mut group = Vec::new();
             let mut next = Some(first);
             while let Some(request) = next.take() {
@@ -128,15 +127,6 @@ impl Writer {
                 }
             }
             self.apply_group(group);
-        }
-    }
-
-    fn next_request(&mut self) -> Option<Request> {
-        let requests = &mut self.requests;
-        match spin::poll(|| requests.try_recv(), |e| *e == mpsc::error::TryRecvError::Disconnected) {
-            Ok(Some(request)) => Some(request),
-            Ok(None) => self.requests.blocking_recv(),
-            Err(()) => None,
         }
     }
 

@@ -61,6 +61,17 @@ fn is_terminal(pod: &Pod) -> bool {
     matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
+/// Whether an update could change where the pod fits (upstream's `isPodUpdated`:
+/// everything but status, resourceVersion, generation, managedFields, finalizers).
+fn spec_or_metadata_changed(old: &Pod, new: &Pod) -> bool {
+    let (a, b) = (&old.metadata, &new.metadata);
+    old.spec != new.spec
+        || a.labels != b.labels
+        || a.annotations != b.annotations
+        || a.deletion_timestamp != b.deletion_timestamp
+        || a.owner_references != b.owner_references
+}
+
 impl SchedulerCore {
     pub fn new(config: SchedulerConfig, rng: Box<dyn RngCore + Send>) -> SchedulerCore {
         SchedulerCore {
@@ -111,13 +122,14 @@ impl SchedulerCore {
         }
         match pod.status.as_ref().and_then(|s| s.nominated_node_name.clone()).filter(|n| !n.is_empty()) {
             Some(node) => {
-                self.nominated.insert(uid, (node, info.clone()));
+                self.nominated.insert(uid.clone(), (node, info.clone()));
             }
             None => {
                 self.nominated.remove(&uid);
             }
         }
-        self.queue.add(info, now);
+        let changed = self.queue.get(&uid).is_none_or(|q| spec_or_metadata_changed(&q.pod.pod, &pod));
+        self.queue.update(info, changed, now);
     }
 
     /// A pod was deleted (or finished).

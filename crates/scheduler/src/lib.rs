@@ -29,3 +29,6 @@ pub mod snapshot;
 
 pub use config::{ConfigError, SchedulerConfig, DEFAULT_SCHEDULER_NAME};
 pub use core::{Action, SchedulerCore};
+pub mod shell;
+
+pub use shell::Scheduler;

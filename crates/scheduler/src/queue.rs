@@ -147,7 +147,7 @@ impl SchedulingQueue {
     /// Adds a new pending pod (or updates one already queued).
     pub fn add(&mut self, pod: Arc<PodInfo>, now: Instant) {
         if self.entries.contains_key(&pod.uid) {
-            return self.update(pod, now);
+            return self.update(pod, true, now);
         }
         let uid = pod.uid.clone();
         self.next_seq += 1;
@@ -157,9 +157,11 @@ impl SchedulingQueue {
         self.place(&uid, Place::Active);
     }
 
-    /// Replaces a queued pod's object. An unschedulable pod that changed is worth
-    /// another try: it moves to backoff, or to active if its backoff is over.
-    pub fn update(&mut self, pod: Arc<PodInfo>, now: Instant) {
+    /// Replaces a queued pod's object. An unschedulable pod whose spec or
+    /// metadata changed (`changed`) is worth another try: it moves to backoff, or
+    /// to active if its backoff is over. Status-only updates (the scheduler's own
+    /// condition writes among them) just refresh the object, as upstream.
+    pub fn update(&mut self, pod: Arc<PodInfo>, changed: bool, now: Instant) {
         let uid = pod.uid.clone();
         let Some(place) = self.entries.get(&uid).map(|e| e.place) else { return self.add(pod, now) };
         self.unlink(&uid);
@@ -167,10 +169,10 @@ impl SchedulingQueue {
         e.info.pod = pod;
         let next = match place {
             Place::InFlight => {
-                e.updated_in_flight = true;
+                e.updated_in_flight |= changed;
                 Place::InFlight
             }
-            Place::Unschedulable => {
+            Place::Unschedulable if changed => {
                 if expiry(&self.config, &e.info) > now {
                     Place::Backoff
                 } else {
@@ -402,7 +404,9 @@ mod tests {
         q.add(pod("a").build(), t0);
         let (_, cycle) = q.pop(t0).unwrap();
         q.requeue_unschedulable("uid-a", cycle, t0);
-        q.update(pod("a").labels(&[("x", "y")]).build(), secs(t0, 5));
+        q.update(pod("a").build(), false, secs(t0, 5));
+        assert_eq!(q.counts().unschedulable, 1, "a status-only update does not retry");
+        q.update(pod("a").labels(&[("x", "y")]).build(), true, secs(t0, 5));
         assert_eq!(q.counts().active, 1);
         let (p, _) = q.pop(secs(t0, 5)).unwrap();
         assert_eq!(p.pod.labels.get("x").map(String::as_str), Some("y"));

@@ -19,6 +19,19 @@ pub enum Command {
     /// they land, the scheduler, controllers and a local agent). Serves until
     /// SIGTERM or Ctrl-C.
     Server(ServerArgs),
+    /// Run only the scheduler, against any Kubernetes API server.
+    Scheduler(SchedulerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SchedulerArgs {
+    /// The cluster to schedule for.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+
+    /// A KubeSchedulerConfiguration file (profiles, plugins, weights).
+    #[arg(long, env = "SKIFF_SCHEDULER_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -65,6 +78,14 @@ pub struct ServerArgs {
     /// How often the compactor runs.
     #[arg(long, env = "SKIFF_COMPACTION_INTERVAL", value_parser = humantime::parse_duration, default_value = "1m")]
     pub compaction_interval: Duration,
+
+    /// Do not run the built-in scheduler (pods then wait for another one).
+    #[arg(long, env = "SKIFF_DISABLE_SCHEDULER")]
+    pub disable_scheduler: bool,
+
+    /// A KubeSchedulerConfiguration file for the built-in scheduler.
+    #[arg(long, env = "SKIFF_SCHEDULER_CONFIG")]
+    pub scheduler_config: Option<PathBuf>,
 }
 
 /// `/var/lib/skiff/server` for root (like k3s's `/var/lib/rancher/k3s`), else

@@ -2,6 +2,7 @@
 
 mod cli;
 mod exit;
+mod scheduler;
 mod server;
 
 use clap::Parser;
@@ -19,6 +20,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Server(args) => server::run(args).await,
+            cli::Command::Scheduler(args) => scheduler::run(args).await,
         }
     });
     match result {

@@ -34,6 +34,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None => CompactionPolicy::Age(args.compaction_age),
     };
     tasks.spawn(Compactor::new(store.clone(), policy, args.compaction_interval).run(shutdown.clone()));
+    if !args.disable_scheduler {
+        let scheduler =
+            crate::scheduler::build(&kubeconfig, args.scheduler_config.as_deref(), shutdown.clone()).await?;
+        tasks.spawn(async move {
+            if let Err(e) = scheduler.await {
+                eprintln!("skiff: {e:#}");
+            }
+        });
+        progress(started, "scheduler started");
+    }
     eprintln!("skiff: admin kubeconfig written to {}", kubeconfig.display());
     eprintln!("skiff: to use kubectl, run:  export KUBECONFIG={}", kubeconfig.display());
     progress(started, "ready; stop with SIGTERM or Ctrl-C");
@@ -84,7 +94,7 @@ fn progress(started: Instant, what: &str) {
 }
 
 /// Installs the SIGTERM and SIGINT handlers; the future completes on either.
-fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     Ok(async move {

@@ -159,3 +159,27 @@ fn finished_pods_free_their_room() {
     add_pod(&mut c, done, t0 + Duration::from_secs(5));
     assert_eq!(bind_target(c.schedule_next(t0 + Duration::from_secs(5))).0, "p");
 }
+
+#[test]
+fn own_status_writes_do_not_retry_an_unschedulable_pod() {
+    let t0 = Instant::now();
+    let mut c = core();
+    c.node_upserted(node("n1").alloc(&[("cpu", "1"), ("pods", "10")]).build(), t0);
+    add_pod(&mut c, pod("p").req(&[("cpu", "2")]), t0);
+    assert!(matches!(c.schedule_next(t0), Some(Action::Unschedulable { .. })));
+    let mut with_condition = pod("p").req(&[("cpu", "2")]);
+    with_condition.0.status = Some(k8s_openapi::api::core::v1::PodStatus {
+        conditions: Some(vec![k8s_openapi::api::core::v1::PodCondition {
+            type_: "PodScheduled".into(),
+            status: "False".into(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    });
+    add_pod(&mut c, with_condition, t0 + Duration::from_secs(1));
+    assert!(c.schedule_next(t0 + Duration::from_secs(20)).is_none());
+    assert_eq!(c.queue_counts().unschedulable, 1);
+    // A spec change does retry it.
+    add_pod(&mut c, pod("p").req(&[("cpu", "500m")]), t0 + Duration::from_secs(21));
+    assert_eq!(bind_target(c.schedule_next(t0 + Duration::from_secs(21))).0, "p");
+}

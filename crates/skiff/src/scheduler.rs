@@ -1,0 +1,36 @@
+//! The scheduler: inside `skiff server` (a client of its own API server through
+//! the admin kubeconfig, like any other component) or alone as `skiff scheduler`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::SchedulerArgs;
+
+/// Builds the scheduler for the cluster of `kubeconfig`; the returned future runs
+/// it until `shutdown`. Configuration errors surface here, before anything runs.
+pub async fn build(
+    kubeconfig: &Path,
+    config: Option<&Path>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
+    let config = skiff_scheduler::shell::load_config(config)?;
+    let names: Vec<&str> = config.profiles.iter().map(|p| p.scheduler_name.as_str()).collect();
+    eprintln!("skiff: scheduler profiles: {}", names.join(", "));
+    let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig).await?;
+    let scheduler = skiff_scheduler::Scheduler::new(client, config);
+    Ok(async move { scheduler.run(shutdown).await.context("the scheduler stopped") })
+}
+
+/// `skiff scheduler`: runs until SIGTERM or Ctrl-C.
+pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
+    let stop = crate::server::stop_signals()?;
+    let shutdown = CancellationToken::new();
+    let scheduler = build(&args.kubeconfig, args.config.as_deref(), shutdown.clone()).await?;
+    let task = tokio::spawn(scheduler);
+    eprintln!("skiff: scheduler running against {}; stop with SIGTERM or Ctrl-C", args.kubeconfig.display());
+    stop.await;
+    shutdown.cancel();
+    task.await.context("the scheduler task failed")?
+}

@@ -18,6 +18,22 @@ pub struct Attributes {
     pub path: Option<String>,
 }
 
+impl Attributes {
+    /// A request for a non-resource path (`/healthz`, `/apis`, ...).
+    pub fn non_resource(verb: &str, path: &str) -> Attributes {
+        Attributes {
+            verb: verb.to_string(),
+            group: String::new(),
+            version: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            path: Some(path.to_string()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     Allow,

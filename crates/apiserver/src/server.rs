@@ -240,16 +240,7 @@ async fn non_resource(
     let Some(user) = user else {
         return Err(ApiError::Unauthorized("Unauthorized".into()));
     };
-    let attrs = Attributes {
-        verb: verb.to_string(),
-        group: String::new(),
-        version: String::new(),
-        resource: String::new(),
-        subresource: String::new(),
-        namespace: String::new(),
-        name: String::new(),
-        path: Some(path.to_string()),
-    };
+    let attrs = Attributes::non_resource(verb, path);
     check_authorized(ctx, user, &attrs)?;
     if trimmed == "/metrics" {
         let mut resp = response::text(StatusCode::OK, ctx.metrics.render());

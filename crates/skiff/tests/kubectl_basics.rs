@@ -3,29 +3,8 @@
 
 mod common;
 
-use common::Cluster;
+use common::{Cluster, DEPLOYMENT};
 
-const DEPLOYMENT: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {app: web}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: httpd
-        image: busybox:1.36
-        command: ["httpd", "-f", "-p", "8080"]
-        ports:
-        - containerPort: 8080
-"#;
 
 #[test]
 fn api_resources_and_discovery() {

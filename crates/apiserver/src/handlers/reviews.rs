@@ -93,16 +93,7 @@ fn access_review(call: &Call<'_>, user: &UserInfo, review: &Value, namespace: Op
             path: None,
         }
     } else if let Some(n) = spec.get("nonResourceAttributes") {
-        Attributes {
-            verb: s(n, "verb"),
-            group: String::new(),
-            version: String::new(),
-            resource: String::new(),
-            subresource: String::new(),
-            namespace: String::new(),
-            name: String::new(),
-            path: Some(s(n, "path")),
-        }
+        Attributes::non_resource(&s(n, "verb"), &s(n, "path"))
     } else {
         return Err(ApiError::invalid(
             call.resource.group,

@@ -142,3 +142,26 @@ impl Cluster {
         self.dir.path()
     }
 }
+
+/// A small Deployment of busybox `httpd` used by several end-to-end tests.
+pub const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: httpd
+        image: busybox:1.36
+        command: ["httpd", "-f", "-p", "8080"]
+        ports:
+        - containerPort: 8080
+"#;

@@ -1,8 +1,10 @@
 //! `skiff-bench`: performance measurements for skiff. Every result is one JSON line
 //! on stdout; where a reference implementation exists (etcd for the store) it runs
-//! in the same invocation and a `ratio` line compares the two against our target.
+//! in the same invocation and a `ratio` line compares the two against our target;
+//! where none does (the API server), a `target` line compares a figure with its target.
 //! Progress goes to stderr. See bench/README.md.
 
+mod api;
 mod etcd;
 mod report;
 mod stats;
@@ -21,11 +23,15 @@ struct Cli {
 enum Command {
     /// The store: embedded backend vs a real etcd started by the benchmark.
     Store(store::StoreArgs),
+    /// The API server: the real `skiff server` driven over HTTPS (creates, lists,
+    /// watch fan-out, memory) against our targets.
+    Api(api::ApiArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Store(args) => store::run(args).await,
+        Command::Api(args) => api::run(args).await,
     }
 }

@@ -22,6 +22,9 @@ pub struct SkiffServer {
     pub ready_after: Duration,
     /// Holds `tls/` with the admin client certificate; removed on drop.
     pub data_dir: tempfile::TempDir,
+    /// The server's start-up progress lines ("store ready ...", "scheduler started"),
+    /// which say what this build runs besides the API server.
+    pub started: Vec<String>,
 }
 
 /// Memory of a process, from /proc/<pid>/status.
@@ -79,7 +82,8 @@ impl SkiffServer {
             }
         });
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        Ok(SkiffServer { child, pid, addr, ready_after, data_dir })
+        let started = seen.iter().filter_map(|line| progress(line)).collect();
+        Ok(SkiffServer { child, pid, addr, ready_after, data_dir, started })
     }
 
     pub fn memory(&self) -> anyhow::Result<Memory> {
@@ -109,6 +113,13 @@ impl SkiffServer {
     }
 }
 
+/// `skiff: scheduler started (12 ms)` → `scheduler started`; other lines → None.
+fn progress(line: &str) -> Option<String> {
+    let text = line.strip_prefix("skiff: ")?;
+    let (text, timing) = text.rsplit_once(" (")?;
+    timing.ends_with(" ms)").then(|| text.to_string())
+}
+
 /// `skiff` next to the running bench binary (both are built into the same target
 /// directory), unless given.
 pub fn binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -120,4 +131,16 @@ pub fn binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 pub fn mib(kib: u64) -> f64 {
     crate::report::round(kib as f64 / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_lose_prefix_and_timing() {
+        assert_eq!(progress("skiff: scheduler started (12 ms)").as_deref(), Some("scheduler started"));
+        assert_eq!(progress("skiff: admin kubeconfig written to /x"), None);
+        assert_eq!(progress("2026-11-27T00:00:00Z WARN something (1 ms)"), None);
+    }
 }

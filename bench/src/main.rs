@@ -7,6 +7,7 @@
 mod api;
 mod etcd;
 mod report;
+mod scheduler;
 mod stats;
 mod store;
 
@@ -23,6 +24,9 @@ struct Cli {
 enum Command {
     /// The store: embedded backend vs a real etcd started by the benchmark.
     Store(store::StoreArgs),
+    /// The scheduler: hollow nodes and pending pods through the real API server,
+    /// placed by skiff's scheduler (plain, topology spread, anti-affinity).
+    Scheduler(scheduler::SchedulerArgs),
     /// The API server: the real `skiff server` driven over HTTPS (creates, lists,
     /// watch fan-out, memory) against our targets.
     Api(api::ApiArgs),
@@ -32,6 +36,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Store(args) => store::run(args).await,
+        Command::Scheduler(args) => scheduler::run(args).await,
         Command::Api(args) => api::run(args).await,
     }
 }

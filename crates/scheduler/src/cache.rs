@@ -186,7 +186,7 @@ impl Cache {
         } else {
             for name in &self.dirty {
                 if let (Some(i), Some(info)) = (snap.index.get(name).copied(), self.nodes.get(name)) {
-                    snap.nodes[i] = info.clone();
+                    snap.replace(i, info.clone());
                 }
             }
             if self.images_changed {
@@ -269,5 +269,36 @@ mod tests {
         assert_eq!(before.len(), 1);
         assert_eq!(requested_cpu(&after, "n1"), 1000);
         assert_eq!(after.image_nodes.get("img:1"), Some(&2));
+    }
+
+    #[test]
+    fn snapshot_tracks_nodes_with_affinity_pods() {
+        use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity};
+        let mut cache = Cache::new();
+        cache.add_node(node("n1").build());
+        cache.add_node(node("n2").build());
+        assert_eq!(cache.snapshot().nodes_with_required_anti_affinity().count(), 0);
+        let anti = pod("a")
+            .with_spec(|s| {
+                s.affinity = Some(Affinity {
+                    pod_anti_affinity: Some(PodAntiAffinity {
+                        required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                            topology_key: "kubernetes.io/hostname".into(),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+            })
+            .node("n2")
+            .build();
+        cache.add_pod(anti);
+        let snap = cache.snapshot();
+        let names: Vec<&str> = snap.nodes_with_required_anti_affinity().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["n2"]);
+        assert_eq!(snap.nodes_with_affinity().count(), 1);
+        cache.remove_pod("uid-a");
+        assert_eq!(cache.snapshot().nodes_with_affinity().count(), 0);
     }
 }

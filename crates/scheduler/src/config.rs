@@ -135,7 +135,7 @@ fn resources_arg(plugin: &str, v: &serde_json::Value) -> Result<Option<Vec<Resou
                 message: "a resource needs a name".into(),
             })?;
             let weight = r.get("weight").and_then(|w| w.as_i64()).filter(|w| *w > 0).unwrap_or(1);
-            Ok(ResourceWeight { name: name.into(), weight })
+            Ok(ResourceWeight::new(name, weight))
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

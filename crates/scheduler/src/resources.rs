@@ -21,6 +21,39 @@ pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
 /// Likewise for memory (`DefaultMemoryRequest`, 200 MiB).
 pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
 
+/// A resource name parsed once, so hot paths do not compare strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceName {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    Pods,
+    /// Extended resources, hugepages and anything else.
+    Scalar(String),
+}
+
+impl ResourceName {
+    pub fn parse(name: &str) -> ResourceName {
+        match name {
+            CPU => ResourceName::Cpu,
+            MEMORY => ResourceName::Memory,
+            EPHEMERAL_STORAGE => ResourceName::EphemeralStorage,
+            PODS => ResourceName::Pods,
+            other => ResourceName::Scalar(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ResourceName::Cpu => CPU,
+            ResourceName::Memory => MEMORY,
+            ResourceName::EphemeralStorage => EPHEMERAL_STORAGE,
+            ResourceName::Pods => PODS,
+            ResourceName::Scalar(s) => s,
+        }
+    }
+}
+
 /// Amounts of every resource the scheduler accounts for. `scalar` holds extended
 /// resources (`nvidia.com/gpu`), hugepages and anything else, in whole units.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +83,17 @@ impl Resource {
             EPHEMERAL_STORAGE => self.ephemeral_storage,
             PODS => self.allowed_pods,
             other => self.scalar.get(other).copied().unwrap_or(0),
+        }
+    }
+
+    /// The amount of one resource (cpu in millicores).
+    pub fn amount(&self, name: &ResourceName) -> i64 {
+        match name {
+            ResourceName::Cpu => self.milli_cpu,
+            ResourceName::Memory => self.memory,
+            ResourceName::EphemeralStorage => self.ephemeral_storage,
+            ResourceName::Pods => self.allowed_pods,
+            ResourceName::Scalar(s) => self.scalar.get(s).copied().unwrap_or(0),
         }
     }
 

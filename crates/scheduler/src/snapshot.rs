@@ -16,6 +16,21 @@ pub struct Snapshot {
     /// Image name to the number of nodes that have it (ImageLocality spreads by it).
     pub image_nodes: Arc<HashMap<String, usize>>,
     pub namespaces: Arc<HashMap<String, Labels>>,
+    /// Indices (sorted) of nodes holding pods with any pod (anti-)affinity, and
+    /// with required anti-affinity: InterPodAffinity visits only these for pods
+    /// without terms of their own (upstream's `HavePodsWithAffinityNodeInfoList`).
+    pub(crate) with_affinity: Vec<usize>,
+    pub(crate) with_required_anti_affinity: Vec<usize>,
+}
+
+fn set_member(list: &mut Vec<usize>, i: usize, member: bool) {
+    match (list.binary_search(&i), member) {
+        (Err(at), true) => list.insert(at, i),
+        (Ok(at), false) => {
+            list.remove(at);
+        }
+        _ => {}
+    }
 }
 
 impl Snapshot {
@@ -31,7 +46,27 @@ impl Snapshot {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         self.index = Arc::new(nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect());
         self.nodes = nodes;
+        self.with_affinity = (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_affinity > 0).collect();
+        self.with_required_anti_affinity =
+            (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_required_anti_affinity > 0).collect();
         self.recount_images();
+    }
+
+    /// Puts `node` at index `i` (same name), keeping the affinity lists right.
+    pub(crate) fn replace(&mut self, i: usize, node: Arc<NodeInfo>) {
+        set_member(&mut self.with_affinity, i, node.pods_with_affinity > 0);
+        set_member(&mut self.with_required_anti_affinity, i, node.pods_with_required_anti_affinity > 0);
+        self.nodes[i] = node;
+    }
+
+    /// Nodes holding pods with any pod (anti-)affinity.
+    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_affinity.iter().map(|i| &self.nodes[*i])
+    }
+
+    /// Nodes holding pods with required anti-affinity.
+    pub fn nodes_with_required_anti_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_required_anti_affinity.iter().map(|i| &self.nodes[*i])
     }
 
     pub(crate) fn recount_images(&mut self) {
@@ -60,7 +95,7 @@ impl Snapshot {
     pub fn with_node(&self, node: Arc<NodeInfo>) -> Snapshot {
         let mut s = self.clone();
         if let Some(i) = self.index.get(&node.name) {
-            s.nodes[*i] = node;
+            s.replace(*i, node);
         }
         s
     }

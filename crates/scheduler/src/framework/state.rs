@@ -2,7 +2,6 @@
 //! the same scheduling cycle, keyed by plugin name.
 
 use std::any::Any;
-use std::collections::HashMap;
 
 /// Data a plugin stores in the cycle state. Cloneable so preemption can try
 /// "what if" on a copy.
@@ -24,10 +23,12 @@ impl<T: Any + Clone + Send + Sync> StateData for T {
     }
 }
 
-/// Per-cycle plugin data.
+/// Per-cycle plugin data. A short list searched linearly: a handful of
+/// plugins store something, and filters read it once per node, where hashing
+/// the key would cost more than comparing a few pointers.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn StateData>>,
+    data: Vec<(&'static str, Box<dyn StateData>)>,
 }
 
 impl Clone for CycleState {
@@ -38,8 +39,13 @@ impl Clone for CycleState {
 
 impl std::fmt::Debug for CycleState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.data.keys()).finish()
+        f.debug_set().entries(self.data.iter().map(|(k, _)| k)).finish()
     }
+}
+
+/// Keys are plugin-name constants: compare the pointer first, then the text.
+fn same(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 impl CycleState {
@@ -47,16 +53,20 @@ impl CycleState {
         CycleState::default()
     }
 
+    /// Stores `value` under `key`, replacing what was there.
     pub fn write<T: StateData>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.data.iter_mut().find(|(k, _)| same(k, key)) {
+            Some(slot) => slot.1 = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
 
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|v| (**v).as_any().downcast_ref())
+        self.data.iter().find(|(k, _)| same(k, key)).and_then(|(_, v)| (**v).as_any().downcast_ref())
     }
 
     pub fn read_mut<T: 'static>(&mut self, key: &'static str) -> Option<&mut T> {
-        self.data.get_mut(key).and_then(|v| (**v).as_any_mut().downcast_mut())
+        self.data.iter_mut().find(|(k, _)| same(k, key)).and_then(|(_, v)| (**v).as_any_mut().downcast_mut())
     }
 }
 

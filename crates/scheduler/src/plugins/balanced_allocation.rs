@@ -36,21 +36,25 @@ impl Score for BalancedAllocation {
         _snap: &Snapshot,
     ) -> bool {
         // Best-effort pods would all pile onto the same node (upstream issue 129138).
-        self.resources.iter().any(|r| pod.requests.get(&r.name) != 0)
+        self.resources.iter().any(|r| pod.requests.amount(&r.name) != 0)
     }
 
     fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo, _snap: &Snapshot) -> i64 {
-        let fractions: Vec<f64> = self
-            .resources
-            .iter()
-            .map(|r| allocatable_and_requested(node, pod, &r.name, true))
-            .filter(|(alloc, _)| *alloc != 0)
-            .map(|(alloc, req)| (req as f64 / alloc as f64).min(1.0))
-            .collect();
-        let std = match fractions.len() {
+        // Fractions on the stack: resource lists are short.
+        let mut fractions = [0f64; 8];
+        let mut n = 0;
+        for r in self.resources.iter().take(fractions.len()) {
+            let (alloc, req) = allocatable_and_requested(node, pod, &r.name, true);
+            if alloc != 0 {
+                fractions[n] = (req as f64 / alloc as f64).min(1.0);
+                n += 1;
+            }
+        }
+        let fractions = &fractions[..n];
+        let std = match n {
             0 | 1 => 0.0,
             2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
-            n => {
+            _ => {
                 let mean = fractions.iter().sum::<f64>() / n as f64;
                 (fractions.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
             }

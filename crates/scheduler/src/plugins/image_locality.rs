@@ -34,21 +34,45 @@ impl Plugin for ImageLocality {
     }
 }
 
+/// The pod's images, normalised once per cycle, and its container count.
+#[derive(Clone)]
+struct Images(Vec<String>, usize);
+
 impl Score for ImageLocality {
-    fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64 {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _nodes: &[std::sync::Arc<NodeInfo>],
+        snap: &Snapshot,
+    ) -> bool {
         let spec = pod.spec();
         let containers: Vec<_> = spec.init_containers.iter().flatten().chain(&spec.containers).collect();
+        // Without images on any node, every node scores 0: skip the work.
+        let images: Vec<String> = containers
+            .iter()
+            .filter_map(|c| c.image.as_deref())
+            .map(normalized_image_name)
+            .filter(|i| snap.image_nodes.contains_key(i))
+            .collect();
+        if images.is_empty() {
+            return false;
+        }
+        state.write(NAME, Images(images, containers.len()));
+        true
+    }
+
+    fn score(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64 {
+        let Some(Images(images, containers)) = state.read::<Images>(NAME) else { return 0 };
         let total_nodes = snap.len().max(1) as f64;
         let mut sum = 0i64;
-        for c in &containers {
-            let Some(image) = c.image.as_deref() else { continue };
-            let image = normalized_image_name(image);
-            if let Some(size) = node.images.get(&image) {
-                let spread = snap.image_nodes.get(&image).copied().unwrap_or(1) as f64;
+        for image in images {
+            if let Some(size) = node.images.get(image) {
+                let spread = snap.image_nodes.get(image).copied().unwrap_or(1) as f64;
                 sum += (*size as f64 * spread / total_nodes) as i64;
             }
         }
-        let max_threshold = MAX_CONTAINER_THRESHOLD * containers.len().max(1) as i64;
+        let max_threshold = MAX_CONTAINER_THRESHOLD * (*containers).max(1) as i64;
         let sum = sum.clamp(MIN_THRESHOLD, max_threshold);
         MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max_threshold - MIN_THRESHOLD)
     }
@@ -81,7 +105,8 @@ mod tests {
             NodeInfo::new(node("small").image("app:v2", 10 * MB).build()),
         ]);
         let p = pod("p").image("app:v1").info();
-        let s = CycleState::new();
+        let mut s = CycleState::new();
+        assert!(ImageLocality.pre_score(&mut s, &p, &snap.nodes, &snap));
         let score = |n: &str| ImageLocality.score(&s, &p, snap.get(n).unwrap(), &snap);
         // 500 MB on 1 of 3 nodes counts as 166 MB: (166-23)*100/(1000-23) = 14.
         assert_eq!((score("big"), score("none"), score("small")), (14, 0, 0));

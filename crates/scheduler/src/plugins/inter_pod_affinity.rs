@@ -93,15 +93,21 @@ impl PreFilter for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Fit {
         let mut s = FilterState { namespaces: snap.namespaces.clone(), ..Default::default() };
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
-        for node in &snap.nodes {
-            if own_terms {
+        if own_terms {
+            for node in &snap.nodes {
                 for existing in &node.pods {
                     s.update_with(pod, existing, &node.labels, 1);
                 }
-            } else if node.pods_with_required_anti_affinity > 0 {
+            }
+        } else {
+            // Only existing pods' anti-affinity can matter: visit just their nodes.
+            for node in snap.nodes_with_required_anti_affinity() {
                 for existing in node.pods.iter().filter(|p| !p.required_anti_affinity.is_empty()) {
                     s.update_with(pod, existing, &node.labels, 1);
                 }
+            }
+            if s.existing_anti_affinity.is_empty() {
+                return Fit::Fits;
             }
         }
         state.write(NAME, s);
@@ -189,8 +195,10 @@ impl Score for InterPodAffinity {
     fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[Arc<NodeInfo>], snap: &Snapshot) -> bool {
         let has_preferred = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
         let mut s = ScoreState::default();
-        for node in &snap.nodes {
-            if node.labels.is_empty() || (!has_preferred && node.pods_with_affinity == 0) {
+        let nodes: Box<dyn Iterator<Item = &Arc<NodeInfo>>> =
+            if has_preferred { Box::new(snap.nodes.iter()) } else { Box::new(snap.nodes_with_affinity()) };
+        for node in nodes {
+            if node.labels.is_empty() {
                 continue;
             }
             for existing in &node.pods {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::framework::{CycleState, Filter, Fit, Plugin, Score, MAX_NODE_SCORE};
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
-use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY};
+use crate::resources::{ResourceName, CPU, EPHEMERAL_STORAGE, MEMORY};
 use crate::snapshot::Snapshot;
 
 pub const NAME: &str = "NodeResourcesFit";
@@ -23,41 +23,48 @@ pub enum Strategy {
 /// A resource and its weight in a score.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceWeight {
-    pub name: String,
+    pub name: ResourceName,
     pub weight: i64,
+}
+
+impl ResourceWeight {
+    pub fn new(name: &str, weight: i64) -> ResourceWeight {
+        ResourceWeight { name: ResourceName::parse(name), weight }
+    }
 }
 
 /// cpu and memory, weight 1 each: upstream's default for every resource scorer.
 pub fn default_resources() -> Vec<ResourceWeight> {
-    vec![ResourceWeight { name: CPU.into(), weight: 1 }, ResourceWeight { name: MEMORY.into(), weight: 1 }]
-}
-
-fn is_scalar(name: &str) -> bool {
-    !matches!(name, CPU | MEMORY | EPHEMERAL_STORAGE | "pods")
+    vec![ResourceWeight::new(CPU, 1), ResourceWeight::new(MEMORY, 1)]
 }
 
 /// `(allocatable, requested including the pod)` of one resource on a node, as
 /// upstream's `calculateResourceAllocatableRequest`: `(0, 0)` means "leave this
 /// resource out of the score". `use_requested` picks real requests over the
 /// defaulted non-zero ones for cpu and memory.
-pub fn allocatable_and_requested(node: &NodeInfo, pod: &PodInfo, resource: &str, use_requested: bool) -> (i64, i64) {
-    let pod_req = if use_requested || !matches!(resource, CPU | MEMORY) {
-        pod.requests.get(resource)
+pub fn allocatable_and_requested(
+    node: &NodeInfo,
+    pod: &PodInfo,
+    resource: &ResourceName,
+    use_requested: bool,
+) -> (i64, i64) {
+    let cpu_or_memory = matches!(resource, ResourceName::Cpu | ResourceName::Memory);
+    let pod_req = if use_requested || !cpu_or_memory {
+        pod.requests.amount(resource)
     } else {
-        pod.non_zero_requests.get(resource)
+        pod.non_zero_requests.amount(resource)
     };
-    if pod_req == 0 && is_scalar(resource) {
-        return (0, 0);
+    if let ResourceName::Scalar(name) = resource {
+        if pod_req == 0 || !node.allocatable.scalar.contains_key(name) {
+            return (0, 0);
+        }
     }
-    let node_req = match resource {
-        CPU | MEMORY if !use_requested => node.non_zero_requested.get(resource),
-        _ => node.requested.get(resource),
+    let node_req = if cpu_or_memory && !use_requested {
+        node.non_zero_requested.amount(resource)
+    } else {
+        node.requested.amount(resource)
     };
-    let alloc = node.allocatable.get(resource);
-    if alloc == 0 && is_scalar(resource) && !node.allocatable.scalar.contains_key(resource) {
-        return (0, 0);
-    }
-    (alloc, node_req + pod_req)
+    (node.allocatable.amount(resource), node_req + pod_req)
 }
 
 pub struct NodeResourcesFit {
@@ -87,15 +94,20 @@ pub fn insufficient(pod: &PodInfo, node: &NodeInfo) -> Vec<String> {
     if want.is_zero() {
         return reasons;
     }
-    let free = |name: &str| node.allocatable.get(name) - node.requested.get(name);
-    for name in [CPU, MEMORY, EPHEMERAL_STORAGE] {
-        let w = want.get(name);
-        if w > 0 && w > free(name) {
+    let (alloc, used) = (&node.allocatable, &node.requested);
+    let short = [
+        (want.milli_cpu, alloc.milli_cpu - used.milli_cpu, CPU),
+        (want.memory, alloc.memory - used.memory, MEMORY),
+        (want.ephemeral_storage, alloc.ephemeral_storage - used.ephemeral_storage, EPHEMERAL_STORAGE),
+    ];
+    for (w, free, name) in short {
+        if w > 0 && w > free {
             reasons.push(format!("Insufficient {name}"));
         }
     }
     for (name, w) in &want.scalar {
-        if *w > 0 && *w > free(name) {
+        let free = alloc.scalar.get(name).copied().unwrap_or(0) - used.scalar.get(name).copied().unwrap_or(0);
+        if *w > 0 && *w > free {
             reasons.push(format!("Insufficient {name}"));
         }
     }

@@ -59,6 +59,9 @@ impl Constraint {
     }
 
     fn count(&self, pods: &[Arc<PodInfo>], namespace: &str) -> i64 {
+        if self.selector.is_nothing() {
+            return 0;
+        }
         pods.iter().filter(|p| self.counts(p, namespace)).count() as i64
     }
 
@@ -131,8 +134,16 @@ impl PreFilter for PodTopologySpread {
         for node in snap.nodes.iter().filter(|n| has_all_keys(n, &cs)) {
             for (i, c) in cs.iter().enumerate() {
                 if c.includes(pod, node, &affinity) {
-                    *counts[i].entry(node.labels[&c.topology_key].clone()).or_default() +=
-                        c.count(&node.pods, &pod.namespace);
+                    let n = c.count(&node.pods, &pod.namespace);
+                    // Look up before inserting: domains are few, nodes many, and
+                    // the key would be an allocation per node.
+                    let value = &node.labels[&c.topology_key];
+                    match counts[i].get_mut(value) {
+                        Some(count) => *count += n,
+                        None => {
+                            counts[i].insert(value.clone(), n);
+                        }
+                    }
                 }
             }
         }

@@ -58,16 +58,13 @@ impl Filter for TaintToleration {
 
 impl Score for TaintToleration {
     fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo, _snap: &Snapshot) -> i64 {
-        let prefer: Vec<&Toleration> = pod
-            .spec()
-            .tolerations
-            .iter()
-            .flatten()
-            .filter(|t| matches!(t.effect.as_deref(), None | Some("") | Some("PreferNoSchedule")))
-            .collect();
+        let tolerations = pod.spec().tolerations.as_deref().unwrap_or_default();
+        let prefer = |t: &&Toleration| matches!(t.effect.as_deref(), None | Some("") | Some("PreferNoSchedule"));
         node.taints
             .iter()
-            .filter(|taint| taint.effect == "PreferNoSchedule" && !prefer.iter().any(|t| tolerates(t, taint)))
+            .filter(|taint| {
+                taint.effect == "PreferNoSchedule" && !tolerations.iter().filter(prefer).any(|t| tolerates(t, taint))
+            })
             .count() as i64
     }
 

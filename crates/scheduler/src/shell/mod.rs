@@ -39,8 +39,45 @@ use watch::{Input, Tracked};
 const MAX_CONCURRENT_WRITES: usize = 64;
 /// Decisions made before looking at new watch events again.
 const BATCH: usize = 32;
+/// Events waiting to be written; more are dropped (as client-go's broadcaster
+/// drops them), so events never hold up bindings.
+const EVENT_QUEUE: usize = 1000;
+/// Events written at once.
+const EVENT_WRITERS: usize = 8;
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// An event to post about a pod.
+struct EventRecord {
+    pod: Arc<crate::pod_info::PodInfo>,
+    kind: &'static str,
+    reason: &'static str,
+    action: &'static str,
+    message: String,
+    component: String,
+}
+
+/// Queues an event without waiting; drops it when the queue is full.
+fn record(events: &mpsc::Sender<EventRecord>, event: EventRecord) {
+    if events.try_send(event).is_err() {
+        tracing::debug!("event queue full; dropping an event");
+    }
+}
+
+/// Writes queued events, a few at a time, until the queue closes.
+async fn write_events(actions: ApiActions, mut rx: mpsc::Receiver<EventRecord>) {
+    let mut inflight = JoinSet::new();
+    while let Some(e) = rx.recv().await {
+        while inflight.len() >= EVENT_WRITERS {
+            inflight.join_next().await;
+        }
+        let actions = actions.clone();
+        inflight.spawn(async move {
+            actions.event(&e.pod, e.kind, e.reason, e.action, &e.message, &e.component).await;
+        });
+    }
+    while inflight.join_next().await.is_some() {}
+}
 
 /// A finished binding.
 struct BindDone {
@@ -104,6 +141,8 @@ impl Scheduler {
         watch::spawn(&mut watches, Api::<Pod>::all(client.clone()), tx, |e| Input::Pod(Box::new(e)), "pods");
 
         let actions = ApiActions::new(client);
+        let (events, events_rx) = mpsc::channel::<EventRecord>(EVENT_QUEUE);
+        let event_writer = tokio::spawn(write_events(actions.clone(), events_rx));
         let (done_tx, mut done_rx) = mpsc::channel::<BindDone>(1024);
         let limiter = Arc::new(Semaphore::new(MAX_CONCURRENT_WRITES));
         let mut work: JoinSet<()> = JoinSet::new();
@@ -119,7 +158,7 @@ impl Scheduler {
             if shell.synced() {
                 for _ in 0..BATCH {
                     let Some(action) = shell.core.schedule_next(clock.now()) else { break };
-                    perform(action, &actions, &limiter, &done_tx, &mut work);
+                    perform(action, &actions, &limiter, &done_tx, &events, &mut work);
                 }
                 if shell.core.has_ready() {
                     // More to do: give the watches and the writes a turn first.
@@ -142,8 +181,10 @@ impl Scheduler {
         watches.abort_all();
         // Let writes in flight land (a binding half done is retried by the next
         // scheduler anyway, but a finished one saves it the work).
+        drop(events);
         let _ = tokio::time::timeout(DRAIN, async { while work.join_next().await.is_some() {} }).await;
         work.abort_all();
+        let _ = tokio::time::timeout(DRAIN, event_writer).await;
         result
     }
 }
@@ -154,14 +195,17 @@ fn perform(
     actions: &ApiActions,
     limiter: &Arc<Semaphore>,
     done: &mpsc::Sender<BindDone>,
+    events: &mpsc::Sender<EventRecord>,
     work: &mut JoinSet<()>,
 ) {
-    let (actions, limiter, done) = (actions.clone(), limiter.clone(), done.clone());
+    let (actions, limiter, done, events) = (actions.clone(), limiter.clone(), done.clone(), events.clone());
     match action {
         Action::Bind { pod, node } => {
             work.spawn(async move {
-                let Ok(_permit) = limiter.acquire_owned().await else { return };
-                let result = actions.bind(&pod, &node).await;
+                let result = {
+                    let Ok(_permit) = limiter.acquire_owned().await else { return };
+                    actions.bind(&pod, &node).await
+                };
                 let (ok, permanent) = match &result {
                     Ok(()) => (true, false),
                     Err(e) => {
@@ -171,9 +215,12 @@ fn perform(
                 };
                 let _ = done.send(BindDone { uid: pod.uid.clone(), ok, permanent }).await;
                 if ok {
-                    let scheduler = scheduler_name(&pod);
                     let message = format!("Successfully assigned {} to {node}", pod.key());
-                    actions.event(&pod, "Normal", "Scheduled", "Binding", &message, &scheduler).await;
+                    let component = scheduler_name(&pod);
+                    record(
+                        &events,
+                        EventRecord { pod, kind: "Normal", reason: "Scheduled", action: "Binding", message, component },
+                    );
                 }
             });
         }
@@ -187,7 +234,15 @@ fn perform(
                     }
                 }
                 actions.mark_unschedulable(&pod, &message, nominated_node.as_deref()).await;
-                actions.event(&pod, "Warning", "FailedScheduling", "Scheduling", &message, &scheduler).await;
+                let event = EventRecord {
+                    pod,
+                    kind: "Warning",
+                    reason: "FailedScheduling",
+                    action: "Scheduling",
+                    message,
+                    component: scheduler,
+                };
+                record(&events, event);
             });
         }
     }

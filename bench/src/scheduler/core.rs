@@ -1,0 +1,37 @@
+//! The decision ceiling: the same nodes and pods fed straight into
+//! `SchedulerCore`, no API server, every binding reported successful at once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::Pod;
+use rand::SeedableRng;
+use skiff_scheduler::{Action, SchedulerConfig, SchedulerCore};
+
+use super::workload::{self, Shape};
+
+/// Pods decided per second by the pure core, and how many were placed.
+pub fn decisions_per_second(nodes: usize, pods: usize, shape: Shape) -> anyhow::Result<(f64, usize)> {
+    let mut core = SchedulerCore::new(SchedulerConfig::default(), Box::new(rand::rngs::StdRng::seed_from_u64(1)));
+    let now = Instant::now();
+    for i in 0..nodes {
+        let mut node = workload::node(i);
+        let status = workload::node_status();
+        node.status = Some(serde_json::from_value(status["status"].clone())?);
+        core.node_upserted(Arc::new(node), now);
+    }
+    for i in 0..pods {
+        let mut pod: Pod = serde_json::from_value(workload::pod("core", i, shape))?;
+        pod.metadata.uid = Some(format!("uid-{i}"));
+        core.pod_upserted(Arc::new(pod), 0, now);
+    }
+    let started = Instant::now();
+    let mut placed = 0;
+    while let Some(action) = core.schedule_next(Instant::now()) {
+        if let Action::Bind { pod, .. } = action {
+            core.bind_finished(&pod.uid, true, false, Instant::now());
+            placed += 1;
+        }
+    }
+    Ok((pods as f64 / started.elapsed().as_secs_f64(), placed))
+}

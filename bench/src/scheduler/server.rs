@@ -1,0 +1,95 @@
+//! `skiff server --disable-scheduler` as a child process on a temporary data dir:
+//! the benchmark starts its own scheduler once the cluster is filled.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct Server {
+    _child: Child,
+    pub pid: u32,
+    pub kubeconfig: PathBuf,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub async fn start(binary: &Path, parent: &Path) -> anyhow::Result<Server> {
+        let data_dir = tempfile::tempdir_in(parent).with_context(|| format!("a data dir in {}", parent.display()))?;
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+        let mut child = Command::new(binary)
+            .args([
+                "server",
+                "--disable-scheduler",
+                "--bind-address",
+                "127.0.0.1",
+                "--https-listen-port",
+                &port.to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} (build it: cargo build --release -p skiff)", binary.display()))?;
+        let pid = child.id().context("the server exited at once")?;
+        let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
+        let mut seen = Vec::new();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                let done = line.contains("ready; stop with");
+                seen.push(line);
+                if done {
+                    return anyhow::Ok(true);
+                }
+            }
+            anyhow::Ok(false)
+        })
+        .await;
+        if !matches!(ready, Ok(Ok(true))) {
+            bail!("skiff server did not become ready; it said:\n{}", seen.join("\n"));
+        }
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        Ok(Server { _child: child, pid, kubeconfig: data_dir.path().join("admin.kubeconfig"), _data_dir: data_dir })
+    }
+
+    /// Resident memory in MiB, from /proc.
+    pub fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
+    }
+
+    /// CPU seconds the server has used so far (user + system).
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(&self.pid.to_string())
+    }
+}
+
+/// CPU seconds (user + system) of a process (`self` for this one), from /proc.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12].iter().filter_map(|i| fields.get(*i)).filter_map(|v| v.parse::<f64>().ok()).sum();
+    // Clock ticks are 100 per second on Linux.
+    ticks / 100.0
+}

@@ -42,6 +42,7 @@ pub struct Cache {
     nodes: HashMap<String, Arc<NodeInfo>>,
     pods: HashMap<String, PodState>,
     namespaces: Arc<HashMap<String, Labels>>,
+    volumes: Arc<crate::volumes::Volumes>,
     snapshot: Arc<Snapshot>,
     dirty: HashSet<String>,
     structure_changed: bool,
@@ -165,6 +166,11 @@ impl Cache {
         };
     }
 
+    /// Claims and volumes, to change in place.
+    pub fn volumes_mut(&mut self) -> &mut crate::volumes::Volumes {
+        Arc::make_mut(&mut self.volumes)
+    }
+
     /// The cached node (with its pods), snapshot or not.
     pub fn node(&self, name: &str) -> Option<&Arc<NodeInfo>> {
         self.nodes.get(name)
@@ -194,6 +200,7 @@ impl Cache {
             }
         }
         snap.namespaces = self.namespaces.clone();
+        snap.volumes = self.volumes.clone();
         self.structure_changed = false;
         self.images_changed = false;
         self.dirty.clear();

@@ -160,6 +160,26 @@ impl SchedulerCore {
         self.pdbs.remove(key);
     }
 
+    /// A PersistentVolumeClaim was added or changed (bound, for instance).
+    pub fn claim_upserted(&mut self, pvc: &k8s_openapi::api::core::v1::PersistentVolumeClaim, now: Instant) {
+        self.cache.volumes_mut().set_claim(pvc);
+        self.queue.move_all_to_active_or_backoff(now);
+    }
+
+    pub fn claim_deleted(&mut self, key: &str) {
+        self.cache.volumes_mut().claims.remove(key);
+    }
+
+    /// A PersistentVolume was added or changed.
+    pub fn volume_upserted(&mut self, pv: &k8s_openapi::api::core::v1::PersistentVolume, now: Instant) {
+        self.cache.volumes_mut().set_volume(pv);
+        self.queue.move_all_to_active_or_backoff(now);
+    }
+
+    pub fn volume_deleted(&mut self, name: &str) {
+        self.cache.volumes_mut().volumes.remove(name);
+    }
+
     /// A namespace's labels (for `namespaceSelector`); `None` when deleted.
     pub fn namespace_upserted(&mut self, name: &str, labels: Option<Labels>) {
         self.cache.set_namespace(name, labels);

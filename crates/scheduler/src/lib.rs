@@ -26,6 +26,7 @@ pub mod resources;
 pub mod schedule;
 pub mod selector;
 pub mod snapshot;
+pub mod volumes;
 
 pub use config::{ConfigError, SchedulerConfig, DEFAULT_SCHEDULER_NAME};
 pub use core::{Action, SchedulerCore};

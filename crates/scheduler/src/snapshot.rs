@@ -16,6 +16,8 @@ pub struct Snapshot {
     /// Image name to the number of nodes that have it (ImageLocality spreads by it).
     pub image_nodes: Arc<HashMap<String, usize>>,
     pub namespaces: Arc<HashMap<String, Labels>>,
+    /// Claims and volumes (VolumeBinding).
+    pub volumes: Arc<crate::volumes::Volumes>,
     /// Indices (sorted) of nodes holding pods with any pod (anti-)affinity, and
     /// with required anti-affinity: InterPodAffinity visits only these for pods
     /// without terms of their own (upstream's `HavePodsWithAffinityNodeInfoList`).

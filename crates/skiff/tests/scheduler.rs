@@ -365,3 +365,62 @@ fn bad_scheduler_config_stops_the_server_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown plugin \"NoSuchPlugin\""), "{stderr}");
 }
+
+#[test]
+fn pods_follow_their_node_local_volumes() {
+    let c = Cluster::start();
+    add_node(&c, "n1", &[], "", SMALL);
+    add_node(&c, "n2", &[], "", SMALL);
+    apply(
+        &c,
+        "storage.yaml",
+        r#"
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: local-n2}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: local
+  local: {path: /mnt/disk}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [n2]}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: local
+  volumeName: local-n2
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db}
+spec:
+  volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+  containers: [{name: c, image: busybox}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: orphan}
+spec:
+  volumes: [{name: data, persistentVolumeClaim: {claimName: nowhere}}]
+  containers: [{name: c, image: busybox}]
+"#,
+    );
+    assert_eq!(node_of(&c, "db"), "n2", "the pod goes where its local volume is");
+    let message = wait_for(
+        &c,
+        &["get", "pod", "orphan", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}"],
+        "orphan's condition",
+        |m| !m.is_empty(),
+    );
+    assert_eq!(
+        message,
+        "0/2 nodes are available: persistentvolumeclaim \"nowhere\" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    );
+}

@@ -11,6 +11,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
+pub mod volume_binding;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     (node_affinity::NAME, 2),
     (node_ports::NAME, 0),
     (node_resources_fit::NAME, 1),
+    (volume_binding::NAME, 0),
     (pod_topology_spread::NAME, 2),
     (inter_pod_affinity::NAME, 2),
     (DEFAULT_PREEMPTION, 0),
@@ -103,6 +105,11 @@ pub fn build(name: &str, args: &PluginArgs) -> Option<Built> {
                 Some(Arc::new(balanced_allocation::BalancedAllocation { resources: args.balanced_resources.clone() }))
         }
         image_locality::NAME => b.score = Some(Arc::new(image_locality::ImageLocality)),
+        volume_binding::NAME => {
+            let p = Arc::new(volume_binding::VolumeBinding);
+            b.pre_filter = Some(p.clone());
+            b.filter = Some(p);
+        }
         inter_pod_affinity::NAME => {
             let p = Arc::new(inter_pod_affinity::InterPodAffinity {
                 hard_pod_affinity_weight: args.hard_pod_affinity_weight,

@@ -1,5 +1,5 @@
-//! The I/O shell: watches pods, nodes, PodDisruptionBudgets, namespaces and
-//! PriorityClasses through the API, feeds [`SchedulerCore`], and carries out its
+//! The I/O shell: watches pods, nodes, PodDisruptionBudgets, namespaces,
+//! PriorityClasses, PersistentVolumeClaims and PersistentVolumes through the API, feeds [`SchedulerCore`], and carries out its
 //! actions (bindings, status, events, preemption) without blocking the next
 //! decision.
 
@@ -16,7 +16,7 @@ pub use error::{Error, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::runtime::watcher::Event;
@@ -136,6 +136,20 @@ impl Scheduler {
             tx.clone(),
             Input::Pdb,
             "poddisruptionbudgets",
+        );
+        watch::spawn(
+            &mut watches,
+            Api::<PersistentVolumeClaim>::all(client.clone()),
+            tx.clone(),
+            |e| Input::Claim(Box::new(e)),
+            "persistentvolumeclaims",
+        );
+        watch::spawn(
+            &mut watches,
+            Api::<PersistentVolume>::all(client.clone()),
+            tx.clone(),
+            |e| Input::Volume(Box::new(e)),
+            "persistentvolumes",
         );
         watch::spawn(&mut watches, Api::<Node>::all(client.clone()), tx.clone(), |e| Input::Node(Box::new(e)), "nodes");
         watch::spawn(&mut watches, Api::<Pod>::all(client.clone()), tx, |e| Input::Pod(Box::new(e)), "pods");
@@ -261,6 +275,8 @@ struct Shell {
     pdbs: Tracked,
     namespaces: Tracked,
     priority_classes: Tracked,
+    claims: Tracked,
+    volumes: Tracked,
 }
 
 impl Default for Shell {
@@ -273,8 +289,14 @@ impl Default for Shell {
             pdbs: Tracked::default(),
             namespaces: Tracked::default(),
             priority_classes: Tracked::default(),
+            claims: Tracked::default(),
+            volumes: Tracked::default(),
         }
     }
+}
+
+fn claim_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    crate::volumes::Volumes::claim_key(meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
 }
 
 fn pdb_key(pdb: &PodDisruptionBudget) -> String {
@@ -297,7 +319,9 @@ fn to_pdb(pdb: &PodDisruptionBudget) -> Pdb {
 
 impl Shell {
     fn synced(&self) -> bool {
-        [&self.pods, &self.nodes, &self.pdbs, &self.namespaces, &self.priority_classes].iter().all(|t| t.synced)
+        [&self.pods, &self.nodes, &self.pdbs, &self.namespaces, &self.priority_classes, &self.claims, &self.volumes]
+            .iter()
+            .all(|t| t.synced)
     }
 
     fn apply(&mut self, input: Input, now: std::time::Instant) {
@@ -367,6 +391,40 @@ impl Shell {
                 Event::InitDone => {
                     for n in self.namespaces.init_done() {
                         self.core.namespace_upserted(&n, None);
+                    }
+                }
+            },
+            Input::Claim(ev) => match *ev {
+                Event::Init => self.claims.init(),
+                Event::InitApply(pvc) | Event::Apply(pvc) => {
+                    let key = claim_key(&pvc.metadata);
+                    self.claims.applied(&key);
+                    self.core.claim_upserted(&pvc, now);
+                }
+                Event::Delete(pvc) => {
+                    let key = claim_key(&pvc.metadata);
+                    self.claims.deleted(&key);
+                    self.core.claim_deleted(&key);
+                }
+                Event::InitDone => {
+                    for k in self.claims.init_done() {
+                        self.core.claim_deleted(&k);
+                    }
+                }
+            },
+            Input::Volume(ev) => match *ev {
+                Event::Init => self.volumes.init(),
+                Event::InitApply(pv) | Event::Apply(pv) => {
+                    self.volumes.applied(&name(&pv.metadata));
+                    self.core.volume_upserted(&pv, now);
+                }
+                Event::Delete(pv) => {
+                    self.volumes.deleted(&name(&pv.metadata));
+                    self.core.volume_deleted(&name(&pv.metadata));
+                }
+                Event::InitDone => {
+                    for n in self.volumes.init_done() {
+                        self.core.volume_deleted(&n);
                     }
                 }
             },

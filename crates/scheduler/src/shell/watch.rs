@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::runtime::watcher::{self, watcher, Event};
@@ -18,11 +18,13 @@ use tokio::task::JoinSet;
 /// One change seen by a watch.
 #[derive(Debug)]
 pub enum Input {
-    // Boxed: pods and nodes are large, and the channel holds many inputs.
+    // Boxed: pods, nodes and volumes are large, and the channel holds many inputs.
     Pod(Box<Event<Pod>>),
     Node(Box<Event<Node>>),
     Pdb(Event<PodDisruptionBudget>),
     Namespace(Event<Namespace>),
+    Claim(Box<Event<PersistentVolumeClaim>>),
+    Volume(Box<Event<PersistentVolume>>),
     PriorityClass(Event<PriorityClass>),
 }
 

@@ -46,6 +46,8 @@ pub struct Cache {
     snapshot: Arc<Snapshot>,
     dirty: HashSet<String>,
     structure_changed: bool,
+    generation: u64,
+    changes: crate::changes::ChangeLog,
     images_changed: bool,
 }
 
@@ -54,8 +56,14 @@ impl Cache {
         Cache::default()
     }
 
+    fn record(&mut self, change: crate::changes::Change) {
+        self.generation += 1;
+        self.changes.push(self.generation, change);
+    }
+
     /// Adds or updates a node.
     pub fn add_node(&mut self, node: Arc<Node>) {
+        self.record(crate::changes::Change::Other);
         let name = node.metadata.name.clone().unwrap_or_default();
         match self.nodes.get_mut(&name) {
             Some(info) => {
@@ -76,6 +84,7 @@ impl Cache {
 
     /// Removes a node; its pods stay counted on a node-less entry until they go.
     pub fn remove_node(&mut self, name: &str) {
+        self.record(crate::changes::Change::Other);
         if let Some(info) = self.nodes.get_mut(name) {
             if info.pods.is_empty() {
                 self.nodes.remove(name);
@@ -98,6 +107,7 @@ impl Cache {
 
     fn detach(&mut self, uid: &str) -> Option<PodState> {
         let state = self.pods.remove(uid)?;
+        self.record(crate::changes::Change::PodRemoved(state.pod.clone()));
         let node = state.pod.node_name.clone();
         if let Some(info) = self.nodes.get_mut(&node) {
             Arc::make_mut(info).remove_pod(uid);
@@ -114,6 +124,7 @@ impl Cache {
     /// assumed pod of the same uid, moving it if the API put it elsewhere.
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
         self.detach(&pod.uid);
+        self.record(crate::changes::Change::PodAdded(pod.clone()));
         self.node_entry(&pod.node_name).add_pod(pod.clone());
         self.pods.insert(pod.uid.clone(), PodState { pod, assumed: false });
     }
@@ -135,6 +146,7 @@ impl Cache {
         if pod.node_name.is_empty() {
             return Err(CacheError::NoNode(pod.key()));
         }
+        self.record(crate::changes::Change::PodAdded(pod.clone()));
         self.node_entry(&pod.node_name).add_pod(pod.clone());
         self.pods.insert(pod.uid.clone(), PodState { pod, assumed: true });
         Ok(())
@@ -159,6 +171,7 @@ impl Cache {
 
     /// Sets (or with `None` removes) a namespace's labels.
     pub fn set_namespace(&mut self, name: &str, labels: Option<Labels>) {
+        self.record(crate::changes::Change::Other);
         let ns = Arc::make_mut(&mut self.namespaces);
         match labels {
             Some(l) => ns.insert(name.to_string(), l),
@@ -200,6 +213,8 @@ impl Cache {
             }
         }
         snap.namespaces = self.namespaces.clone();
+        snap.generation = self.generation;
+        snap.changes = self.changes.clone();
         snap.volumes = self.volumes.clone();
         self.structure_changed = false;
         self.images_changed = false;

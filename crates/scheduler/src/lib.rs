@@ -12,6 +12,7 @@
 //!   evictions) with kube-rs.
 
 pub mod cache;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod core;

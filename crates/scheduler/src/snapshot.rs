@@ -22,6 +22,9 @@ pub struct Snapshot {
     /// with required anti-affinity: InterPodAffinity visits only these for pods
     /// without terms of their own (upstream's `HavePodsWithAffinityNodeInfoList`).
     pub(crate) with_affinity: Vec<usize>,
+    /// The cache generation this snapshot reflects, and the cache's change log.
+    pub generation: u64,
+    pub changes: crate::changes::ChangeLog,
     pub(crate) with_required_anti_affinity: Vec<usize>,
 }
 
@@ -61,6 +64,15 @@ impl Snapshot {
         self.nodes[i] = node;
     }
 
+    /// The pod changes since generation `from` of the same cache, if only pods
+    /// changed (see [`crate::changes`]).
+    pub fn pod_changes_since(&self, log_id: u64, from: u64) -> Option<Vec<crate::changes::Change>> {
+        if log_id != self.changes.id {
+            return None;
+        }
+        self.changes.pod_changes(from, self.generation)
+    }
+
     /// Nodes holding pods with any pod (anti-)affinity.
     pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
         self.with_affinity.iter().map(|i| &self.nodes[*i])
@@ -96,6 +108,8 @@ impl Snapshot {
     /// This snapshot with `node` in place of the node of the same name.
     pub fn with_node(&self, node: Arc<NodeInfo>) -> Snapshot {
         let mut s = self.clone();
+        // A different cluster now: states remembered for this one must not match.
+        s.changes = crate::changes::ChangeLog::default();
         if let Some(i) = self.index.get(&node.name) {
             s.replace(*i, node);
         }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::changes::Change;
 use crate::framework::{CycleState, Filter, Fit, Plugin, PreFilter, Score, MAX_NODE_SCORE};
 use crate::node_info::NodeInfo;
 use crate::pod_info::{AffinityTerm, NamespaceLabels, PodInfo, WeightedAffinityTerm};
@@ -71,15 +72,45 @@ impl FilterState {
     }
 }
 
+/// The filter state of the last pod with terms of its own, to bring up to date
+/// for the next pod of the same shape (see [`crate::changes`]).
+struct Memo {
+    key: String,
+    log_id: u64,
+    generation: u64,
+    state: FilterState,
+}
+
+/// Everything the filter state depends on besides the cluster.
+fn memo_key(pod: &PodInfo) -> String {
+    let affinity = pod.spec().affinity.as_ref();
+    format!(
+        "{}|{:?}|{:?}|{:?}",
+        pod.namespace,
+        pod.labels,
+        affinity.and_then(|a| a.pod_affinity.as_ref()).map(|a| &a.required_during_scheduling_ignored_during_execution),
+        affinity
+            .and_then(|a| a.pod_anti_affinity.as_ref())
+            .map(|a| &a.required_during_scheduling_ignored_during_execution)
+    )
+}
+
 /// The plugin; `hard_pod_affinity_weight` is how much an existing pod's required
 /// affinity towards the incoming pod counts in scoring (upstream default 1).
 pub struct InterPodAffinity {
     pub hard_pod_affinity_weight: i64,
+    memo: std::sync::Mutex<Option<Memo>>,
+}
+
+impl InterPodAffinity {
+    pub fn new(hard_pod_affinity_weight: i64) -> InterPodAffinity {
+        InterPodAffinity { hard_pod_affinity_weight, memo: std::sync::Mutex::new(None) }
+    }
 }
 
 impl Default for InterPodAffinity {
     fn default() -> Self {
-        InterPodAffinity { hard_pod_affinity_weight: 1 }
+        InterPodAffinity::new(1)
     }
 }
 
@@ -94,11 +125,31 @@ impl PreFilter for InterPodAffinity {
         let mut s = FilterState { namespaces: snap.namespaces.clone(), ..Default::default() };
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
         if own_terms {
+            let key = memo_key(pod);
+            let mut memo = self.memo.lock().expect("memo lock");
+            if let Some(m) = memo.as_mut().filter(|m| m.key == key) {
+                if let Some(changes) = snap.pod_changes_since(m.log_id, m.generation) {
+                    for change in changes {
+                        let (other, by) = match &change {
+                            Change::PodAdded(p) => (p, 1),
+                            Change::PodRemoved(p) => (p, -1),
+                            Change::Other => unreachable!("pod_changes_since returns pod changes only"),
+                        };
+                        if let Some(node) = snap.get(&other.node_name) {
+                            m.state.update_with(pod, other, &node.labels, by);
+                        }
+                    }
+                    m.generation = snap.generation;
+                    state.write(NAME, m.state.clone());
+                    return Fit::Fits;
+                }
+            }
             for node in &snap.nodes {
                 for existing in &node.pods {
                     s.update_with(pod, existing, &node.labels, 1);
                 }
             }
+            *memo = Some(Memo { key, log_id: snap.changes.id, generation: snap.generation, state: s.clone() });
         } else {
             // Only existing pods' anti-affinity can matter: visit just their nodes.
             for node in snap.nodes_with_required_anti_affinity() {
@@ -378,5 +429,52 @@ mod tests {
         assert_eq!(scores, [10, 10, 0]);
         plugin.normalize(&s, &snap.nodes, &mut scores);
         assert_eq!(scores, [100, 100, 0]);
+    }
+
+    #[test]
+    fn remembered_state_matches_a_fresh_one() {
+        use crate::cache::Cache;
+        use rand::{Rng, SeedableRng};
+        let mut cache = Cache::new();
+        for i in 0..6 {
+            cache.add_node(node(&format!("n{i}")).label("zone", &format!("z{}", i % 3)).build());
+        }
+        let remembered = InterPodAffinity::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut placed: Vec<String> = Vec::new();
+        for step in 0..300 {
+            // Wants a db pod in its zone, shuns web pods on its host.
+            let p = affinity(
+                pod(&format!("incoming-{step}")).labels(&[("app", "web")]),
+                vec![term("db", "zone")],
+                vec![term("web", "kubernetes.io/hostname")],
+            )
+            .info();
+            let snap = cache.snapshot();
+            let (mut a, mut b) = (CycleState::new(), CycleState::new());
+            remembered.pre_filter(&mut a, &p, &snap);
+            let fresh = InterPodAffinity::default();
+            fresh.pre_filter(&mut b, &p, &snap);
+            for n in &snap.nodes {
+                assert_eq!(remembered.filter(&a, &p, n), fresh.filter(&b, &p, n), "step {step}, node {}", n.name);
+            }
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    let node = format!("n{}", rng.gen_range(0..6));
+                    let name = format!("p-{step}");
+                    let app = if rng.gen_bool(0.5) { "web" } else { "db" };
+                    let b = pod(&name).labels(&[("app", app)]);
+                    // Some existing pods carry anti-affinity against web pods.
+                    let b = if rng.gen_bool(0.3) { affinity(b, vec![], vec![term("web", "zone")]) } else { b };
+                    cache.assume(Arc::new(b.info().assumed_on(&node))).unwrap();
+                    placed.push(format!("uid-{name}"));
+                }
+                6..=8 if !placed.is_empty() => {
+                    let uid = placed.swap_remove(rng.gen_range(0..placed.len()));
+                    cache.remove_pod(&uid);
+                }
+                _ => cache.add_node(node(&format!("extra-{step}")).label("zone", "z1").build()),
+            }
+        }
     }
 }

@@ -111,15 +111,13 @@ pub fn build(name: &str, args: &PluginArgs) -> Option<Built> {
             b.filter = Some(p);
         }
         inter_pod_affinity::NAME => {
-            let p = Arc::new(inter_pod_affinity::InterPodAffinity {
-                hard_pod_affinity_weight: args.hard_pod_affinity_weight,
-            });
+            let p = Arc::new(inter_pod_affinity::InterPodAffinity::new(args.hard_pod_affinity_weight));
             b.pre_filter = Some(p.clone());
             b.filter = Some(p.clone());
             b.score = Some(p);
         }
         pod_topology_spread::NAME => {
-            let p = Arc::new(pod_topology_spread::PodTopologySpread);
+            let p = Arc::new(pod_topology_spread::PodTopologySpread::default());
             b.pre_filter = Some(p.clone());
             b.filter = Some(p.clone());
             b.score = Some(p);

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
 use super::node_affinity::RequiredNodeAffinity;
 use super::taint_toleration::untolerated_taint;
+use crate::changes::Change;
 use crate::framework::{CycleState, Filter, Fit, Plugin, PreFilter, Score, MAX_NODE_SCORE};
 use crate::node_info::{NodeInfo, HOSTNAME_LABEL};
 use crate::pod_info::PodInfo;
@@ -115,7 +116,34 @@ impl FilterState {
     }
 }
 
-pub struct PodTopologySpread;
+/// The filter state of the last pod, to bring up to date for the next pod of
+/// the same shape (see [`crate::changes`]).
+struct Memo {
+    key: String,
+    log_id: u64,
+    generation: u64,
+    state: FilterState,
+}
+
+#[derive(Default)]
+pub struct PodTopologySpread {
+    memo: std::sync::Mutex<Option<Memo>>,
+}
+
+/// Everything the filter state depends on besides the cluster: two pods with the
+/// same key get the same state from the same snapshot.
+fn memo_key(pod: &PodInfo) -> String {
+    let spec = pod.spec();
+    format!(
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        pod.namespace,
+        pod.labels,
+        spec.topology_spread_constraints,
+        spec.node_selector,
+        spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()),
+        spec.tolerations
+    )
+}
 
 impl Plugin for PodTopologySpread {
     fn name(&self) -> &'static str {
@@ -128,6 +156,25 @@ impl PreFilter for PodTopologySpread {
         let cs = constraints(pod, "DoNotSchedule");
         if cs.is_empty() {
             return Fit::Fits;
+        }
+        let key = memo_key(pod);
+        let mut memo = self.memo.lock().expect("memo lock");
+        if let Some(m) = memo.as_mut().filter(|m| m.key == key) {
+            if let Some(changes) = snap.pod_changes_since(m.log_id, m.generation) {
+                for change in changes {
+                    let (other, by) = match &change {
+                        Change::PodAdded(p) => (p, 1),
+                        Change::PodRemoved(p) => (p, -1),
+                        Change::Other => unreachable!("pod_changes_since returns pod changes only"),
+                    };
+                    if let Some(node) = snap.get(&other.node_name) {
+                        m.state.update(pod, other, node, by);
+                    }
+                }
+                m.generation = snap.generation;
+                state.write(NAME, m.state.clone());
+                return Fit::Fits;
+            }
         }
         let affinity = RequiredNodeAffinity::new(pod);
         let mut counts = vec![HashMap::<String, i64>::new(); cs.len()];
@@ -149,6 +196,7 @@ impl PreFilter for PodTopologySpread {
         }
         let mut s = FilterState { min: vec![0; cs.len()], constraints: cs, counts, affinity };
         (0..s.constraints.len()).for_each(|i| s.recompute_min(i));
+        *memo = Some(Memo { key, log_id: snap.changes.id, generation: snap.generation, state: s.clone() });
         state.write(NAME, s);
         Fit::Fits
     }
@@ -313,8 +361,8 @@ mod tests {
 
     fn filter_all(p: &PodInfo, snap: &Snapshot) -> Vec<Fit> {
         let mut s = CycleState::new();
-        PodTopologySpread.pre_filter(&mut s, p, snap);
-        snap.nodes.iter().map(|n| PodTopologySpread.filter(&s, p, n)).collect()
+        PodTopologySpread::default().pre_filter(&mut s, p, snap);
+        snap.nodes.iter().map(|n| PodTopologySpread::default().filter(&s, p, n)).collect()
     }
 
     #[test]
@@ -360,14 +408,14 @@ mod tests {
         let snap = cluster();
         let p = spread(pod("p"), "zone", 1, "DoNotSchedule").info();
         let mut s = CycleState::new();
-        PodTopologySpread.pre_filter(&mut s, &p, &snap);
+        PodTopologySpread::default().pre_filter(&mut s, &p, &snap);
         let n1 = snap.get("n1").unwrap();
-        PodTopologySpread.remove_pod(&mut s, &p, &n1.pods[0], n1);
-        PodTopologySpread.remove_pod(&mut s, &p, &n1.pods[1], n1);
+        PodTopologySpread::default().remove_pod(&mut s, &p, &n1.pods[0], n1);
+        PodTopologySpread::default().remove_pod(&mut s, &p, &n1.pods[1], n1);
         // z1 now has 1, z2 0: z1 gives skew 2 still; remove the third too.
         let n2 = snap.get("n2").unwrap();
-        PodTopologySpread.remove_pod(&mut s, &p, &n2.pods[0], n2);
-        assert!(PodTopologySpread.filter(&s, &p, n1).fits());
+        PodTopologySpread::default().remove_pod(&mut s, &p, &n2.pods[0], n2);
+        assert!(PodTopologySpread::default().filter(&s, &p, n1).fits());
     }
 
     #[test]
@@ -375,11 +423,54 @@ mod tests {
         let snap = cluster();
         let p = spread(pod("p"), "zone", 1, "ScheduleAnyway").info();
         let mut s = CycleState::new();
-        assert!(PodTopologySpread.pre_score(&mut s, &p, &snap.nodes, &snap));
-        let mut scores: Vec<i64> = snap.nodes.iter().map(|n| PodTopologySpread.score(&s, &p, n, &snap)).collect();
+        assert!(PodTopologySpread::default().pre_score(&mut s, &p, &snap.nodes, &snap));
+        let mut scores: Vec<i64> =
+            snap.nodes.iter().map(|n| PodTopologySpread::default().score(&s, &p, n, &snap)).collect();
         // weight ln(2 zones + 2) = 1.386; z1: 3 * 1.386 = 4.16 → 4; z2: 0.
         assert_eq!(scores, [4, 4, 0, 0]);
-        PodTopologySpread.normalize(&s, &snap.nodes, &mut scores);
+        PodTopologySpread::default().normalize(&s, &snap.nodes, &mut scores);
         assert_eq!(scores, [0, 0, 100, 0], "n4 lacks the key and is ignored");
+    }
+
+    #[test]
+    fn remembered_state_matches_a_fresh_one() {
+        use crate::cache::Cache;
+        use rand::{Rng, SeedableRng};
+        let mut cache = Cache::new();
+        for i in 0..6 {
+            cache.add_node(node(&format!("n{i}")).label("zone", &format!("z{}", i % 3)).build());
+        }
+        let remembered = PodTopologySpread::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut placed: Vec<String> = Vec::new();
+        let shape = |name: &str| {
+            let b = spread(pod(name), "zone", 2, "DoNotSchedule");
+            spread(b, "kubernetes.io/hostname", 1, "DoNotSchedule").info()
+        };
+        for step in 0..300 {
+            let p = shape(&format!("incoming-{step}"));
+            let snap = cache.snapshot();
+            let (mut a, mut b) = (CycleState::new(), CycleState::new());
+            remembered.pre_filter(&mut a, &p, &snap);
+            let fresh = PodTopologySpread::default();
+            fresh.pre_filter(&mut b, &p, &snap);
+            for n in &snap.nodes {
+                assert_eq!(remembered.filter(&a, &p, n), fresh.filter(&b, &p, n), "step {step}, node {}", n.name);
+            }
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    let node = format!("n{}", rng.gen_range(0..6));
+                    let name = format!("web-{step}");
+                    let web = pod(&name).labels(&[("app", "web")]).info().assumed_on(&node);
+                    cache.assume(Arc::new(web)).unwrap();
+                    placed.push(format!("uid-{name}"));
+                }
+                6..=8 if !placed.is_empty() => {
+                    let uid = placed.swap_remove(rng.gen_range(0..placed.len()));
+                    cache.remove_pod(&uid);
+                }
+                _ => cache.add_node(node(&format!("extra-{step}")).label("zone", "z9").build()),
+            }
+        }
     }
 }

@@ -34,6 +34,14 @@ pub struct NodeInfo {
     /// How many pods here have any pod (anti-)affinity / required anti-affinity.
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
+    /// How many pods here have terms that score other pods (required affinity,
+    /// preferred affinity or anti-affinity); required anti-affinity alone does not.
+    pub pods_with_scoring_terms: usize,
+}
+
+/// Whether `pod`'s terms take part in scoring other pods.
+pub(crate) fn has_scoring_terms(pod: &PodInfo) -> bool {
+    !(pod.required_affinity.is_empty() && pod.preferred_affinity.is_empty() && pod.preferred_anti_affinity.is_empty())
 }
 
 impl NodeInfo {
@@ -76,6 +84,9 @@ impl NodeInfo {
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity += 1;
         }
+        if has_scoring_terms(&pod) {
+            self.pods_with_scoring_terms += 1;
+        }
         self.pods.push(pod);
     }
 
@@ -96,6 +107,9 @@ impl NodeInfo {
         }
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity -= 1;
+        }
+        if has_scoring_terms(&pod) {
+            self.pods_with_scoring_terms -= 1;
         }
         Some(pod)
     }

@@ -26,6 +26,7 @@ pub struct Snapshot {
     pub generation: u64,
     pub changes: crate::changes::ChangeLog,
     pub(crate) with_required_anti_affinity: Vec<usize>,
+    pub(crate) with_scoring_terms: Vec<usize>,
 }
 
 fn set_member(list: &mut Vec<usize>, i: usize, member: bool) {
@@ -54,6 +55,7 @@ impl Snapshot {
         self.with_affinity = (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_affinity > 0).collect();
         self.with_required_anti_affinity =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_required_anti_affinity > 0).collect();
+        self.with_scoring_terms = (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_scoring_terms > 0).collect();
         self.recount_images();
     }
 
@@ -61,6 +63,7 @@ impl Snapshot {
     pub(crate) fn replace(&mut self, i: usize, node: Arc<NodeInfo>) {
         set_member(&mut self.with_affinity, i, node.pods_with_affinity > 0);
         set_member(&mut self.with_required_anti_affinity, i, node.pods_with_required_anti_affinity > 0);
+        set_member(&mut self.with_scoring_terms, i, node.pods_with_scoring_terms > 0);
         self.nodes[i] = node;
     }
 
@@ -76,6 +79,11 @@ impl Snapshot {
     /// Nodes holding pods with any pod (anti-)affinity.
     pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
         self.with_affinity.iter().map(|i| &self.nodes[*i])
+    }
+
+    /// Nodes holding pods whose terms score other pods.
+    pub fn nodes_with_scoring_terms(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_scoring_terms.iter().map(|i| &self.nodes[*i])
     }
 
     /// Nodes holding pods with required anti-affinity.

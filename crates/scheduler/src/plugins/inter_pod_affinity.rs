@@ -246,14 +246,16 @@ impl Score for InterPodAffinity {
     fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[Arc<NodeInfo>], snap: &Snapshot) -> bool {
         let has_preferred = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
         let mut s = ScoreState::default();
+        // Without preferred terms of its own, only existing pods whose terms score
+        // others matter (required anti-affinity alone does not score).
         let nodes: Box<dyn Iterator<Item = &Arc<NodeInfo>>> =
-            if has_preferred { Box::new(snap.nodes.iter()) } else { Box::new(snap.nodes_with_affinity()) };
+            if has_preferred { Box::new(snap.nodes.iter()) } else { Box::new(snap.nodes_with_scoring_terms()) };
         for node in nodes {
             if node.labels.is_empty() {
                 continue;
             }
             for existing in &node.pods {
-                if !has_preferred && !existing.has_affinity() {
+                if !has_preferred && !crate::node_info::has_scoring_terms(existing) {
                     continue;
                 }
                 s.add_terms(&pod.preferred_affinity, existing, snap, &node.labels, 1);

@@ -55,7 +55,8 @@ impl Snapshot {
         self.with_affinity = (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_affinity > 0).collect();
         self.with_required_anti_affinity =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_required_anti_affinity > 0).collect();
-        self.with_scoring_terms = (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_scoring_terms > 0).collect();
+        self.with_scoring_terms =
+            (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_scoring_terms > 0).collect();
         self.recount_images();
     }
 

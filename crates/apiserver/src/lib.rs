@@ -9,6 +9,7 @@ pub mod pki;
 pub mod tls;
 pub mod admission;
 pub mod authz;
+pub mod finalizers;
 pub mod handlers;
 pub mod openapi;
 pub mod pod;

@@ -87,6 +87,8 @@ pub fn prepare_for_update(res: &Resource, subresource: &str, new: &mut Value, ol
             }
         }
         *new = merged;
+    } else if subresource == "finalize" {
+        crate::finalizers::prepare_finalize(new, old);
     } else if res.has_status() {
         match old.get("status") {
             Some(s) => new["status"] = s.clone(),

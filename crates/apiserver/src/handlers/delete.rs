@@ -104,14 +104,9 @@ pub(super) async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opt
         }
         crate::admission::admit_delete(call.ctx, res, &current).await?;
         let mut updated = current.clone();
-        let mut finalizers = meta::finalizers(&current);
-        match opts.propagation_policy.as_deref() {
-            Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
-                finalizers.push("foregroundDeletion".into())
-            }
-            Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
-            _ => {}
-        }
+        let current_finalizers = meta::finalizers(&current);
+        let finalizers =
+            crate::finalizers::deletion_finalizers(res, &current_finalizers, opts.propagation_policy.as_deref());
         let graceful_pod = res.kind == "Pod" && res.group.is_empty() && !crate::pod::deletes_immediately(&current);
         let grace = if graceful_pod {
             opts.grace_period_seconds.unwrap_or_else(|| crate::pod::default_grace_period(&current))
@@ -137,13 +132,24 @@ pub(super) async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opt
             }
         }
         if already_deleting {
-            // A second delete may only shorten a pod's grace period.
+            // A second delete may only shorten a pod's grace period, or change
+            // which garbage-collection finalizer the object carries.
             let current_grace = meta::metadata(&current)
                 .and_then(|m| m.get("deletionGracePeriodSeconds"))
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
-            if !graceful_pod || grace >= current_grace {
-                return Ok(current);
+            if !(graceful_pod && grace < current_grace) {
+                if finalizers == current_finalizers {
+                    return Ok(current);
+                }
+                meta::set_meta(&mut updated, "finalizers", json!(finalizers));
+                if opts.dry_run {
+                    return Ok(updated);
+                }
+                match call.ctx.objects.update(res, &updated, rv).await {
+                    Err(ApiError::Conflict { .. }) => continue,
+                    other => return other,
+                }
             }
         }
         let deadline = chrono::Utc::now() + Duration::from_secs(grace as u64);

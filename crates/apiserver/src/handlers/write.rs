@@ -203,7 +203,7 @@ pub(super) async fn read_modify_write(
             return Ok(current);
         }
         admission::admit_update(call.ctx, res, &new, &current).await?;
-        let finished = meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty();
+        let finished = crate::finalizers::deletion_finished(res, &new);
         if opts.dry_run {
             return Ok(new);
         }

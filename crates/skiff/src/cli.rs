@@ -21,6 +21,19 @@ pub enum Command {
     Server(ServerArgs),
     /// Run only the scheduler, against any Kubernetes API server.
     Scheduler(SchedulerArgs),
+    /// Run only the controller manager, against any Kubernetes API server.
+    ControllerManager(ControllerManagerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ControllerManagerArgs {
+    /// The cluster to manage.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+
+    /// Controllers not to run (comma-separated names, e.g. `deployment,replicaset`).
+    #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
+    pub disable_controllers: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -82,6 +95,11 @@ pub struct ServerArgs {
     /// Do not run the built-in scheduler (pods then wait for another one).
     #[arg(long, env = "SKIFF_DISABLE_SCHEDULER")]
     pub disable_scheduler: bool,
+
+    /// Controllers of the built-in controller manager not to run
+    /// (comma-separated names, e.g. `deployment,garbagecollector`).
+    #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
+    pub disable_controllers: Vec<String>,
 
     /// A KubeSchedulerConfiguration file for the built-in scheduler.
     #[arg(long, env = "SKIFF_SCHEDULER_CONFIG")]

@@ -1,6 +1,7 @@
 //! The `skiff` binary: parses the command line and runs the chosen component.
 
 mod cli;
+mod controllers;
 mod exit;
 mod scheduler;
 mod server;
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Server(args) => server::run(args).await,
             cli::Command::Scheduler(args) => scheduler::run(args).await,
+            cli::Command::ControllerManager(args) => controllers::run(args).await,
         }
     });
     match result {

@@ -44,6 +44,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         });
         progress(started, "scheduler started");
     }
+    let manager = crate::controllers::build(&kubeconfig, &args.disable_controllers, shutdown.clone()).await?;
+    tasks.spawn(manager);
+    progress(started, "controller manager started");
     eprintln!("skiff: admin kubeconfig written to {}", kubeconfig.display());
     eprintln!("skiff: to use kubectl, run:  export KUBECONFIG={}", kubeconfig.display());
     progress(started, "ready; stop with SIGTERM or Ctrl-C");

@@ -1,0 +1,13 @@
+//! skiff's controller manager: the control loops that make declared state real
+//! (upstream's kube-controller-manager), on one shared [`runtime`].
+//!
+//! Each controller lives in its own module with a pure `reconcile` (observed
+//! state in, actions out, unit-tested without I/O) and a thin shell that reads
+//! informers and performs the actions through the API. The manager runs them
+//! all as clients of the API server. See docs/controllers.md.
+
+pub mod manager;
+pub mod replicaset;
+pub mod runtime;
+
+pub use manager::{ControllerManager, Error, ManagerConfig, CONTROLLERS};

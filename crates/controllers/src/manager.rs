@@ -1,0 +1,105 @@
+//! The controller manager: builds the enabled controllers on one shared
+//! runtime and runs them until shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::{self, Clock, Context, InformerFactory, Registration, SystemClock, WorkQueue};
+
+/// Every controller the manager knows, in start order. Adding a controller is
+/// one line here (see docs/controllers.md).
+pub const CONTROLLERS: &[Registration] = &[crate::replicaset::REPLICASET, crate::replicaset::REPLICATION_CONTROLLER];
+
+/// How long shutdown waits for syncs in flight.
+const DRAIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--disable-controllers` named a controller that does not exist.
+    #[error("unknown controller {name:?} (known: {known})")]
+    UnknownController { name: String, known: String },
+}
+
+/// What the manager runs.
+#[derive(Debug, Clone, Default)]
+pub struct ManagerConfig {
+    /// Names of controllers not to run.
+    pub disabled: Vec<String>,
+}
+
+pub struct ControllerManager {
+    client: kube::Client,
+    enabled: Vec<&'static Registration>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ControllerManager {
+    /// A manager for the cluster behind `client`. Starts nothing.
+    ///
+    /// # Errors
+    /// [`Error::UnknownController`] when `config` disables a controller that
+    /// does not exist.
+    pub fn new(client: kube::Client, config: &ManagerConfig) -> Result<ControllerManager, Error> {
+        for name in &config.disabled {
+            if !CONTROLLERS.iter().any(|r| r.name == name) {
+                let known = CONTROLLERS.iter().map(|r| r.name).collect::<Vec<_>>().join(", ");
+                return Err(Error::UnknownController { name: name.clone(), known });
+            }
+        }
+        let enabled = CONTROLLERS.iter().filter(|r| !config.disabled.iter().any(|d| d == r.name)).collect();
+        Ok(ControllerManager { client, enabled, clock: Arc::new(SystemClock) })
+    }
+
+    /// Uses this clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> ControllerManager {
+        self.clock = clock;
+        self
+    }
+
+    /// Names of the controllers that will run.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        self.enabled.iter().map(|r| r.name).collect()
+    }
+
+    /// Runs every enabled controller until `shutdown`. Workers start once every
+    /// informer has its first complete list, so no controller acts on a partial
+    /// view (creating pods that exist but were not listed yet).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let informers = InformerFactory::new(self.client.clone());
+        let (events, writer) = runtime::events::channel(self.client.clone());
+        let ctx = Context {
+            client: self.client.clone(),
+            informers: informers.clone(),
+            recorder: runtime::Recorder::new("controller-manager", events),
+            clock: self.clock.clone(),
+        };
+        let mut controllers = Vec::new();
+        for registration in &self.enabled {
+            let queue = WorkQueue::new();
+            let controller = (registration.build)(&ctx, queue.clone());
+            controllers.push((registration, controller, queue));
+        }
+        let mut background = JoinSet::new();
+        background.spawn(informers.clone().run(shutdown.clone()));
+        background.spawn(writer.run(shutdown.clone()));
+        informers.wait_for_sync(&shutdown).await;
+        let mut workers = JoinSet::new();
+        for (registration, controller, queue) in controllers {
+            workers.spawn(runtime::run_workers(
+                registration.name,
+                controller,
+                queue,
+                registration.workers,
+                shutdown.clone(),
+            ));
+        }
+        shutdown.cancelled().await;
+        let _ = tokio::time::timeout(DRAIN, async { while workers.join_next().await.is_some() {} }).await;
+        workers.abort_all();
+        background.abort_all();
+        while background.join_next().await.is_some() {}
+    }
+}

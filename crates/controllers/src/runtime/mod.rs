@@ -1,0 +1,132 @@
+//! The runtime every controller shares. See docs/controllers.md for how to add
+//! a controller.
+//!
+//! - [`InformerFactory`]: one watch per resource type, a shared in-memory store,
+//!   and change handlers that controllers register to enqueue keys;
+//! - [`WorkQueue`]: de-duplicating, one worker per key at a time, per-key
+//!   exponential backoff;
+//! - [`Expectations`]: no second create/delete round before the first one's
+//!   writes are seen;
+//! - [`Recorder`]: core/v1 Events;
+//! - [`Controller`] + [`run_workers`]: the loop that takes keys and calls
+//!   `sync`, requeueing failures with backoff.
+
+pub mod events;
+pub mod expectations;
+pub mod factory;
+pub mod informer;
+pub mod owner;
+pub mod queue;
+pub mod selector;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+pub use events::{object_ref, EventType, Recorder};
+pub use expectations::Expectations;
+pub use factory::InformerFactory;
+pub use informer::{Change, Informer, MetaInformer};
+pub use queue::WorkQueue;
+pub use store::{key, key_of, split_key};
+
+/// Wall-clock time for decisions (minReadySeconds, progress deadlines);
+/// injected so tests and reconcilers do not read the system clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What a controller is built from.
+#[derive(Clone)]
+pub struct Context {
+    pub client: kube::Client,
+    pub informers: InformerFactory,
+    /// Record events with `recorder.with_component("<name>-controller")`.
+    pub recorder: Recorder,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What to do with a key after a successful sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing more until the next change.
+    Done,
+    /// Sync again after this long even without a change (deadlines,
+    /// minReadySeconds).
+    RequeueAfter(Duration),
+}
+
+/// Why a sync failed; the key is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("API request failed")]
+    Api(#[from] kube::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One controller: turns one key's observed state into API writes.
+#[async_trait::async_trait]
+pub trait Controller: Send + Sync + 'static {
+    /// Brings the object with `key` (`namespace/name` or `name`) towards its
+    /// desired state. Called with a key by at most one worker at a time.
+    ///
+    /// # Errors
+    /// Any failure; the key is retried after its backoff.
+    async fn sync(&self, key: &str) -> Result<Outcome, SyncError>;
+}
+
+/// How the manager builds a controller: its name (for `--disable-controllers`),
+/// how many keys it syncs at once, and its constructor, which registers
+/// informer handlers feeding `queue` and must not spawn.
+pub struct Registration {
+    pub name: &'static str,
+    pub workers: usize,
+    pub build: fn(&Context, WorkQueue<String>) -> Arc<dyn Controller>,
+}
+
+/// Takes keys from `queue` with `workers` concurrent syncs until `shutdown`.
+pub async fn run_workers(
+    name: &'static str,
+    controller: Arc<dyn Controller>,
+    queue: WorkQueue<String>,
+    workers: usize,
+    shutdown: CancellationToken,
+) {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let (controller, queue) = (controller.clone(), queue.clone());
+        set.spawn(async move {
+            while let Some(key) = queue.get().await {
+                match controller.sync(&key).await {
+                    Ok(Outcome::Done) => queue.forget(&key),
+                    Ok(Outcome::RequeueAfter(after)) => {
+                        queue.forget(&key);
+                        queue.add_after(key.clone(), after);
+                    }
+                    Err(e) => {
+                        let failures = queue.failures(&key);
+                        tracing::warn!(controller = name, %key, failures, error = %e, cause = ?std::error::Error::source(&e), "sync failed; retrying");
+                        queue.add_rate_limited(key.clone());
+                    }
+                }
+                queue.done(&key);
+            }
+        });
+    }
+    shutdown.cancelled().await;
+    queue.shut_down();
+    while set.join_next().await.is_some() {}
+}

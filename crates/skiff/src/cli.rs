@@ -23,6 +23,9 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Run only the controller manager, against any Kubernetes API server.
     ControllerManager(ControllerManagerArgs),
+    /// Build and import container images without a registry.
+    #[command(subcommand)]
+    Image(ImageCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -35,6 +38,43 @@ pub struct ControllerManagerArgs {
     #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
     pub disable_controllers: Vec<String>,
 }
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Import an image tar (OCI layout or docker-archive) into containerd's `k8s.io`
+    /// namespace, where pods find it.
+    Import(ImageImportArgs),
+    /// Build an image from the host's static busybox as an OCI tar: `busybox`
+    /// (docker.io/library/busybox:latest and :1.36) or `pause` (skiff's sandbox image).
+    Build(ImageBuildArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImageImportArgs {
+    /// The image tar(s).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// containerd's socket.
+    #[arg(long, env = "SKIFF_CONTAINERD_ADDRESS", default_value = DEFAULT_CONTAINERD_SOCKET)]
+    pub address: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImageBuildArgs {
+    /// Which image: `busybox` or `pause`.
+    #[arg(value_parser = ["busybox", "pause"])]
+    pub image: String,
+    /// Where to write the OCI tar.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The static busybox binary to build from (Debian: busybox-static).
+    #[arg(long, default_value = "/bin/busybox")]
+    pub busybox: PathBuf,
+}
+
+/// The socket of the containerd that the local agent of `skiff server` runs with
+/// the default data directory.
+pub const DEFAULT_CONTAINERD_SOCKET: &str = "/var/lib/skiff/agent/containerd/containerd.sock";
 
 #[derive(Args, Debug, Clone)]
 pub struct SchedulerArgs {

@@ -3,6 +3,7 @@
 mod cli;
 mod controllers;
 mod exit;
+mod image;
 mod scheduler;
 mod server;
 
@@ -23,6 +24,7 @@ fn main() -> std::process::ExitCode {
             cli::Command::Server(args) => server::run(args).await,
             cli::Command::Scheduler(args) => scheduler::run(args).await,
             cli::Command::ControllerManager(args) => controllers::run(args).await,
+            cli::Command::Image(cmd) => image::run(cmd).await,
         }
     });
     match result {

@@ -1,0 +1,14 @@
+//! skiff's node agent (the kubelet).
+//!
+//! - [`runtime`]: the CRI v1 boundary — [`runtime::RuntimeService`] and
+//!   [`runtime::ImageService`], with [`runtime::CriRuntime`] (containerd over gRPC)
+//!   and [`runtime::FakeRuntime`] (in memory, for tests and hollow nodes).
+//! - [`image`]: OCI images built locally (busybox, pause) and imported into
+//!   containerd, since no registry is reachable.
+
+pub mod cni;
+pub mod containerd;
+pub mod cri;
+pub mod image;
+pub mod runtime;
+pub mod testing;

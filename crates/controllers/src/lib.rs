@@ -6,6 +6,7 @@
 //! informers and performs the actions through the API. The manager runs them
 //! all as clients of the API server. See docs/controllers.md.
 
+pub mod deployment;
 pub mod manager;
 pub mod replicaset;
 pub mod runtime;

@@ -11,7 +11,8 @@ use crate::runtime::{self, Clock, Context, InformerFactory, Registration, System
 
 /// Every controller the manager knows, in start order. Adding a controller is
 /// one line here (see docs/controllers.md).
-pub const CONTROLLERS: &[Registration] = &[crate::replicaset::REPLICASET, crate::replicaset::REPLICATION_CONTROLLER];
+pub const CONTROLLERS: &[Registration] =
+    &[crate::replicaset::REPLICASET, crate::replicaset::REPLICATION_CONTROLLER, crate::deployment::DEPLOYMENT];
 
 /// How long shutdown waits for syncs in flight.
 const DRAIN: Duration = Duration::from_secs(5);

@@ -66,14 +66,23 @@ pub async fn get(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
 pub async fn update(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let mut scale = decode_body(call)?;
     check_type(call, &mut scale, "Scale", "autoscaling/v1")?;
-    write(call, |_| Ok(scale.clone())).await
+    write(call, true, |_| Ok(scale.clone())).await
 }
 
 pub async fn patch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let content_type = call.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let patch_type = negotiate::patch_type(content_type)?;
     let patch = parse_json(call.body)?;
-    write(call, |current| match patch_type {
+    // A patch is a precondition only if it sets a resourceVersion itself; the
+    // one it inherits from the current object must not turn a concurrent write
+    // into a 409 (upstream re-applies the patch instead).
+    let explicit = match patch_type {
+        PatchType::Json => {
+            patch.as_array().is_some_and(|ops| ops.iter().any(|op| op["path"] == "/metadata/resourceVersion"))
+        }
+        _ => patch.pointer("/metadata/resourceVersion").is_some(),
+    };
+    write(call, explicit, |current| match patch_type {
         PatchType::Json => Ok(skiff_api::patch::json_patch(current, &patch)?),
         PatchType::Merge | PatchType::Strategic => Ok(skiff_api::patch::merge_patch(current, &patch)),
         PatchType::Apply => Err(ApiError::UnsupportedMediaType("apply patches on scale are not supported yet".into())),
@@ -82,7 +91,11 @@ pub async fn patch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
 }
 
 /// Sets the parent's `spec.replicas` from the desired Scale.
-async fn write(call: &Call<'_>, desired: impl Fn(&Value) -> Result<Value, ApiError>) -> Result<HttpResponse, ApiError> {
+async fn write(
+    call: &Call<'_>,
+    explicit_rv: bool,
+    desired: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result<HttpResponse, ApiError> {
     let res = call.resource;
     for _ in 0..10 {
         let parent = call.ctx.objects.get(res, &call.req.namespace, &call.req.name).await?;
@@ -100,6 +113,7 @@ async fn write(call: &Call<'_>, desired: impl Fn(&Value) -> Result<Value, ApiErr
         };
         let rv = storage::parse_resource_version(meta::resource_version(&parent))?;
         let precondition = match meta::resource_version(&scale) {
+            _ if !explicit_rv => None,
             "" => None,
             v => Some(storage::parse_resource_version(v)?),
         };

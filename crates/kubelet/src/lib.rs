@@ -6,9 +6,13 @@
 //! - [`image`]: OCI images built locally (busybox, pause) and imported into
 //!   containerd, since no registry is reachable.
 
+pub mod agent;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod image;
+pub mod node;
+pub mod node_ipam;
+pub mod pod;
 pub mod runtime;
 pub mod testing;

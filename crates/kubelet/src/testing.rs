@@ -162,11 +162,21 @@ impl TestContainerd {
 
     /// Stops and removes every sandbox (and so every container) this containerd runs.
     pub fn remove_all_sandboxes(&self) {
-        let rt = self.runtime();
-        // Drop may run inside a test's tokio runtime; use a thread with its own.
+        remove_all_sandboxes(&self.config.socket);
+    }
+}
+
+/// Stops and removes every sandbox (and so every container) of the containerd at
+/// `socket`. Blocking; safe to call from `Drop`, inside or outside a tokio runtime.
+pub fn remove_all_sandboxes(socket: &Path) {
+    {
+        let endpoint = socket.display().to_string();
+        // Drop may run inside a test's tokio runtime; use a thread with its own
+        // (the gRPC channel must be made inside a runtime too).
         let _ = std::thread::spawn(move || {
             let Ok(tokio_rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             tokio_rt.block_on(async {
+                let Ok(rt) = CriRuntime::connect_lazy(&endpoint) else { return };
                 let Ok(Ok(sandboxes)) = tokio::time::timeout(Duration::from_secs(10), rt.list_pod_sandbox(None)).await
                 else {
                     return;

@@ -26,6 +26,78 @@ pub enum Command {
     /// Build and import container images without a registry.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run a node agent (kubelet) that joins a cluster: registers this machine as
+    /// a Node and runs the pods bound to it through containerd.
+    Agent(AgentArgs),
+}
+
+/// Flags shared by `skiff agent` and the agent inside `skiff server --agent`.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// The Node's name (default: the host name, lowercased).
+    #[arg(long, env = "SKIFF_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// Use an existing CRI runtime (e.g. `unix:///run/containerd/containerd.sock`)
+    /// instead of starting containerd.
+    #[arg(long, env = "SKIFF_CONTAINER_RUNTIME_ENDPOINT")]
+    pub container_runtime_endpoint: Option<String>,
+
+    /// Where the CNI config goes when `--container-runtime-endpoint` is used (the
+    /// runtime's CNI conf dir).
+    #[arg(long, env = "SKIFF_CNI_CONF_DIR", default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+
+    /// The cluster DNS server written into pods' resolv.conf.
+    #[arg(long, env = "SKIFF_CLUSTER_DNS", default_value = "10.43.0.10")]
+    pub cluster_dns: String,
+
+    /// The cluster domain.
+    #[arg(long, env = "SKIFF_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+
+    /// CPU held back from pods, in millicores.
+    #[arg(long, env = "SKIFF_RESERVED_MILLICPU", default_value_t = 0)]
+    pub reserved_millicpu: u64,
+
+    /// Memory held back from pods, in MiB.
+    #[arg(long, env = "SKIFF_RESERVED_MEMORY_MIB", default_value_t = 0)]
+    pub reserved_memory_mib: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// The cluster to join (a kubeconfig with the server, its CA and credentials).
+    #[arg(long, env = "KUBECONFIG", required_unless_present = "server")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The API server URL, with `--token` and `--certificate-authority`, instead of
+    /// a kubeconfig.
+    #[arg(long, env = "SKIFF_SERVER", requires_all = ["token", "certificate_authority"])]
+    pub server: Option<String>,
+
+    /// A bearer token the server accepts (e.g. from its `--token-file`).
+    #[arg(long, env = "SKIFF_TOKEN")]
+    pub token: Option<String>,
+
+    /// The cluster CA certificate (the server's `DATA_DIR/tls/ca.crt`).
+    #[arg(long, env = "SKIFF_CERTIFICATE_AUTHORITY")]
+    pub certificate_authority: Option<PathBuf>,
+
+    /// Where the agent keeps its state (containerd, CNI IPAM, pod logs).
+    #[arg(long, env = "SKIFF_AGENT_DATA_DIR", default_value = "/var/lib/skiff/agent")]
+    pub data_dir: PathBuf,
+
+    /// This node's IP (default: the first non-loopback IPv4 address, else 127.0.0.1).
+    #[arg(long, env = "SKIFF_NODE_IP")]
+    pub node_ip: Option<std::net::IpAddr>,
+
+    /// `containerd` (default) or `fake` (hollow node: containers run in memory).
+    #[arg(long, env = "SKIFF_RUNTIME", default_value = "containerd", value_parser = ["containerd", "fake"])]
+    pub runtime: String,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -140,6 +212,22 @@ pub struct ServerArgs {
     /// (comma-separated names, e.g. `deployment,garbagecollector`).
     #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
     pub disable_controllers: Vec<String>,
+
+    /// Run a node agent for this machine too (registers a Node, starts containerd
+    /// and runs pods). Off by default for now: it needs root and containerd.
+    #[arg(long, env = "SKIFF_AGENT")]
+    pub agent: bool,
+
+    /// The local agent's state directory (default: DATA_DIR/agent).
+    #[arg(long, env = "SKIFF_AGENT_DATA_DIR")]
+    pub agent_data_dir: Option<PathBuf>,
+
+    /// Pod CIDRs for nodes are /24s taken from this range.
+    #[arg(long, env = "SKIFF_CLUSTER_CIDR", default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
 
     /// A KubeSchedulerConfiguration file for the built-in scheduler.
     #[arg(long, env = "SKIFF_SCHEDULER_CONFIG")]

@@ -1,5 +1,6 @@
 //! The `skiff` binary: parses the command line and runs the chosen component.
 
+mod agent;
 mod cli;
 mod controllers;
 mod exit;
@@ -25,6 +26,7 @@ fn main() -> std::process::ExitCode {
             cli::Command::Scheduler(args) => scheduler::run(args).await,
             cli::Command::ControllerManager(args) => controllers::run(args).await,
             cli::Command::Image(cmd) => image::run(cmd).await,
+            cli::Command::Agent(args) => agent::run(args).await,
         }
     });
     match result {

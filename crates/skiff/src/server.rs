@@ -47,6 +47,30 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let manager = crate::controllers::build(&kubeconfig, &args.disable_controllers, shutdown.clone()).await?;
     tasks.spawn(manager);
     progress(started, "controller manager started");
+    let cidr = args.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
+    let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(e) = skiff_kubelet::node_ipam::run(client, cidr, shutdown).await {
+                eprintln!("skiff: node IPAM stopped: {e}");
+            }
+        }
+    });
+    if args.agent {
+        let dir = args.agent_data_dir.clone().unwrap_or_else(|| args.data_dir.join("agent"));
+        let ip = args.node_ip.first().copied().unwrap_or_else(crate::agent::detect_node_ip);
+        let config = crate::agent::config(&args.node, dir, ip, "containerd", true)?;
+        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
+        let agent = skiff_kubelet::agent::Agent::new(config, client);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = agent.run(shutdown).await {
+                eprintln!("skiff: agent: {e:#}");
+            }
+        });
+        progress(started, "agent started");
+    }
     eprintln!("skiff: admin kubeconfig written to {}", kubeconfig.display());
     eprintln!("skiff: to use kubectl, run:  export KUBECONFIG={}", kubeconfig.display());
     progress(started, "ready; stop with SIGTERM or Ctrl-C");

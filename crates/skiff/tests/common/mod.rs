@@ -26,12 +26,27 @@ pub struct Cluster {
     pub port: u16,
     /// Lines the server printed to stderr while starting.
     pub startup: Vec<String>,
+    /// The network namespace the server (and so kubectl) runs in, if any.
+    pub netns: Option<String>,
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `program`, run inside network namespace `netns` when given (only the network
+/// namespace changes, through nsenter).
+fn in_netns(netns: Option<&str>, program: &str) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(program);
+            c
+        }
+        None => Command::new(program),
     }
 }
 
@@ -51,20 +66,28 @@ impl Cluster {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Cluster {
-        let (child, kubeconfig, port, startup) = Cluster::spawn(dir.path(), extra);
-        Cluster { child, dir, kubeconfig, port, startup }
+        let (child, kubeconfig, port, startup) = Cluster::spawn(dir.path(), extra, None);
+        Cluster { child, dir, kubeconfig, port, startup, netns: None }
+    }
+
+    /// Starts a server inside the network namespace `netns` (made by the test);
+    /// kubectl then runs there too.
+    pub fn start_in_netns(netns: &str, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, kubeconfig, port, startup) = Cluster::spawn(dir.path(), extra, Some(netns));
+        Cluster { child, dir, kubeconfig, port, startup, netns: Some(netns.to_string()) }
     }
 
     /// Starts a server on an existing data directory that the caller keeps.
     pub fn start_in_path(path: &Path, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let (child, kubeconfig, port, startup) = Cluster::spawn(path, extra);
-        Cluster { child, dir, kubeconfig, port, startup }
+        let (child, kubeconfig, port, startup) = Cluster::spawn(path, extra, None);
+        Cluster { child, dir, kubeconfig, port, startup, netns: None }
     }
 
-    fn spawn(data_dir: &Path, extra: &[&str]) -> (Child, PathBuf, u16, Vec<String>) {
+    fn spawn(data_dir: &Path, extra: &[&str], netns: Option<&str>) -> (Child, PathBuf, u16, Vec<String>) {
         let port = free_port();
-        let mut child = Command::new(SKIFF)
+        let mut child = in_netns(netns, SKIFF)
             .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(extra)
@@ -106,7 +129,7 @@ impl Cluster {
 
     pub fn kubectl_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let cache = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(kubectl_binary());
+        let mut cmd = in_netns(self.netns.as_deref(), &kubectl_binary());
         cmd.arg("--kubeconfig").arg(&self.kubeconfig).arg("--cache-dir").arg(cache.path()).args(args);
         for (k, v) in env {
             cmd.env(k, v);

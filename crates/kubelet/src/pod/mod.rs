@@ -1,0 +1,9 @@
+//! Pods: what the runtime has ([`observed`]), what to do next ([`plan`]), the
+//! configs to do it with ([`config`]), the status to report ([`status`]) — all
+//! pure but `observe` — and the workers that execute it ([`worker`]).
+
+pub mod config;
+pub mod observed;
+pub mod plan;
+pub mod status;
+pub mod worker;

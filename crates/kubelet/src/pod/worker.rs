@@ -1,0 +1,277 @@
+//! The pod worker: one task per pod, the thin shell around the pure core. Each
+//! round: observe the runtime, plan, execute, observe again, write the status if
+//! it changed. Wakes on pod changes, on a back-off ending, and every
+//! [`RESYNC`] to notice containers that exited.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{self, ConfigError, DnsConfig, EnvSources};
+use super::observed::{self, ContainerPhase, Observed};
+use super::plan::{self, Action, StartFailure, Waiting};
+use super::status;
+use crate::runtime::{self, Runtime};
+
+/// How often a worker looks at the runtime without being asked (upstream's PLEG
+/// relists every second).
+pub const RESYNC: Duration = Duration::from_secs(1);
+
+/// What every worker of one node shares.
+pub struct NodeContext {
+    pub runtime: Arc<dyn Runtime>,
+    pub client: kube::Client,
+    pub node_name: String,
+    pub host_ip: String,
+    /// Root of the pods' log directories (`<ns>_<name>_<uid>/<container>/<n>.log`).
+    pub log_root: PathBuf,
+    pub dns: DnsConfig,
+}
+
+fn now_nanos() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+struct Worker {
+    ctx: Arc<NodeContext>,
+    failures: BTreeMap<String, StartFailure>,
+    /// The last status written, so an unchanged one is not written again.
+    written: Option<serde_json::Value>,
+}
+
+/// Runs the worker for one pod until the pod is gone (its object deleted and its
+/// containers removed) or `shutdown`. `pod` carries the latest object; `None`
+/// means the API no longer has it.
+pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, shutdown: CancellationToken) {
+    let mut w = Worker { ctx, failures: BTreeMap::new(), written: None };
+    let mut uid = String::new();
+    loop {
+        let current = pod.borrow_and_update().clone();
+        let wait = match current {
+            Some(p) => {
+                uid = p.metadata.uid.clone().unwrap_or_default();
+                match w.sync(&p).await {
+                    Ok(Some(next)) => next,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(pod = ?p.metadata.name, "sync failed: {e}");
+                        Duration::from_secs(2)
+                    }
+                }
+            }
+            None => {
+                // The object is gone (deleted with grace 0, or by someone else):
+                // nothing may keep running for it.
+                match w.remove_everything(&uid, 0).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(%uid, "cleanup failed: {e}");
+                        Duration::from_secs(2)
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = pod.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+    #[error("API: {0}")]
+    Api(#[from] kube::Error),
+}
+
+impl Worker {
+    fn pods(&self, pod: &Pod) -> Api<Pod> {
+        Api::namespaced(self.ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or("default"))
+    }
+
+    /// One round. Returns when to look again, or `None` once the pod is finished
+    /// and removed.
+    async fn sync(&mut self, pod: &Pod) -> Result<Option<Duration>, SyncError> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let rt = self.ctx.runtime.as_ref();
+        let mut obs = observed::observe(rt, &uid).await?;
+        let phase0 = status::pod_status(pod, &obs, &BTreeMap::new(), &self.ctx.host_ip, chrono::Utc::now()).phase;
+        let plan = plan::plan(pod, &obs, phase0.as_deref().unwrap_or("Pending"), &self.failures, now_nanos());
+        let acted = !plan.actions.is_empty();
+        for action in &plan.actions {
+            match action {
+                Action::KillPod { grace_seconds } => self.kill(&obs, *grace_seconds).await?,
+                Action::RemoveSandboxes { ids } => {
+                    for id in ids {
+                        rt.stop_pod_sandbox(id).await?;
+                        rt.remove_pod_sandbox(id).await?;
+                    }
+                }
+                Action::CreateSandbox { attempt } => {
+                    let cfg = config::sandbox_config(pod, *attempt, &self.ctx.log_root, &self.ctx.dns);
+                    rt.run_pod_sandbox(cfg).await?;
+                }
+                Action::StartContainer { name, attempt, .. } => {
+                    if let Err(f) = self.start(pod, &obs, name, *attempt).await {
+                        tracing::info!(pod = ?pod.metadata.name, container = %name, "{}: {}", f.reason, f.message);
+                        let count = self.failures.get(name).map(|p| p.count).unwrap_or(0) + 1;
+                        self.failures.insert(name.clone(), StartFailure { count, at: now_nanos(), ..f });
+                    } else {
+                        self.failures.remove(name);
+                    }
+                }
+                Action::Finalize => {
+                    self.remove_everything(&uid, 0).await?;
+                    let dp = DeleteParams {
+                        grace_period_seconds: Some(0),
+                        preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+                        ..Default::default()
+                    };
+                    match self.pods(pod).delete(pod.metadata.name.as_deref().unwrap_or(""), &dp).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+        if acted {
+            obs = observed::observe(rt, &uid).await?;
+        }
+        let mut waiting = plan.waiting.clone();
+        for (name, f) in &self.failures {
+            waiting.entry(name.clone()).or_insert(Waiting { reason: f.reason.clone(), message: f.message.clone() });
+        }
+        let st = status::pod_status(pod, &obs, &waiting, &self.ctx.host_ip, chrono::Utc::now());
+        let value = serde_json::to_value(&st).unwrap_or_default();
+        let current = pod.status.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default());
+        if current.as_ref() != Some(&value) && self.written.as_ref() != Some(&value) {
+            let patch = serde_json::json!({"status": value});
+            let name = pod.metadata.name.as_deref().unwrap_or("");
+            match self.pods(pod).patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => self.written = Some(value),
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let next = if acted { Duration::from_millis(100) } else { RESYNC };
+        Ok(Some(plan.requeue_after.map_or(next, |r| r.min(next))))
+    }
+
+    /// Pulls if needed, builds the config, creates and starts one container.
+    async fn start(&self, pod: &Pod, obs: &Observed, name: &str, attempt: u32) -> Result<(), StartFailure> {
+        let fail = |reason: &str, message: String| StartFailure { reason: reason.into(), message, at: 0, count: 0 };
+        let rt = self.ctx.runtime.as_ref();
+        let sandbox = obs.current_sandbox().ok_or_else(|| fail("CreateContainerError", "no sandbox".into()))?;
+        let spec = pod.spec.clone().unwrap_or_default();
+        let c = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == name)
+            .ok_or_else(|| fail("CreateContainerConfigError", format!("no container {name}")))?;
+        let image = c.image.clone().unwrap_or_default();
+        self.ensure_image(&image, c.image_pull_policy.as_deref()).await?;
+        let sources = self.env_sources(pod).await.map_err(|e| fail("CreateContainerConfigError", e))?;
+        let cfg = config::container_config(pod, name, attempt, &sources, &sandbox.ip, &self.ctx.host_ip)
+            .map_err(|e: ConfigError| fail("CreateContainerConfigError", e.to_string()))?;
+        let sb_cfg = config::sandbox_config(pod, sandbox.attempt, &self.ctx.log_root, &self.ctx.dns);
+        let id = rt
+            .create_container(&sandbox.id, cfg, sb_cfg)
+            .await
+            .map_err(|e| fail("CreateContainerError", e.to_string()))?;
+        // A start failure leaves an exited container: the status shows it and the
+        // restart back-off applies, as upstream.
+        if let Err(e) = rt.start_container(&id).await {
+            tracing::info!(container = %name, "start failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// `imagePullPolicy` as upstream: Never uses only what is present; IfNotPresent
+    /// pulls when absent; Always pulls every time (default for `:latest`).
+    async fn ensure_image(&self, image: &str, policy: Option<&str>) -> Result<(), StartFailure> {
+        let fail = |reason: &str, message: String| StartFailure { reason: reason.into(), message, at: 0, count: 0 };
+        let latest = !image.rsplit('/').next().unwrap_or(image).contains(':') || image.ends_with(":latest");
+        let policy = policy.unwrap_or(if latest { "Always" } else { "IfNotPresent" });
+        let present = self.ctx.runtime.image_status(image).await.map_err(|e| fail("ErrImagePull", e.to_string()))?;
+        match (policy, present.is_some()) {
+            ("Never", true) | ("IfNotPresent", true) => Ok(()),
+            ("Never", false) => Err(fail(
+                "ErrImageNeverPull",
+                format!("Container image \"{image}\" is not present with pull policy of Never"),
+            )),
+            _ => match self.ctx.runtime.pull_image(image).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(fail("ErrImagePull", format!("failed to pull image \"{image}\": {e}"))),
+            },
+        }
+    }
+
+    /// The ConfigMaps and Secrets the pod's env refers to.
+    async fn env_sources(&self, pod: &Pod) -> Result<EnvSources, String> {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let mut out = EnvSources::default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let (mut cms, mut secrets) = (Vec::new(), Vec::new());
+        for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+            for e in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+                cms.extend(e.config_map_key_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(e.secret_key_ref.as_ref().map(|r| r.name.clone()));
+            }
+            for f in c.env_from.iter().flatten() {
+                cms.extend(f.config_map_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(f.secret_ref.as_ref().map(|r| r.name.clone()));
+            }
+        }
+        let cm_api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), ns);
+        for name in cms {
+            if let Some(cm) = cm_api.get_opt(&name).await.map_err(|e| e.to_string())? {
+                out.config_maps.insert(name, cm);
+            }
+        }
+        let s_api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), ns);
+        for name in secrets {
+            if let Some(s) = s_api.get_opt(&name).await.map_err(|e| e.to_string())? {
+                out.secrets.insert(name, s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops every running container at once (each gets `grace` seconds after
+    /// SIGTERM), then every sandbox.
+    async fn kill(&self, obs: &Observed, grace: i64) -> Result<(), runtime::Error> {
+        let rt = self.ctx.runtime.as_ref();
+        let running = obs.containers.iter().filter(|c| c.phase == ContainerPhase::Running);
+        let results = futures::future::join_all(running.map(|c| rt.stop_container(&c.id, grace))).await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        for sb in &obs.sandboxes {
+            rt.stop_pod_sandbox(&sb.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops and removes every sandbox and container of pod `uid`.
+    async fn remove_everything(&self, uid: &str, grace: i64) -> Result<(), runtime::Error> {
+        if uid.is_empty() {
+            return Ok(());
+        }
+        let obs = observed::observe(self.ctx.runtime.as_ref(), uid).await?;
+        self.kill(&obs, grace).await?;
+        for sb in &obs.sandboxes {
+            self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
+        }
+        Ok(())
+    }
+}

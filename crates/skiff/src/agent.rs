@@ -1,0 +1,105 @@
+//! `skiff agent` and the agent inside `skiff server --agent`: builds the kubelet's
+//! configuration from the command line.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use skiff_kubelet::agent::{Agent, AgentConfig, RuntimeChoice};
+use skiff_kubelet::node::Reserved;
+use skiff_kubelet::pod::config::DnsConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{AgentArgs, NodeArgs};
+
+/// The first non-loopback IPv4 address that is up, else 127.0.0.1.
+pub fn detect_node_ip() -> IpAddr {
+    // SAFETY: getifaddrs fills a list we free with freeifaddrs; we only read it.
+    unsafe {
+        let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut addrs) == 0 {
+            let mut cur = addrs;
+            let mut found = None;
+            while !cur.is_null() {
+                let a = &*cur;
+                let up = a.ifa_flags & libc::IFF_UP as u32 != 0 && a.ifa_flags & libc::IFF_LOOPBACK as u32 == 0;
+                if up && !a.ifa_addr.is_null() && (*a.ifa_addr).sa_family as i32 == libc::AF_INET {
+                    let sin = &*(a.ifa_addr as *const libc::sockaddr_in);
+                    found = Some(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()));
+                    break;
+                }
+                cur = a.ifa_next;
+            }
+            libc::freeifaddrs(addrs);
+            if let Some(ip) = found {
+                return ip;
+            }
+        }
+    }
+    IpAddr::from([127, 0, 0, 1])
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_lowercase())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The agent configuration from the shared node flags.
+pub fn config(
+    node: &NodeArgs,
+    data_dir: PathBuf,
+    ip: IpAddr,
+    runtime: &str,
+    control_plane: bool,
+) -> anyhow::Result<AgentConfig> {
+    let runtime = match (runtime, &node.container_runtime_endpoint) {
+        ("fake", _) => RuntimeChoice::Fake(Default::default()),
+        (_, Some(endpoint)) => {
+            RuntimeChoice::Endpoint { endpoint: endpoint.clone(), cni_conf_dir: node.cni_conf_dir.clone() }
+        }
+        (_, None) => RuntimeChoice::OwnContainerd,
+    };
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    Ok(AgentConfig {
+        node_name: node.node_name.clone().unwrap_or_else(host_name),
+        node_ip: ip.to_string(),
+        data_dir,
+        runtime,
+        reserved: Reserved { millicpu: node.reserved_millicpu, memory_bytes: node.reserved_memory_mib << 20 },
+        dns: DnsConfig { cluster_dns: vec![node.cluster_dns.clone()], cluster_domain: node.cluster_domain.clone() },
+        control_plane,
+    })
+}
+
+async fn client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
+    if let Some(path) = &args.kubeconfig {
+        return Ok(skiff_scheduler::shell::client_from_kubeconfig(path).await?);
+    }
+    let server = args.server.as_deref().context("--server or --kubeconfig is required")?;
+    let ca = args.certificate_authority.as_ref().context("--certificate-authority is required with --server")?;
+    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+    let mut config = kube::Config::new(server.parse().with_context(|| format!("bad --server {server}"))?);
+    let certs = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().context("parsing the CA")?;
+    config.root_cert = Some(certs.into_iter().map(|c| c.to_vec()).collect());
+    config.auth_info.token = args.token.clone().map(Into::into);
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// `skiff agent`: runs until SIGTERM or Ctrl-C.
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let stop = crate::server::stop_signals()?;
+    let client = client(&args).await?;
+    let ip = args.node_ip.unwrap_or_else(detect_node_ip);
+    let config = config(&args.node, args.data_dir.clone(), ip, &args.runtime, false)?;
+    let shutdown = CancellationToken::new();
+    let agent = Agent::new(config, client);
+    let task = tokio::spawn(agent.run(shutdown.clone()));
+    eprintln!("skiff: agent running; stop with SIGTERM or Ctrl-C");
+    tokio::select! {
+        _ = stop => {}
+        r = task => return Ok(r.context("the agent task failed")??),
+    }
+    shutdown.cancel();
+    Ok(())
+}

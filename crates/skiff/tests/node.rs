@@ -1,0 +1,123 @@
+//! The whole node: inside a network namespace the test creates (loopback only, no
+//! route out), `skiff server --agent` starts its own containerd, registers its
+//! Node (podCIDR from the server, Lease), and runs a real busybox pod built from
+//! busybox-static: Running with a pod IP, its output in the CRI log, and after
+//! `kubectl delete` no container is left. Needs root, containerd, runc, the CNI
+//! plugins and busybox-static (scripts/deps); fails naming what is missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Cluster, SKIFF};
+use skiff_kubelet::testing::{remove_all_sandboxes, require_node_prerequisites, NetNs};
+
+/// Removes every sandbox of the agent's containerd when the test ends, even on
+/// failure, so no container outlives it.
+struct Sandboxes(PathBuf);
+
+impl Drop for Sandboxes {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            remove_all_sandboxes(&self.0);
+        }
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn get(c: &Cluster, args: &[&str]) -> String {
+    let out = c.kubectl(args);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn ctr(socket: &Path, args: &[&str]) -> String {
+    let out = Command::new("ctr").arg("--address").arg(socket).args(["-n", "k8s.io"]).args(args).output().unwrap();
+    assert!(out.status.success(), "ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
+    require_node_prerequisites();
+    let netns = NetNs::create("skiff-node");
+    let c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "node-1"]);
+    let socket = c.data_dir().join("agent/containerd/containerd.sock");
+    let _cleanup = Sandboxes(socket.clone());
+
+    // The agent's containerd comes up; images go in without a registry.
+    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
+        std::os::unix::net::UnixStream::connect(&socket).ok().map(|_| String::new())
+    });
+    for image in ["busybox", "pause"] {
+        let tar = c.data_dir().join(format!("{image}.tar"));
+        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
+        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
+        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(ctr(&socket, &["images", "ls", "-q"]).contains("docker.io/library/busybox:1.36"));
+
+    // The Node: Ready, a /24 from 10.42.0.0/16, a Lease in kube-node-lease.
+    wait_until("node-1 Ready", Duration::from_secs(60), || {
+        let s =
+            get(&c, &["get", "node", "node-1", "-o", r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#]);
+        (s == "True").then_some(s)
+    });
+    assert_eq!(get(&c, &["get", "node", "node-1", "-o", "jsonpath={.spec.podCIDR}"]), "10.42.0.0/24");
+    assert_eq!(get(&c, &["get", "node", "node-1", "-o", "jsonpath={.metadata.labels.kubernetes\\.io/os}"]), "linux");
+    let capacity = get(&c, &["get", "node", "node-1", "-o", "jsonpath={.status.capacity.pods}"]);
+    assert_eq!(capacity, "110");
+    let runtime = get(&c, &["get", "node", "node-1", "-o", "jsonpath={.status.nodeInfo.containerRuntimeVersion}"]);
+    assert!(runtime.starts_with("containerd://"), "{runtime}");
+    assert_eq!(
+        get(&c, &["get", "lease", "-n", "kube-node-lease", "node-1", "-o", "jsonpath={.spec.holderIdentity}"]),
+        "node-1"
+    );
+
+    // A pod runs and says hello.
+    c.ok(&[
+        "run",
+        "hello",
+        "--image=busybox:1.36",
+        "--restart=Never",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "echo hello; sleep 3600",
+    ]);
+    wait_until("hello Running", Duration::from_secs(60), || {
+        let phase = get(&c, &["get", "pod", "hello", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Running").then_some(phase)
+    });
+    let ip = get(&c, &["get", "pod", "hello", "-o", "jsonpath={.status.podIP}"]);
+    assert!(ip.starts_with("10.42.0."), "pod IP from the node's podCIDR: {ip}");
+    assert_eq!(get(&c, &["get", "pod", "hello", "-o", "jsonpath={.status.containerStatuses[0].ready}"]), "true");
+    let uid = get(&c, &["get", "pod", "hello", "-o", "jsonpath={.metadata.uid}"]);
+    let log = c.data_dir().join(format!("agent/pods/default_hello_{uid}/hello/0.log"));
+    let text = wait_until("the container's log", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log).ok().filter(|t| t.contains("stdout F hello"))
+    });
+    assert!(text.lines().any(|l| l.ends_with(" stdout F hello")), "{text}");
+    assert_eq!(ctr(&socket, &["tasks", "ls", "-q"]).lines().count(), 2, "sandbox and container run");
+
+    // Delete: the agent stops the container, removes the sandbox, then the pod.
+    c.ok(&["delete", "pod", "hello", "--grace-period=5", "--timeout=60s"]);
+    assert!(get(&c, &["get", "pods", "-o", "name"]).is_empty());
+    wait_until("no containers left", Duration::from_secs(30), || {
+        let left = ctr(&socket, &["containers", "ls", "-q"]);
+        left.is_empty().then_some(left)
+    });
+}

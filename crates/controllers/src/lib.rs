@@ -7,6 +7,7 @@
 //! all as clients of the API server. See docs/controllers.md.
 
 pub mod deployment;
+pub mod gc;
 pub mod manager;
 pub mod replicaset;
 pub mod runtime;

@@ -11,8 +11,13 @@ use crate::runtime::{self, Clock, Context, InformerFactory, Registration, System
 
 /// Every controller the manager knows, in start order. Adding a controller is
 /// one line here (see docs/controllers.md).
-pub const CONTROLLERS: &[Registration] =
-    &[crate::replicaset::REPLICASET, crate::replicaset::REPLICATION_CONTROLLER, crate::deployment::DEPLOYMENT];
+pub const CONTROLLERS: &[Registration] = &[
+    crate::replicaset::REPLICASET,
+    crate::replicaset::REPLICATION_CONTROLLER,
+    crate::deployment::DEPLOYMENT,
+    // After the controllers above, so it shares their typed informers.
+    crate::gc::GARBAGE_COLLECTOR,
+];
 
 /// How long shutdown waits for syncs in flight.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -82,6 +87,11 @@ impl ControllerManager {
             let queue = WorkQueue::new();
             let controller = (registration.build)(&ctx, queue.clone());
             controllers.push((registration, controller, queue));
+        }
+        // Before the informers start, so handlers registered here see every
+        // object from the first list on.
+        for (_, controller, _) in &controllers {
+            controller.prepare(&shutdown).await;
         }
         let mut background = JoinSet::new();
         background.spawn(informers.clone().run(shutdown.clone()));

@@ -11,6 +11,7 @@
 //! - [`Controller`] + [`run_workers`]: the loop that takes keys and calls
 //!   `sync`, requeueing failures with backoff.
 
+pub mod discovery;
 pub mod events;
 pub mod expectations;
 pub mod factory;
@@ -86,6 +87,11 @@ pub trait Controller: Send + Sync + 'static {
     /// # Errors
     /// Any failure; the key is retried after its backoff.
     async fn sync(&self, key: &str) -> Result<Outcome, SyncError>;
+
+    /// Runs once before informers are awaited and workers start: for
+    /// controllers that must ask the API something (discovery) before they
+    /// know which informers they need. Retries its own failures.
+    async fn prepare(&self, _shutdown: &CancellationToken) {}
 }
 
 /// How the manager builds a controller: its name (for `--disable-controllers`),

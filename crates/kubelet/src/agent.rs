@@ -120,6 +120,7 @@ impl Agent {
             node_name: cfg.node_name.clone(),
             host_ip: cfg.node_ip.clone(),
             log_root: cfg.data_dir.join("pods"),
+            volume_root: cfg.data_dir.join("pod-volumes"),
             dns: cfg.dns.clone(),
         });
         let machine = Machine::detect(&cfg.data_dir);

@@ -113,6 +113,49 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     assert!(text.lines().any(|l| l.ends_with(" stdout F hello")), "{text}");
     assert_eq!(ctr(&socket, &["tasks", "ls", "-q"]).lines().count(), 2, "sandbox and container run");
 
+    // Init containers, emptyDir, configMap volume, env from a Secret and a fieldRef.
+    c.ok(&["apply", "-f", &c.manifest("full.yaml", FULL_POD)]);
+    wait_until("full Running", Duration::from_secs(60), || {
+        let phase = get(&c, &["get", "pod", "full", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Running").then_some(phase)
+    });
+    assert_eq!(
+        get(&c, &["get", "pod", "full", "-o", "jsonpath={.status.initContainerStatuses[0].state.terminated.reason}"]),
+        "Completed"
+    );
+    let uid = get(&c, &["get", "pod", "full", "-o", "jsonpath={.metadata.uid}"]);
+    let log = c.data_dir().join(format!("agent/pods/default_full_{uid}/main/0.log"));
+    let text = wait_until("the full pod's output", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log).ok().filter(|t| t.contains("pass="))
+    });
+    for want in ["stdout F init-ran", "stdout F hi from a configmap", "stdout F pass=hunter2 pod=full"] {
+        assert!(text.contains(want), "{want:?} in {text}");
+    }
+
+    // A container that keeps failing is restarted with back-off.
+    c.ok(&[
+        "run",
+        "crash",
+        "--image=busybox:1.36",
+        "--image-pull-policy=Never",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    wait_until("crash in CrashLoopBackOff", Duration::from_secs(60), || {
+        let reason =
+            get(&c, &["get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        (reason == "CrashLoopBackOff").then_some(reason)
+    });
+    let code = get(
+        &c,
+        &["get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}"],
+    );
+    assert_eq!(code, "3");
+    c.ok(&["delete", "pod", "full", "crash", "--grace-period=5", "--timeout=60s"]);
+
     // Delete: the agent stops the container, removes the sandbox, then the pod.
     c.ok(&["delete", "pod", "hello", "--grace-period=5", "--timeout=60s"]);
     assert!(get(&c, &["get", "pods", "-o", "name"]).is_empty());
@@ -121,3 +164,39 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
         left.is_empty().then_some(left)
     });
 }
+
+const FULL_POD: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {greeting: "hi from a configmap"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app-secret}
+stringData: {password: hunter2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: full}
+spec:
+  restartPolicy: Never
+  volumes:
+  - {name: work, emptyDir: {}}
+  - {name: cfg, configMap: {name: app-config}}
+  initContainers:
+  - name: init
+    image: busybox:1.36
+    command: ["sh", "-c", "echo init-ran > /work/marker"]
+    volumeMounts: [{name: work, mountPath: /work}]
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: ["sh", "-c", "cat /work/marker; cat /etc/app/greeting; echo; echo pass=$PASSWORD pod=$POD_NAME; sleep 3600"]
+    env:
+    - {name: PASSWORD, valueFrom: {secretKeyRef: {name: app-secret, key: password}}}
+    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    volumeMounts:
+    - {name: work, mountPath: /work}
+    - {name: cfg, mountPath: /etc/app}
+"#;

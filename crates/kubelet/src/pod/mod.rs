@@ -6,4 +6,5 @@ pub mod config;
 pub mod observed;
 pub mod plan;
 pub mod status;
+pub mod volumes;
 pub mod worker;

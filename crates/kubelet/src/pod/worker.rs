@@ -17,6 +17,7 @@ use super::config::{self, ConfigError, DnsConfig, EnvSources};
 use super::observed::{self, ContainerPhase, Observed};
 use super::plan::{self, Action, StartFailure, Waiting};
 use super::status;
+use super::volumes::{self, VolumeManager};
 use crate::runtime::{self, Runtime};
 
 /// How often a worker looks at the runtime without being asked (upstream's PLEG
@@ -31,8 +32,14 @@ pub struct NodeContext {
     pub host_ip: String,
     /// Root of the pods' log directories (`<ns>_<name>_<uid>/<container>/<n>.log`).
     pub log_root: PathBuf,
+    /// Root of the pods' volumes (`<uid>/volumes/<kind>/<name>`).
+    pub volume_root: PathBuf,
     pub dns: DnsConfig,
 }
+
+/// How often configMap and secret volumes are re-read from the API and rewritten
+/// when their source changed.
+pub const VOLUME_REFRESH: Duration = Duration::from_secs(30);
 
 fn now_nanos() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
@@ -43,13 +50,14 @@ struct Worker {
     failures: BTreeMap<String, StartFailure>,
     /// The last status written, so an unchanged one is not written again.
     written: Option<serde_json::Value>,
+    volumes_refreshed: Option<tokio::time::Instant>,
 }
 
 /// Runs the worker for one pod until the pod is gone (its object deleted and its
 /// containers removed) or `shutdown`. `pod` carries the latest object; `None`
 /// means the API no longer has it.
 pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, shutdown: CancellationToken) {
-    let mut w = Worker { ctx, failures: BTreeMap::new(), written: None };
+    let mut w = Worker { ctx, failures: BTreeMap::new(), written: None, volumes_refreshed: None };
     let mut uid = String::new();
     loop {
         let current = pod.borrow_and_update().clone();
@@ -148,6 +156,7 @@ impl Worker {
         if acted {
             obs = observed::observe(rt, &uid).await?;
         }
+        self.refresh_volumes(pod, &obs).await;
         let mut waiting = plan.waiting.clone();
         for (name, f) in &self.failures {
             waiting.entry(name.clone()).or_insert(Waiting { reason: f.reason.clone(), message: f.message.clone() });
@@ -168,6 +177,27 @@ impl Worker {
         Ok(Some(plan.requeue_after.map_or(next, |r| r.min(next))))
     }
 
+    /// Rewrites configMap/secret volumes whose source changed, every
+    /// [`VOLUME_REFRESH`] while the pod runs.
+    async fn refresh_volumes(&mut self, pod: &Pod, obs: &Observed) {
+        let has = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .any(|v| v.config_map.is_some() || v.secret.is_some());
+        let due = self.volumes_refreshed.is_none_or(|t| t.elapsed() >= VOLUME_REFRESH);
+        if !has || !due || !obs.sandboxes.iter().any(|s| s.ready) || pod.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        self.volumes_refreshed = Some(tokio::time::Instant::now());
+        if let Ok(sources) = self.env_sources(pod).await {
+            let volumes = VolumeManager { root: self.ctx.volume_root.clone() };
+            if let Err(e) = volumes.setup(pod, &sources.config_maps, &sources.secrets) {
+                tracing::info!(pod = ?pod.metadata.name, "refreshing volumes: {e}");
+            }
+        }
+    }
+
     /// Pulls if needed, builds the config, creates and starts one container.
     async fn start(&self, pod: &Pod, obs: &Observed, name: &str, attempt: u32) -> Result<(), StartFailure> {
         let fail = |reason: &str, message: String| StartFailure { reason: reason.into(), message, at: 0, count: 0 };
@@ -183,8 +213,14 @@ impl Worker {
         let image = c.image.clone().unwrap_or_default();
         self.ensure_image(&image, c.image_pull_policy.as_deref()).await?;
         let sources = self.env_sources(pod).await.map_err(|e| fail("CreateContainerConfigError", e))?;
-        let cfg = config::container_config(pod, name, attempt, &sources, &sandbox.ip, &self.ctx.host_ip)
+        let mut cfg = config::container_config(pod, name, attempt, &sources, &sandbox.ip, &self.ctx.host_ip)
             .map_err(|e: ConfigError| fail("CreateContainerConfigError", e.to_string()))?;
+        let volumes = VolumeManager { root: self.ctx.volume_root.clone() };
+        volumes
+            .setup(pod, &sources.config_maps, &sources.secrets)
+            .map_err(|e| fail("CreateContainerConfigError", e.to_string()))?;
+        cfg.mounts = volumes::container_mounts(pod, name, &self.ctx.volume_root)
+            .map_err(|e| fail("CreateContainerConfigError", e.to_string()))?;
         let sb_cfg = config::sandbox_config(pod, sandbox.attempt, &self.ctx.log_root, &self.ctx.dns);
         let id = rt
             .create_container(&sandbox.id, cfg, sb_cfg)
@@ -234,6 +270,14 @@ impl Worker {
                 secrets.extend(f.secret_ref.as_ref().map(|r| r.name.clone()));
             }
         }
+        for v in spec.volumes.iter().flatten() {
+            cms.extend(v.config_map.as_ref().map(|c| c.name.clone()));
+            secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
+        }
+        cms.sort();
+        cms.dedup();
+        secrets.sort();
+        secrets.dedup();
         let cm_api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), ns);
         for name in cms {
             if let Some(cm) = cm_api.get_opt(&name).await.map_err(|e| e.to_string())? {
@@ -272,6 +316,7 @@ impl Worker {
         for sb in &obs.sandboxes {
             self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
         }
+        VolumeManager { root: self.ctx.volume_root.clone() }.teardown(uid);
         Ok(())
     }
 }

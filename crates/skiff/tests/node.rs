@@ -154,7 +154,29 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
         &["get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}"],
     );
     assert_eq!(code, "3");
-    c.ok(&["delete", "pod", "full", "crash", "--grace-period=5", "--timeout=60s"]);
+
+    // Probes: readiness decides `ready`, a failing liveness probe restarts.
+    c.ok(&["apply", "-f", &c.manifest("probed.yaml", PROBED_POD)]);
+    wait_until("probed/good ready", Duration::from_secs(60), || {
+        let r = get(
+            &c,
+            &["get", "pod", "probed", "-o", r#"jsonpath={.status.containerStatuses[?(@.name=="good")].ready}"#],
+        );
+        (r == "true").then_some(r)
+    });
+    let never =
+        get(&c, &["get", "pod", "probed", "-o", r#"jsonpath={.status.containerStatuses[?(@.name=="never")].ready}"#]);
+    assert_eq!(never, "false", "a failing readiness probe keeps the container unready");
+    let ready = get(&c, &["get", "pod", "probed", "-o", r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#]);
+    assert_eq!(ready, "False");
+    wait_until("probed/flaky restarted by its liveness probe", Duration::from_secs(90), || {
+        let n = get(
+            &c,
+            &["get", "pod", "probed", "-o", r#"jsonpath={.status.containerStatuses[?(@.name=="flaky")].restartCount}"#],
+        );
+        (n.parse::<u32>().unwrap_or(0) >= 1).then_some(n)
+    });
+    c.ok(&["delete", "pod", "full", "crash", "probed", "--grace-period=5", "--timeout=60s"]);
 
     // Delete: the agent stops the container, removes the sandbox, then the pod.
     c.ok(&["delete", "pod", "hello", "--grace-period=5", "--timeout=60s"]);
@@ -199,4 +221,25 @@ spec:
     volumeMounts:
     - {name: work, mountPath: /work}
     - {name: cfg, mountPath: /etc/app}
+"#;
+
+const PROBED_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: good
+    image: busybox:1.36
+    command: ["sleep", "3600"]
+    readinessProbe: {exec: {command: ["true"]}, periodSeconds: 1}
+  - name: never
+    image: busybox:1.36
+    command: ["sleep", "3600"]
+    readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 1}
+  - name: flaky
+    image: busybox:1.36
+    command: ["sh", "-c", "touch /tmp/alive; sleep 3; rm /tmp/alive; sleep 3600"]
+    livenessProbe: {exec: {command: ["test", "-e", "/tmp/alive"]}, periodSeconds: 1, failureThreshold: 1}
 "#;

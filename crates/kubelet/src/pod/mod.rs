@@ -5,6 +5,7 @@
 pub mod config;
 pub mod observed;
 pub mod plan;
+pub mod probe;
 pub mod status;
 pub mod volumes;
 pub mod worker;

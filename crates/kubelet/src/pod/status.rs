@@ -14,6 +14,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::observed::{ContainerObs, ContainerPhase, Observed};
 use super::plan::{should_restart, Waiting};
 
+/// What the probes say about one running container (by container id); a
+/// container without an entry is ready and started as soon as it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeView {
+    pub ready: bool,
+    pub started: bool,
+}
+
 /// The runtime prefix of container ids in statuses.
 pub const RUNTIME_SCHEME: &str = "containerd://";
 
@@ -55,6 +63,7 @@ struct Ctx<'a> {
     sandbox: Option<&'a str>,
     waiting: &'a BTreeMap<String, Waiting>,
     policy: &'a str,
+    probes: &'a BTreeMap<String, ProbeView>,
 }
 
 impl Ctx<'_> {
@@ -112,8 +121,8 @@ impl Ctx<'_> {
             image_id: latest.map(|o| o.image_ref.clone()).unwrap_or_default(),
             container_id: latest.map(|o| format!("{RUNTIME_SCHEME}{}", o.id)),
             restart_count: latest.map(|o| o.attempt as i32).unwrap_or(0),
-            ready: running,
-            started: Some(running),
+            ready: running && latest.and_then(|o| self.probes.get(&o.id)).is_none_or(|p| p.ready),
+            started: Some(running && latest.and_then(|o| self.probes.get(&o.id)).is_none_or(|p| p.started)),
             state: Some(state),
             last_state: Some(
                 last.map(|t| ContainerState { terminated: Some(t), ..Default::default() }).unwrap_or_default(),
@@ -199,6 +208,7 @@ pub fn pod_status(
     pod: &Pod,
     observed: &Observed,
     waiting: &BTreeMap<String, Waiting>,
+    probes: &BTreeMap<String, ProbeView>,
     host_ip: &str,
     now: DateTime<Utc>,
 ) -> PodStatus {
@@ -207,7 +217,7 @@ pub fn pod_status(
     let spec = pod.spec.clone().unwrap_or_default();
     let policy = spec.restart_policy.as_deref().unwrap_or("Always");
     let sandbox = observed.current_sandbox().filter(|s| s.ready);
-    let ctx = Ctx { observed, sandbox: sandbox.map(|s| s.id.as_str()), waiting, policy };
+    let ctx = Ctx { observed, sandbox: sandbox.map(|s| s.id.as_str()), waiting, policy, probes };
     let inited = initialized(pod, &ctx);
     let init_statuses: Vec<_> =
         spec.init_containers.iter().flatten().map(|c| ctx.status(c, "PodInitializing")).collect();

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::config::{self, ConfigError, DnsConfig, EnvSources};
 use super::observed::{self, ContainerPhase, Observed};
 use super::plan::{self, Action, StartFailure, Waiting};
-use super::status;
+use super::probe::{self, ContainerProbes, Kind};
+use super::status::{self, ProbeView};
 use super::volumes::{self, VolumeManager};
 use crate::runtime::{self, Runtime};
 
@@ -51,13 +52,16 @@ struct Worker {
     /// The last status written, so an unchanged one is not written again.
     written: Option<serde_json::Value>,
     volumes_refreshed: Option<tokio::time::Instant>,
+    /// Probe state per running container instance (by container id).
+    probes: std::collections::HashMap<String, ContainerProbes>,
 }
 
 /// Runs the worker for one pod until the pod is gone (its object deleted and its
 /// containers removed) or `shutdown`. `pod` carries the latest object; `None`
 /// means the API no longer has it.
 pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, shutdown: CancellationToken) {
-    let mut w = Worker { ctx, failures: BTreeMap::new(), written: None, volumes_refreshed: None };
+    let mut w =
+        Worker { ctx, failures: BTreeMap::new(), written: None, volumes_refreshed: None, probes: Default::default() };
     let mut uid = String::new();
     loop {
         let current = pod.borrow_and_update().clone();
@@ -110,9 +114,12 @@ impl Worker {
     /// and removed.
     async fn sync(&mut self, pod: &Pod) -> Result<Option<Duration>, SyncError> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let rt = self.ctx.runtime.as_ref();
+        let ctx = self.ctx.clone();
+        let rt = ctx.runtime.as_ref();
         let mut obs = observed::observe(rt, &uid).await?;
-        let phase0 = status::pod_status(pod, &obs, &BTreeMap::new(), &self.ctx.host_ip, chrono::Utc::now()).phase;
+        let phase0 =
+            status::pod_status(pod, &obs, &BTreeMap::new(), &BTreeMap::new(), &self.ctx.host_ip, chrono::Utc::now())
+                .phase;
         let plan = plan::plan(pod, &obs, phase0.as_deref().unwrap_or("Pending"), &self.failures, now_nanos());
         let acted = !plan.actions.is_empty();
         for action in &plan.actions {
@@ -157,11 +164,15 @@ impl Worker {
             obs = observed::observe(rt, &uid).await?;
         }
         self.refresh_volumes(pod, &obs).await;
+        if self.run_probes(pod, &obs).await {
+            obs = observed::observe(rt, &uid).await?;
+        }
+        let views = self.probe_views(pod, &obs);
         let mut waiting = plan.waiting.clone();
         for (name, f) in &self.failures {
             waiting.entry(name.clone()).or_insert(Waiting { reason: f.reason.clone(), message: f.message.clone() });
         }
-        let st = status::pod_status(pod, &obs, &waiting, &self.ctx.host_ip, chrono::Utc::now());
+        let st = status::pod_status(pod, &obs, &waiting, &views, &self.ctx.host_ip, chrono::Utc::now());
         let value = serde_json::to_value(&st).unwrap_or_default();
         let current = pod.status.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default());
         if current.as_ref() != Some(&value) && self.written.as_ref() != Some(&value) {
@@ -175,6 +186,72 @@ impl Worker {
         }
         let next = if acted { Duration::from_millis(100) } else { RESYNC };
         Ok(Some(plan.requeue_after.map_or(next, |r| r.min(next))))
+    }
+
+    /// Runs the probes that are due on the pod's running containers; kills a
+    /// container whose liveness or startup probe failed (the plan then restarts
+    /// it by its restart policy). Returns whether it killed any.
+    async fn run_probes(&mut self, pod: &Pod, obs: &Observed) -> bool {
+        let ctx = self.ctx.clone();
+        let rt = ctx.runtime.as_ref();
+        let Some(sandbox) = obs.current_sandbox().filter(|s| s.ready) else {
+            self.probes.clear();
+            return false;
+        };
+        let running: Vec<_> = obs
+            .containers
+            .iter()
+            .filter(|c| c.phase == ContainerPhase::Running && c.sandbox_id == sandbox.id)
+            .collect();
+        self.probes.retain(|id, _| running.iter().any(|c| &c.id == id));
+        if pod.metadata.deletion_timestamp.is_some() {
+            return false;
+        }
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut killed = false;
+        for o in running {
+            let Some(c) = spec.containers.iter().find(|c| c.name == o.name) else { continue };
+            if c.liveness_probe.is_none() && c.readiness_probe.is_none() && c.startup_probe.is_none() {
+                continue;
+            }
+            let now = now_nanos();
+            let state = self.probes.entry(o.id.clone()).or_default();
+            for (kind, p) in probe::due_probes(c, state, o.started_at, now) {
+                let ok = probe::run_probe(rt, &o.id, c, p, &sandbox.ip).await;
+                let tracker = match kind {
+                    Kind::Startup => &mut state.startup,
+                    Kind::Liveness => &mut state.liveness,
+                    Kind::Readiness => &mut state.readiness,
+                };
+                tracker.record(p, ok, now_nanos());
+            }
+            if state.failed() {
+                tracing::info!(pod = ?pod.metadata.name, container = %o.name, "probe failed; restarting the container");
+                let grace = plan::grace_seconds(pod);
+                if let Err(e) = rt.stop_container(&o.id, grace).await {
+                    tracing::warn!("stopping {}: {e}", o.id);
+                }
+                self.probes.remove(&o.id);
+                killed = true;
+            }
+        }
+        killed
+    }
+
+    /// Readiness and started flags of running containers that have probes.
+    fn probe_views(&self, pod: &Pod, obs: &Observed) -> BTreeMap<String, ProbeView> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        obs.containers
+            .iter()
+            .filter_map(|o| {
+                let c = spec.containers.iter().find(|c| c.name == o.name)?;
+                if c.liveness_probe.is_none() && c.readiness_probe.is_none() && c.startup_probe.is_none() {
+                    return None;
+                }
+                let p = self.probes.get(&o.id).cloned().unwrap_or_default();
+                Some((o.id.clone(), ProbeView { ready: p.ready(c), started: p.started(c) }))
+            })
+            .collect()
     }
 
     /// Rewrites configMap/secret volumes whose source changed, every

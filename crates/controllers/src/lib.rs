@@ -9,7 +9,9 @@
 pub mod deployment;
 pub mod gc;
 pub mod manager;
+pub mod namespace;
 pub mod replicaset;
 pub mod runtime;
+pub mod serviceaccount;
 
 pub use manager::{ControllerManager, Error, ManagerConfig, CONTROLLERS};

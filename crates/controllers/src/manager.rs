@@ -15,6 +15,9 @@ pub const CONTROLLERS: &[Registration] = &[
     crate::replicaset::REPLICASET,
     crate::replicaset::REPLICATION_CONTROLLER,
     crate::deployment::DEPLOYMENT,
+    crate::namespace::NAMESPACE,
+    crate::serviceaccount::SERVICE_ACCOUNT,
+    crate::serviceaccount::ROOT_CA_PUBLISHER,
     // After the controllers above, so it shares their typed informers.
     crate::gc::GARBAGE_COLLECTOR,
 ];
@@ -34,12 +37,15 @@ pub enum Error {
 pub struct ManagerConfig {
     /// Names of controllers not to run.
     pub disabled: Vec<String>,
+    /// The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace.
+    pub root_ca: Option<String>,
 }
 
 pub struct ControllerManager {
     client: kube::Client,
     enabled: Vec<&'static Registration>,
     clock: Arc<dyn Clock>,
+    root_ca: Option<Arc<str>>,
 }
 
 impl ControllerManager {
@@ -56,7 +62,12 @@ impl ControllerManager {
             }
         }
         let enabled = CONTROLLERS.iter().filter(|r| !config.disabled.iter().any(|d| d == r.name)).collect();
-        Ok(ControllerManager { client, enabled, clock: Arc::new(SystemClock) })
+        Ok(ControllerManager {
+            client,
+            enabled,
+            clock: Arc::new(SystemClock),
+            root_ca: config.root_ca.as_deref().map(Arc::from),
+        })
     }
 
     /// Uses this clock (tests).
@@ -81,6 +92,7 @@ impl ControllerManager {
             informers: informers.clone(),
             recorder: runtime::Recorder::new("controller-manager", events),
             clock: self.clock.clone(),
+            root_ca: self.root_ca.clone(),
         };
         let mut controllers = Vec::new();
         for registration in &self.enabled {

@@ -18,11 +18,26 @@ pub async fn build(
     disabled: &[String],
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    let config = ManagerConfig { disabled: disabled.to_vec() };
+    let config = ManagerConfig { disabled: disabled.to_vec(), root_ca: cluster_ca(kubeconfig) };
     let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig).await?;
     let manager = ControllerManager::new(client, &config).context("invalid --disable-controllers")?;
     eprintln!("skiff: controllers: {}", manager.enabled().join(", "));
     Ok(manager.run(shutdown))
+}
+
+/// The CA of the kubeconfig's current cluster (what the API server's
+/// certificate chains to), published to every namespace as `kube-root-ca.crt`.
+fn cluster_ca(kubeconfig: &Path) -> Option<String> {
+    use base64::Engine;
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).ok()?;
+    let context_name = config.current_context.as_deref()?;
+    let context = config.contexts.iter().find(|c| c.name == context_name)?.context.as_ref()?;
+    let cluster = config.clusters.iter().find(|c| c.name == context.cluster)?.cluster.as_ref()?;
+    if let Some(data) = &cluster.certificate_authority_data {
+        let pem = base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()?;
+        return String::from_utf8(pem).ok();
+    }
+    std::fs::read_to_string(cluster.certificate_authority.as_ref()?).ok()
 }
 
 /// `skiff controller-manager`: runs until SIGTERM or Ctrl-C.

@@ -114,7 +114,10 @@ pub(super) async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opt
             0
         };
         let already_deleting = meta::deletion_timestamp(&current).is_some();
-        let keep = !finalizers.is_empty() || grace > 0;
+        // A namespace also stays until its `spec.finalizers` are gone (the
+        // namespace controller empties it, then removes `kubernetes`).
+        let keep =
+            !finalizers.is_empty() || grace > 0 || !crate::finalizers::spec_finalizers(res, &current).is_empty();
         if !keep {
             if opts.dry_run {
                 return Ok(current);

@@ -92,6 +92,7 @@ pub async fn dispatch(call: Call<'_>) -> Result<HttpResponse, ApiError> {
         ("status", Verb::Get) => read::get(&call).await,
         ("status", Verb::Update) => write::update(&call).await,
         ("status", Verb::Patch) => write::patch(&call).await,
+        ("finalize", Verb::Update) => write::update(&call).await,
         ("binding", Verb::Create) => pods::bind(&call).await,
         ("eviction", Verb::Create) => pods::evict(&call).await,
         ("scale", Verb::Get) => scale::get(&call).await,

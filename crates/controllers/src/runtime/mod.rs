@@ -57,6 +57,8 @@ pub struct Context {
     /// Record events with `recorder.with_component("<name>-controller")`.
     pub recorder: Recorder,
     pub clock: Arc<dyn Clock>,
+    /// The cluster CA (PEM), when known.
+    pub root_ca: Option<Arc<str>>,
 }
 
 /// What to do with a key after a successful sync.

@@ -10,8 +10,16 @@ use skiff_scheduler::{Action, SchedulerConfig, SchedulerCore};
 
 use super::workload::{self, Shape};
 
-/// Pods decided per second by the pure core, and how many were placed.
-pub fn decisions_per_second(nodes: usize, pods: usize, shape: Shape) -> anyhow::Result<(f64, usize)> {
+/// What the pure core did.
+pub struct CoreRun {
+    pub decisions_per_s: f64,
+    /// CPU time per decision: unlike the rate, barely moved by other load on the machine.
+    pub cpu_us_per_decision: f64,
+    pub placed: usize,
+}
+
+/// Runs the pure core over the workload.
+pub fn run(nodes: usize, pods: usize, shape: Shape) -> anyhow::Result<CoreRun> {
     let mut core = SchedulerCore::new(SchedulerConfig::default(), Box::new(rand::rngs::StdRng::seed_from_u64(1)));
     let now = Instant::now();
     for i in 0..nodes {
@@ -26,6 +34,7 @@ pub fn decisions_per_second(nodes: usize, pods: usize, shape: Shape) -> anyhow::
         core.pod_upserted(Arc::new(pod), 0, now);
     }
     let started = Instant::now();
+    let cpu_before = super::server::cpu_seconds("self");
     let mut placed = 0;
     while let Some(action) = core.schedule_next(Instant::now()) {
         if let Action::Bind { pod, .. } = action {
@@ -33,5 +42,10 @@ pub fn decisions_per_second(nodes: usize, pods: usize, shape: Shape) -> anyhow::
             placed += 1;
         }
     }
-    Ok((pods as f64 / started.elapsed().as_secs_f64(), placed))
+    let cpu = super::server::cpu_seconds("self") - cpu_before;
+    Ok(CoreRun {
+        decisions_per_s: pods as f64 / started.elapsed().as_secs_f64(),
+        cpu_us_per_decision: cpu * 1e6 / pods as f64,
+        placed,
+    })
 }

@@ -98,10 +98,11 @@ type Bound = Arc<Mutex<HashMap<String, Instant>>>;
 
 async fn run_case(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -> anyhow::Result<()> {
     let case = shape.name();
-    let (core_rate, placed) = core::decisions_per_second(args.nodes, args.pods, shape)?;
+    let core = core::run(args.nodes, args.pods, shape)?;
     emit(json!({
         "bench": "scheduler", "case": case, "kind": "core", "nodes": args.nodes, "pods": args.pods,
-        "placed": placed, "decisions_per_s": round(core_rate),
+        "placed": core.placed, "decisions_per_s": round(core.decisions_per_s),
+        "cpu_us_per_decision": round(core.cpu_us_per_decision),
     }));
     if args.core_only {
         return Ok(());

@@ -97,6 +97,9 @@ pub struct SchedulingQueue {
     entries: HashMap<String, Entry>,
     active: BTreeSet<(ActiveKey, String)>,
     backoff: BTreeSet<(BackoffKey, String)>,
+    /// Unschedulable pods by when they got there: flushing stale ones and moving
+    /// them on cluster events must not scan every queued pod.
+    unschedulable: BTreeSet<((Instant, u64), String)>,
     next_seq: u64,
     /// Incremented by every pop.
     cycle: u64,
@@ -123,7 +126,10 @@ impl SchedulingQueue {
                 let key = (self.backoff_expiry(&e.info), e.seq);
                 self.backoff.remove(&(key, uid.to_string()));
             }
-            Place::Unschedulable | Place::InFlight => {}
+            Place::Unschedulable => {
+                self.unschedulable.remove(&((e.info.timestamp, e.seq), uid.to_string()));
+            }
+            Place::InFlight => {}
         }
     }
 
@@ -140,7 +146,10 @@ impl SchedulingQueue {
                 let key = (self.backoff_expiry(&info), seq);
                 self.backoff.insert((key, uid.to_string()));
             }
-            Place::Unschedulable | Place::InFlight => {}
+            Place::Unschedulable => {
+                self.unschedulable.insert(((info.timestamp, seq), uid.to_string()));
+            }
+            Place::InFlight => {}
         }
     }
 
@@ -199,16 +208,13 @@ impl SchedulingQueue {
             }
             self.place(&uid, Place::Active);
         }
-        let stale: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| {
-                e.place == Place::Unschedulable && e.info.timestamp + self.config.max_in_unschedulable <= now
-            })
-            .map(|(uid, _)| uid.clone())
-            .collect();
-        for uid in stale {
-            self.requeue_ready_or_backoff(&uid, now);
+        while let Some(first) = self.unschedulable.first().cloned() {
+            if first.0 .0 + self.config.max_in_unschedulable > now {
+                break;
+            }
+            // `place` (through `unlink`) takes the pod out of the set.
+            self.unschedulable.remove(&first);
+            self.requeue_ready_or_backoff(&first.1, now);
         }
     }
 
@@ -260,8 +266,7 @@ impl SchedulingQueue {
     /// A cluster event (node added or changed, pod deleted) may let unschedulable
     /// pods fit: they move to backoff, or active if their backoff is over.
     pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
-        let waiting: Vec<String> =
-            self.entries.iter().filter(|(_, e)| e.place == Place::Unschedulable).map(|(u, _)| u.clone()).collect();
+        let waiting: Vec<String> = self.unschedulable.iter().map(|(_, uid)| uid.clone()).collect();
         for uid in waiting {
             self.requeue_ready_or_backoff(&uid, now);
         }
@@ -271,12 +276,7 @@ impl SchedulingQueue {
     /// When the queue next needs a [`SchedulingQueue::flush`] to make progress.
     pub fn next_wakeup(&self) -> Option<Instant> {
         let backoff = self.backoff.first().map(|((t, _), _)| *t);
-        let stale = self
-            .entries
-            .values()
-            .filter(|e| e.place == Place::Unschedulable)
-            .map(|e| e.info.timestamp + self.config.max_in_unschedulable)
-            .min();
+        let stale = self.unschedulable.first().map(|((since, _), _)| *since + self.config.max_in_unschedulable);
         backoff.into_iter().chain(stale).min()
     }
 

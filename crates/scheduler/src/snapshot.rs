@@ -27,6 +27,22 @@ pub struct Snapshot {
     pub changes: crate::changes::ChangeLog,
     pub(crate) with_required_anti_affinity: Vec<usize>,
     pub(crate) with_scoring_terms: Vec<usize>,
+    /// Label key → value → indices (sorted) of the nodes with that label, so a
+    /// PreFilter can name the nodes of a few topology domains without visiting all.
+    pub labels: Arc<LabelIndex>,
+}
+
+/// See [`Snapshot::labels`].
+pub type LabelIndex = HashMap<String, HashMap<String, Vec<usize>>>;
+
+fn label_index(nodes: &[Arc<NodeInfo>]) -> LabelIndex {
+    let mut index = LabelIndex::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for (k, v) in &n.labels {
+            index.entry(k.clone()).or_default().entry(v.clone()).or_default().push(i);
+        }
+    }
+    index
 }
 
 fn set_member(list: &mut Vec<usize>, i: usize, member: bool) {
@@ -58,14 +74,21 @@ impl Snapshot {
         self.with_scoring_terms =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_scoring_terms > 0).collect();
         self.recount_images();
+        self.labels = Arc::new(label_index(&self.nodes));
     }
 
-    /// Puts `node` at index `i` (same name), keeping the affinity lists right.
+    /// Puts `node` at index `i` (same name), keeping the affinity lists and the
+    /// label index right.
     pub(crate) fn replace(&mut self, i: usize, node: Arc<NodeInfo>) {
         set_member(&mut self.with_affinity, i, node.pods_with_affinity > 0);
         set_member(&mut self.with_required_anti_affinity, i, node.pods_with_required_anti_affinity > 0);
         set_member(&mut self.with_scoring_terms, i, node.pods_with_scoring_terms > 0);
+        let relabelled = self.nodes[i].labels != node.labels;
         self.nodes[i] = node;
+        if relabelled {
+            // Rare (a node's labels edited): rebuilding beats keeping a reverse index.
+            self.labels = Arc::new(label_index(&self.nodes));
+        }
     }
 
     /// The pod changes since generation `from` of the same cache, if only pods

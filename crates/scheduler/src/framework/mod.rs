@@ -13,7 +13,10 @@ mod state;
 pub use profile::{Profile, ScorePlugin};
 pub use state::CycleState;
 
+use std::borrow::Cow;
 use std::sync::Arc;
+
+use smallvec::{smallvec, SmallVec};
 
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
@@ -28,18 +31,23 @@ pub const MAX_NODE_SCORE: i64 = 100;
 pub enum Fit {
     Fits,
     /// Does not fit now; evicting pods (preemption) might help.
-    Unschedulable(Vec<String>),
+    Unschedulable(Reasons),
     /// Does not fit, and no preemption on this node can change that.
-    Unresolvable(Vec<String>),
+    Unresolvable(Reasons),
 }
 
+/// Why a node does not fit. Filters reject most nodes of a large cluster with a
+/// constant reason, so one reason is held inline and a static one is never copied:
+/// a rejection costs no allocation.
+pub type Reasons = SmallVec<[Cow<'static, str>; 1]>;
+
 impl Fit {
-    pub fn unschedulable(reason: impl Into<String>) -> Fit {
-        Fit::Unschedulable(vec![reason.into()])
+    pub fn unschedulable(reason: impl Into<Cow<'static, str>>) -> Fit {
+        Fit::Unschedulable(smallvec![reason.into()])
     }
 
-    pub fn unresolvable(reason: impl Into<String>) -> Fit {
-        Fit::Unresolvable(vec![reason.into()])
+    pub fn unresolvable(reason: impl Into<Cow<'static, str>>) -> Fit {
+        Fit::Unresolvable(smallvec![reason.into()])
     }
 
     pub fn fits(&self) -> bool {
@@ -47,7 +55,7 @@ impl Fit {
     }
 
     /// The reasons given (empty for [`Fit::Fits`]).
-    pub fn reasons(&self) -> &[String] {
+    pub fn reasons(&self) -> &[Cow<'static, str>] {
         match self {
             Fit::Fits => &[],
             Fit::Unschedulable(r) | Fit::Unresolvable(r) => r,

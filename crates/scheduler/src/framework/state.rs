@@ -29,11 +29,17 @@ impl<T: Any + Clone + Send + Sync> StateData for T {
 #[derive(Default)]
 pub struct CycleState {
     data: Vec<(&'static str, Box<dyn StateData>)>,
+    /// Snapshot indices (sorted) outside of which no node passes the filters, when
+    /// a PreFilter can tell (upstream's `PreFilterResult`); `None` means any node.
+    candidates: Option<Vec<usize>>,
 }
 
 impl Clone for CycleState {
     fn clone(&self) -> Self {
-        CycleState { data: self.data.iter().map(|(k, v)| (*k, (**v).clone_box())).collect() }
+        CycleState {
+            data: self.data.iter().map(|(k, v)| (*k, (**v).clone_box())).collect(),
+            candidates: self.candidates.clone(),
+        }
     }
 }
 
@@ -61,6 +67,23 @@ impl CycleState {
         }
     }
 
+    /// Narrows the nodes worth filtering to `nodes` (sorted snapshot indices).
+    ///
+    /// # Guarantees the caller gives
+    /// Every node left out would be rejected by the filters. Only a speed-up:
+    /// when nothing fits, every node is filtered again to explain why.
+    pub fn restrict_candidates(&mut self, nodes: Vec<usize>) {
+        self.candidates = Some(match self.candidates.take() {
+            None => nodes,
+            Some(old) => old.into_iter().filter(|i| nodes.binary_search(i).is_ok()).collect(),
+        });
+    }
+
+    /// The nodes worth filtering, if a PreFilter narrowed them.
+    pub fn candidates(&self) -> Option<&[usize]> {
+        self.candidates.as_deref()
+    }
+
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
         self.data.iter().find(|(k, _)| same(k, key)).and_then(|(_, v)| (**v).as_any().downcast_ref())
     }
@@ -83,5 +106,14 @@ mod tests {
         assert_eq!(s.read::<Vec<i32>>("a"), Some(&vec![1]));
         assert_eq!(c.read::<Vec<i32>>("a"), Some(&vec![1, 2]));
         assert!(s.read::<String>("a").is_none());
+    }
+
+    #[test]
+    fn candidates_intersect() {
+        let mut s = CycleState::new();
+        assert_eq!(s.candidates(), None);
+        s.restrict_candidates(vec![1, 3, 5, 7]);
+        s.restrict_candidates(vec![0, 3, 7, 9]);
+        assert_eq!(s.candidates(), Some(&[3, 7][..]));
     }
 }

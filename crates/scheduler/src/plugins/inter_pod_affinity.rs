@@ -2,7 +2,10 @@
 //! and existing pods' anti-affinity against it) filter nodes by topology domain;
 //! preferred terms (both directions) score them.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+// foldhash: these maps are probed once per node per cycle; SipHash showed in profiles.
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use crate::changes::Change;
@@ -17,16 +20,38 @@ pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
 pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
 pub const REASON_EXISTING_ANTI_AFFINITY: &str = "node(s) didn't satisfy existing pods anti-affinity rules";
 
-type TopologyPair = (String, String);
-type Counts = HashMap<TopologyPair, i64>;
+/// Matching pods per topology domain: key → value → count. Nested so that the
+/// per-node filter looks domains up by `&str`, without building a key.
+#[derive(Clone, Default, Debug)]
+struct Counts(HashMap<String, HashMap<String, i64>>);
 
-fn update(counts: &mut Counts, labels: &Labels, key: &str, by: i64) {
-    if let Some(v) = labels.get(key) {
-        let pair = (key.to_string(), v.clone());
-        let c = counts.entry(pair.clone()).or_default();
-        *c += by;
-        if *c == 0 {
-            counts.remove(&pair);
+impl Counts {
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.0.get(key).and_then(|values| values.get(value)).copied().unwrap_or(0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds `by` to the domain of `key` in `labels` (if the node has the key);
+    /// domains that drop to 0 are removed, so `is_empty` means "no domain".
+    fn update(&mut self, labels: &Labels, key: &str, by: i64) {
+        let Some(value) = labels.get(key) else { return };
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        let count = match values.get_mut(value.as_str()) {
+            Some(count) => count,
+            None => values.entry(value.clone()).or_default(),
+        };
+        *count += by;
+        if *count == 0 {
+            values.remove(value.as_str());
+            if values.is_empty() {
+                self.0.remove(key);
+            }
         }
     }
 }
@@ -43,10 +68,10 @@ struct FilterState {
     affinity: Counts,
     /// Domains holding pods the incoming pod's anti-affinity terms select.
     anti_affinity: Counts,
-    namespaces: Arc<HashMap<String, Labels>>,
+    namespaces: Arc<StdHashMap<String, Labels>>,
 }
 
-struct NsLabels<'a>(&'a HashMap<String, Labels>);
+struct NsLabels<'a>(&'a StdHashMap<String, Labels>);
 
 impl NamespaceLabels for NsLabels<'_> {
     fn namespace_labels(&self, namespace: &str) -> Option<&Labels> {
@@ -59,15 +84,15 @@ impl FilterState {
     fn update_with(&mut self, pod: &PodInfo, existing: &PodInfo, labels: &Labels, by: i64) {
         let ns = NsLabels(&self.namespaces);
         for t in existing.required_anti_affinity.iter().filter(|t| t.matches(pod, &ns)) {
-            update(&mut self.existing_anti_affinity, labels, &t.topology_key, by);
+            self.existing_anti_affinity.update(labels, &t.topology_key, by);
         }
         if matches_all(&pod.required_affinity, existing, &ns) {
             for t in &pod.required_affinity {
-                update(&mut self.affinity, labels, &t.topology_key, by);
+                self.affinity.update(labels, &t.topology_key, by);
             }
         }
         for t in pod.required_anti_affinity.iter().filter(|t| t.matches(existing, &ns)) {
-            update(&mut self.anti_affinity, labels, &t.topology_key, by);
+            self.anti_affinity.update(labels, &t.topology_key, by);
         }
     }
 }
@@ -187,7 +212,7 @@ impl Filter for InterPodAffinity {
             match node.labels.get(&t.topology_key) {
                 None => return Fit::unresolvable(REASON_AFFINITY),
                 Some(v) => {
-                    if s.affinity.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) <= 0 {
+                    if s.affinity.get(&t.topology_key, v) <= 0 {
                         pods_exist = false;
                     }
                 }
@@ -202,14 +227,15 @@ impl Filter for InterPodAffinity {
         }
         for t in &pod.required_anti_affinity {
             if let Some(v) = node.labels.get(&t.topology_key) {
-                if s.anti_affinity.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) > 0 {
+                if s.anti_affinity.get(&t.topology_key, v) > 0 {
                     return Fit::unschedulable(REASON_ANTI_AFFINITY);
                 }
             }
         }
         if !s.existing_anti_affinity.is_empty() {
-            for (k, v) in &node.labels {
-                if s.existing_anti_affinity.get(&(k.clone(), v.clone())).copied().unwrap_or(0) > 0 {
+            // Few topology keys, many node labels: walk the keys.
+            for (key, values) in &s.existing_anti_affinity.0 {
+                if node.labels.get(key).is_some_and(|v| values.get(v.as_str()).is_some_and(|c| *c > 0)) {
                     return Fit::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
                 }
             }

@@ -3,6 +3,7 @@
 //! prefers the least allocated nodes (spreading) or, configured, the most
 //! allocated (packing).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::framework::{CycleState, Filter, Fit, Plugin, Score, MAX_NODE_SCORE};
@@ -120,7 +121,7 @@ impl Filter for NodeResourcesFit {
         if reasons.is_empty() {
             Fit::Fits
         } else {
-            Fit::Unschedulable(reasons)
+            Fit::Unschedulable(reasons.into_iter().map(Cow::Owned).collect())
         }
     }
 }
@@ -196,11 +197,11 @@ mod tests {
         let n = node_with(&small, &used);
         for (i, (p, want)) in cases.into_iter().enumerate() {
             let got = NodeResourcesFit::default().filter(&CycleState::new(), &p.info(), &n);
-            assert_eq!(got.reasons(), want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "case {i}");
+            assert_eq!(got.reasons(), want, "case {i}");
         }
         let full = node_with(&small, &[pod("a"), pod("b")]);
         let got = NodeResourcesFit::default().filter(&CycleState::new(), &pod("p").req(&[("cpu", "2")]).info(), &full);
-        assert_eq!(got, Fit::Unschedulable(vec!["Too many pods".into(), "Insufficient cpu".into()]));
+        assert_eq!(got.reasons(), ["Too many pods", "Insufficient cpu"]);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! this domain minus the least-loaded domain) exceed `maxSkew`; `ScheduleAnyway`
 //! constraints score nodes, fewer matching pods in the domain being better.
 
-use std::collections::{HashMap, HashSet};
+// foldhash: these maps are probed once per node per cycle; SipHash showed in profiles.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
@@ -92,6 +93,8 @@ struct FilterState {
     counts: Vec<HashMap<String, i64>>,
     /// Per constraint: the smallest count over its domains (`i64::MAX` with none).
     min: Vec<i64>,
+    /// Per constraint: 1 when the incoming pod matches its own selector.
+    self_match: Vec<i64>,
     affinity: RequiredNodeAffinity,
 }
 
@@ -114,6 +117,41 @@ impl FilterState {
             self.recompute_min(i);
         }
     }
+}
+
+impl FilterState {
+    /// Whether a node in domain `value` of constraint `i` passes (see `filter`).
+    fn admits(&self, i: usize, value: &str) -> bool {
+        let c = &self.constraints[i];
+        // With fewer domains than minDomains, the global minimum counts as 0.
+        let min = if (self.counts[i].len() as i64) < c.min_domains { 0 } else { self.min[i] };
+        let here = self.counts[i].get(value).copied().unwrap_or(0);
+        here.saturating_add(self.self_match[i]).saturating_sub(min) <= c.max_skew
+    }
+}
+
+/// The nodes of the domains that admit the pod, when one constraint narrows the
+/// cluster to at most half of it: the scheduler then filters only those (a pod
+/// spread over zones would otherwise visit every node of the full zones).
+/// Constraints with many domains (hostname) are not worth the walk.
+fn candidates(s: &FilterState, snap: &Snapshot) -> Option<Vec<usize>> {
+    let mut best: Option<Vec<usize>> = None;
+    for (i, c) in s.constraints.iter().enumerate() {
+        // No node has the key: none fits (the filter says why).
+        let Some(values) = snap.labels.get(&c.topology_key) else { return Some(Vec::new()) };
+        if values.len() * 4 > snap.len() {
+            continue;
+        }
+        let admitted = || values.iter().filter(|(v, _)| s.admits(i, v)).map(|(_, nodes)| nodes);
+        let size: usize = admitted().map(Vec::len).sum();
+        if size * 2 > snap.len() || best.as_ref().is_some_and(|b| b.len() <= size) {
+            continue;
+        }
+        let mut nodes: Vec<usize> = admitted().flatten().copied().collect();
+        nodes.sort_unstable();
+        best = Some(nodes);
+    }
+    best
 }
 
 /// The filter state of the last pod, to bring up to date for the next pod of
@@ -172,6 +210,9 @@ impl PreFilter for PodTopologySpread {
                     }
                 }
                 m.generation = snap.generation;
+                if let Some(nodes) = candidates(&m.state, snap) {
+                    state.restrict_candidates(nodes);
+                }
                 state.write(NAME, m.state.clone());
                 return Fit::Fits;
             }
@@ -194,9 +235,13 @@ impl PreFilter for PodTopologySpread {
                 }
             }
         }
-        let mut s = FilterState { min: vec![0; cs.len()], constraints: cs, counts, affinity };
+        let self_match = cs.iter().map(|c| i64::from(c.selector.matches(&pod.labels))).collect();
+        let mut s = FilterState { min: vec![0; cs.len()], self_match, constraints: cs, counts, affinity };
         (0..s.constraints.len()).for_each(|i| s.recompute_min(i));
         *memo = Some(Memo { key, log_id: snap.changes.id, generation: snap.generation, state: s.clone() });
+        if let Some(nodes) = candidates(&s, snap) {
+            state.restrict_candidates(nodes);
+        }
         state.write(NAME, s);
         Fit::Fits
     }
@@ -215,17 +260,13 @@ impl PreFilter for PodTopologySpread {
 }
 
 impl Filter for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
+    fn filter(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Fit {
         let Some(s) = state.read::<FilterState>(NAME) else { return Fit::Fits };
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(value) = node.labels.get(&c.topology_key) else {
                 return Fit::unresolvable(REASON_MISSING_LABEL);
             };
-            let self_match = i64::from(c.selector.matches(&pod.labels));
-            // With fewer domains than minDomains, the global minimum counts as 0.
-            let min = if (s.counts[i].len() as i64) < c.min_domains { 0 } else { s.min[i] };
-            let here = s.counts[i].get(value).copied().unwrap_or(0);
-            if here.saturating_add(self_match).saturating_sub(min) > c.max_skew {
+            if !s.admits(i, value) {
                 return Fit::unschedulable(REASON);
             }
         }
@@ -430,6 +471,42 @@ mod tests {
         assert_eq!(scores, [4, 4, 0, 0]);
         PodTopologySpread::default().normalize(&s, &snap.nodes, &mut scores);
         assert_eq!(scores, [0, 0, 100, 0], "n4 lacks the key and is ignored");
+    }
+
+    #[test]
+    fn candidates_hold_every_node_that_fits() {
+        // 12 nodes in zones z0..z2 (4 each); z0 holds 3 web pods, z1 1, z2 none.
+        let mut nodes = Vec::new();
+        for i in 0..12 {
+            let mut n = NodeInfo::new(node(&format!("n{i:02}")).label("zone", &format!("z{}", i % 3)).build());
+            let webs = match i {
+                0 | 3 | 6 => 1,
+                1 => 1,
+                _ => 0,
+            };
+            for w in 0..webs {
+                n.add_pod(pod(&format!("w{i}-{w}")).labels(&[("app", "web")]).node(&n.name.clone()).build());
+            }
+            nodes.push(n);
+        }
+        let snap = Snapshot::from_nodes(nodes);
+        for max_skew in [1, 2, 3] {
+            let p = spread(pod("p"), "zone", max_skew, "DoNotSchedule").info();
+            let mut s = CycleState::new();
+            PodTopologySpread::default().pre_filter(&mut s, &p, &snap);
+            let fits: Vec<usize> = (0..snap.len())
+                .filter(|i| PodTopologySpread::default().filter(&s, &p, &snap.nodes[*i]).fits())
+                .collect();
+            match s.candidates() {
+                // maxSkew 1: only z2 (4 of 12 nodes) admits the pod.
+                Some(c) => assert_eq!(c, &fits[..], "maxSkew {max_skew}"),
+                None => assert!(fits.len() * 2 > snap.len(), "maxSkew {max_skew}: {fits:?} not narrowed"),
+            }
+        }
+        let p = spread(pod("p"), "zone", 1, "DoNotSchedule").info();
+        let mut s = CycleState::new();
+        PodTopologySpread::default().pre_filter(&mut s, &p, &snap);
+        assert_eq!(s.candidates(), Some(&[2, 5, 8, 11][..]));
     }
 
     #[test]

@@ -37,11 +37,16 @@ data:
   size: large
 "#;
 
-/// `manager/operation[/subresource]` of every managedFields entry, in order.
+/// `manager/operation[/subresource]` of every managedFields entry, in order,
+/// except the controller manager's (the Deployment controller writes status and
+/// the revision annotation while the test runs).
 fn managers(c: &Cluster, resource: &str) -> Vec<String> {
     let template = r#"jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation}/{.subresource}{"\n"}{end}"#;
     let out = c.ok(&["get", resource, "-o", template, "--show-managed-fields"]);
-    out.lines().map(|l| l.trim_end_matches('/').to_string()).collect()
+    out.lines()
+        .filter(|l| !l.starts_with("kube-controller-manager/"))
+        .map(|l| l.trim_end_matches('/').to_string())
+        .collect()
 }
 
 /// The `fieldsV1` of one manager's entry, as kubectl prints it (JSON).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, Patch, Preconditions};
 use kube::Api;
 
 use reconcile::{reconcile, Action, Observed};
@@ -108,7 +108,7 @@ impl DeploymentController {
         let name = d.metadata.name.clone().unwrap_or_default();
         let rss: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &ns);
         let deployments: Api<Deployment> = Api::namespaced(self.ctx.client.clone(), &ns);
-        let pp = PatchParams::default();
+        let pp = crate::runtime::patch_params();
         match action {
             Action::Adopt(rs, uid) => {
                 let patch = owner::adopt_patch(&owner::controller_ref(d), &uid);
@@ -118,7 +118,7 @@ impl DeploymentController {
                 let patch = owner::release_patch(d.metadata.uid.as_deref().unwrap_or(""), &uid);
                 ignore_gone(rss.patch(&rs, &pp, &Patch::Strategic(&patch)).await)?;
             }
-            Action::CreateReplicaSet(rs) => match rss.create(&PostParams::default(), &rs).await {
+            Action::CreateReplicaSet(rs) => match rss.create(&crate::runtime::post_params(), &rs).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(e)) if e.code == 409 && e.reason == "AlreadyExists" => {
                     let rs_name = rs.metadata.name.clone().unwrap_or_default();
@@ -136,7 +136,7 @@ impl DeploymentController {
             },
             Action::UpdateReplicaSet(rs) => {
                 let rs_name = rs.metadata.name.clone().unwrap_or_default();
-                ignore_gone(rss.replace(&rs_name, &PostParams::default(), &rs).await)?;
+                ignore_gone(rss.replace(&rs_name, &crate::runtime::post_params(), &rs).await)?;
             }
             Action::DeleteReplicaSet(rs, uid) => {
                 let params = DeleteParams {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::api::{DeleteParams, DynamicObject, Patch, Preconditions};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
@@ -79,7 +79,7 @@ impl GarbageCollector {
             return Ok(());
         };
         let api = self.api(&resource, &node.namespace);
-        let pp = PatchParams::default();
+        let pp = crate::runtime::patch_params();
         match action {
             Action::Delete { uid, policy } => {
                 tracing::debug!(kind = %resource.resource.kind, name = %node.name, policy, "garbage collecting");

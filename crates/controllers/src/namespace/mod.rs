@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch};
 use kube::discovery::verbs;
 use kube::Api;
 
@@ -121,7 +121,7 @@ impl Controller for NamespaceController {
         if v.conditions != old {
             let patch = serde_json::json!({"status": {"conditions": v.conditions}});
             crate::replicaset::ignore_gone(
-                api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await,
+                api.patch_status(name, &crate::runtime::patch_params(), &Patch::Merge(&patch)).await,
             )?;
         }
         if !v.empty {
@@ -131,7 +131,9 @@ impl Controller for NamespaceController {
         finalized.spec.get_or_insert_with(Default::default).finalizers =
             Some(finalizers.into_iter().filter(|f| f != FINALIZER).collect());
         let body = serde_json::to_vec(&finalized).map_err(|e| SyncError::Other(e.to_string()))?;
-        crate::replicaset::ignore_gone(api.replace_subresource("finalize", name, &PostParams::default(), body).await)?;
+        crate::replicaset::ignore_gone(
+            api.replace_subresource("finalize", name, &crate::runtime::post_params(), body).await,
+        )?;
         Ok(Outcome::Done)
     }
 }

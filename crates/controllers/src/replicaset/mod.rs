@@ -12,7 +12,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, Patch, Preconditions};
 use kube::Api;
 
 pub use kind::{Counts, Replicated};
@@ -127,7 +127,7 @@ impl<R: Replicated> SetController<R> {
         let ns = set.meta().namespace.clone().unwrap_or_default();
         let set_uid = set.meta().uid.clone().unwrap_or_default();
         let pods: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
-        let patch_params = PatchParams::default();
+        let patch_params = crate::runtime::patch_params();
         for p in &plan.adopt {
             let patch = owner::adopt_patch(&owner::controller_ref(set), &p.uid);
             ignore_gone(pods.patch(&p.name, &patch_params, &Patch::Strategic(&patch)).await)?;
@@ -145,7 +145,7 @@ impl<R: Replicated> SetController<R> {
             let (mut done, mut batch) = (0, 1);
             while done < plan.create {
                 let n = batch.min(plan.create - done);
-                let post = PostParams::default();
+                let post = crate::runtime::post_params();
                 let results = futures::future::join_all((0..n).map(|_| pods.create(&post, &template))).await;
                 let mut failed = false;
                 for result in results {

@@ -34,6 +34,20 @@ pub use informer::{Change, Informer, MetaInformer};
 pub use queue::WorkQueue;
 pub use store::{key, key_of, split_key};
 
+/// The field manager of every write the controllers make (upstream's
+/// controller manager shows up in `managedFields` under this name).
+pub const FIELD_MANAGER: &str = "kube-controller-manager";
+
+/// Patch options naming [`FIELD_MANAGER`].
+pub fn patch_params() -> kube::api::PatchParams {
+    kube::api::PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }
+}
+
+/// Create/replace options naming [`FIELD_MANAGER`].
+pub fn post_params() -> kube::api::PostParams {
+    kube::api::PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }
+}
+
 /// Wall-clock time for decisions (minReadySeconds, progress deadlines);
 /// injected so tests and reconcilers do not read the system clock.
 pub trait Clock: Send + Sync {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::PostParams;
 use kube::Api;
 
 use crate::runtime::{Context, Controller, Informer, Outcome, Registration, SyncError, WorkQueue};
@@ -90,7 +89,7 @@ impl Controller for ServiceAccounts {
             ..Default::default()
         };
         let api: Api<ServiceAccount> = Api::namespaced(self.ctx.client.clone(), namespace);
-        created(api.create(&PostParams::default(), &sa).await)?;
+        created(api.create(&crate::runtime::post_params(), &sa).await)?;
         Ok(Outcome::Done)
     }
 }
@@ -133,14 +132,14 @@ impl Controller for RootCaPublisher {
                     data: Some(data),
                     ..Default::default()
                 };
-                created(api.create(&PostParams::default(), &cm).await)?;
+                created(api.create(&crate::runtime::post_params(), &cm).await)?;
             }
             Some(cm) if cm.data.as_ref() != Some(&data) => {
                 let mut cm = (*cm).clone();
                 cm.data = Some(data);
                 cm.binary_data = None;
                 cm.metadata.annotations.get_or_insert_with(BTreeMap::new).extend(annotations);
-                crate::replicaset::ignore_gone(api.replace(ROOT_CA, &PostParams::default(), &cm).await)?;
+                crate::replicaset::ignore_gone(api.replace(ROOT_CA, &crate::runtime::post_params(), &cm).await)?;
             }
             Some(_) => {}
         }

@@ -148,3 +148,43 @@ impl InformerFactory {
         while running.join_next().await.is_some() {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::informer::Relist;
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+    use kube::runtime::watcher::Event;
+
+    fn client() -> kube::Client {
+        // Never contacted: the informers are not run.
+        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_asker_shares_one_informer_per_resource() {
+        let factory = InformerFactory::new(client());
+        let first = factory.informer::<Pod>();
+        let second = factory.informer::<Pod>();
+        let mut pod = Pod::default();
+        pod.metadata.namespace = Some("ns".into());
+        pod.metadata.name = Some("p".into());
+        first.apply(&mut Relist::default(), Event::Apply(pod));
+        assert!(second.get("ns", "p").is_some(), "one store behind both handles");
+        // The metadata view of pods is the typed informer, not a second watch.
+        let meta = factory.meta_informer(&ApiResource::erase::<Pod>(&()));
+        assert!(meta.get_meta("ns", "p").is_some());
+        assert_eq!(factory.all().len(), 1);
+        // A kind nobody asked for typed gets its own (dynamic) informer.
+        factory.meta_informer(&ApiResource::erase::<ConfigMap>(&()));
+        assert_eq!(factory.all().len(), 2);
+        assert!(factory.has("", "ConfigMap"));
+        // Each informer was queued to start exactly once.
+        let mut pending = factory.inner.pending.lock().unwrap().take().unwrap();
+        let mut starts = 0;
+        while pending.try_recv().is_ok() {
+            starts += 1;
+        }
+        assert_eq!(starts, 2);
+    }
+}

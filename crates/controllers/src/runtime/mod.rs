@@ -152,3 +152,61 @@ pub async fn run_workers(
     queue.shut_down();
     while set.join_next().await.is_some() {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// Fails each key's first sync; records how many syncs of a key overlap.
+    #[derive(Default)]
+    struct Flaky {
+        calls: Mutex<HashMap<String, u32>>,
+        running: Mutex<HashMap<String, u32>>,
+        max_overlap: Mutex<u32>,
+    }
+
+    #[async_trait::async_trait]
+    impl Controller for Flaky {
+        async fn sync(&self, key: &str) -> Result<Outcome, SyncError> {
+            {
+                let mut running = self.running.lock().unwrap();
+                let n = running.entry(key.into()).or_default();
+                *n += 1;
+                let mut max = self.max_overlap.lock().unwrap();
+                *max = (*max).max(*n);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            *self.running.lock().unwrap().get_mut(key).unwrap() -= 1;
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(key.into()).or_default();
+            *n += 1;
+            if *n == 1 {
+                Err(SyncError::Other("first time fails".into()))
+            } else {
+                Ok(Outcome::Done)
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_syncs_are_retried_and_a_key_never_runs_twice_at_once() {
+        let controller = Arc::new(Flaky::default());
+        let queue = WorkQueue::new();
+        let shutdown = CancellationToken::new();
+        let workers = tokio::spawn(run_workers("flaky", controller.clone(), queue.clone(), 4, shutdown.clone()));
+        for _ in 0..5 {
+            queue.add("a".to_string());
+            queue.add("b".to_string());
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        shutdown.cancel();
+        workers.await.unwrap();
+        let calls = controller.calls.lock().unwrap();
+        assert!(calls["a"] >= 2 && calls["b"] >= 2, "each key failed once and was retried: {calls:?}");
+        assert_eq!(*controller.max_overlap.lock().unwrap(), 1, "four workers, yet one sync per key at a time");
+        assert_eq!(queue.failures(&"a".to_string()), 0, "success forgets the backoff");
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod authn;
 pub mod kubeconfig;
+pub mod kubelet_client;
 pub mod pki;
 pub mod tls;
 pub mod admission;

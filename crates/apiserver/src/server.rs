@@ -38,6 +38,8 @@ pub struct Context {
     pub authorizer: Arc<dyn Authorizer>,
     pub shutdown: CancellationToken,
     pub metrics: crate::metrics::Metrics,
+    /// How `pods/log` reaches kubelets; set at start when the PKI allows.
+    pub kubelet: std::sync::OnceLock<Arc<crate::kubelet_client::KubeletClient>>,
     in_flight: Semaphore,
 }
 
@@ -55,6 +57,7 @@ impl Context {
             authorizer,
             shutdown,
             metrics: Default::default(),
+            kubelet: std::sync::OnceLock::new(),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
         })
     }

@@ -88,6 +88,12 @@ impl ApiServer {
             Arc::new(AllowAuthenticated),
             shutdown,
         );
+        match crate::kubelet_client::KubeletClient::new(&pki) {
+            Ok(client) => {
+                let _ = ctx.kubelet.set(Arc::new(client));
+            }
+            Err(e) => tracing::warn!("no kubelet client, pods/log will be unavailable: {e}"),
+        }
         crate::admission::ensure_system_namespaces(&ctx.objects).await.map_err(StartError::Bootstrap)?;
         Ok(ApiServer { ctx, listener, tls, url, kubeconfig, local_addr })
     }

@@ -45,6 +45,12 @@ pub struct AgentConfig {
     pub dns: DnsConfig,
     /// Label the node as control plane (the server's own agent).
     pub control_plane: bool,
+    /// The cluster CA (PEM) that callers of the kubelet's HTTPS server
+    /// (`kubectl logs` through the API server) must be certified by; without
+    /// it the server is not started.
+    pub client_ca_pem: Option<String>,
+    /// The kubelet's HTTPS port.
+    pub kubelet_port: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +129,16 @@ impl Agent {
             volume_root: cfg.data_dir.join("pod-volumes"),
             dns: cfg.dns.clone(),
         });
+        if let Some(ca) = &cfg.client_ca_pem {
+            let addr = std::net::SocketAddr::from(([0, 0, 0, 0], cfg.kubelet_port));
+            let names = vec![cfg.node_name.clone(), cfg.node_ip.clone()];
+            match crate::server::KubeletServer::bind(addr, ca, names, runtime.clone()).await {
+                Ok(server) => {
+                    tasks.spawn(server.run(shutdown.clone()));
+                }
+                Err(e) => eprintln!("skiff: agent: no kubelet server (kubectl logs will not work): {e}"),
+            }
+        }
         let machine = Machine::detect(&cfg.data_dir);
         tasks.spawn(node_loop(
             self.client.clone(),

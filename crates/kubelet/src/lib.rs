@@ -15,4 +15,5 @@ pub mod node;
 pub mod node_ipam;
 pub mod pod;
 pub mod runtime;
+pub mod server;
 pub mod testing;

@@ -69,6 +69,8 @@ pub fn config(
         reserved: Reserved { millicpu: node.reserved_millicpu, memory_bytes: node.reserved_memory_mib << 20 },
         dns: DnsConfig { cluster_dns: vec![node.cluster_dns.clone()], cluster_domain: node.cluster_domain.clone() },
         control_plane,
+        client_ca_pem: None,
+        kubelet_port: node.kubelet_port,
     })
 }
 
@@ -86,12 +88,32 @@ async fn client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
+/// The cluster CA: `--certificate-authority`, else the kubeconfig's cluster.
+fn cluster_ca(args: &AgentArgs) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &args.certificate_authority {
+        return Ok(Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?));
+    }
+    let Some(path) = &args.kubeconfig else { return Ok(None) };
+    let kc = kube::config::Kubeconfig::read_from(path)?;
+    let cluster = kc.clusters.first().and_then(|c| c.cluster.as_ref());
+    if let Some(data) = cluster.and_then(|c| c.certificate_authority_data.as_deref()) {
+        use base64::Engine;
+        let pem = base64::engine::general_purpose::STANDARD.decode(data.trim()).context("kubeconfig CA data")?;
+        return Ok(Some(String::from_utf8_lossy(&pem).into_owned()));
+    }
+    match cluster.and_then(|c| c.certificate_authority.as_deref()) {
+        Some(file) => Ok(Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?)),
+        None => Ok(None),
+    }
+}
+
 /// `skiff agent`: runs until SIGTERM or Ctrl-C.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let stop = crate::server::stop_signals()?;
     let client = client(&args).await?;
     let ip = args.node_ip.unwrap_or_else(detect_node_ip);
-    let config = config(&args.node, args.data_dir.clone(), ip, &args.runtime, false)?;
+    let mut config = config(&args.node, args.data_dir.clone(), ip, &args.runtime, false)?;
+    config.client_ca_pem = cluster_ca(&args)?;
     let shutdown = CancellationToken::new();
     let agent = Agent::new(config, client);
     let task = tokio::spawn(agent.run(shutdown.clone()));

@@ -60,6 +60,10 @@ pub struct NodeArgs {
     #[arg(long, env = "SKIFF_RESERVED_MILLICPU", default_value_t = 0)]
     pub reserved_millicpu: u64,
 
+    /// The kubelet's HTTPS port (logs for `kubectl logs`, via the API server).
+    #[arg(long, env = "SKIFF_KUBELET_PORT", default_value_t = 10250)]
+    pub kubelet_port: u16,
+
     /// Memory held back from pods, in MiB.
     #[arg(long, env = "SKIFF_RESERVED_MEMORY_MIB", default_value_t = 0)]
     pub reserved_memory_mib: u64,

@@ -60,7 +60,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if args.agent {
         let dir = args.agent_data_dir.clone().unwrap_or_else(|| args.data_dir.join("agent"));
         let ip = args.node_ip.first().copied().unwrap_or_else(crate::agent::detect_node_ip);
-        let config = crate::agent::config(&args.node, dir, ip, "containerd", true)?;
+        let mut config = crate::agent::config(&args.node, dir, ip, "containerd", true)?;
+        config.client_ca_pem = std::fs::read_to_string(args.data_dir.join("tls/ca.crt")).ok();
         let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
         let agent = skiff_kubelet::agent::Agent::new(config, client);
         let shutdown = shutdown.clone();

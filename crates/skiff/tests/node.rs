@@ -112,6 +112,18 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     });
     assert!(text.lines().any(|l| l.ends_with(" stdout F hello")), "{text}");
     assert_eq!(ctr(&socket, &["tasks", "ls", "-q"]).lines().count(), 2, "sandbox and container run");
+    // kubectl logs: the API server proxies pods/log to the kubelet on 10250.
+    assert_eq!(c.ok(&["logs", "hello"]), "hello\n");
+    assert_eq!(c.ok(&["logs", "hello", "--tail=1", "-c", "hello"]), "hello\n");
+    // The kubelet itself refuses callers without a cluster client certificate.
+    let anonymous = netns
+        .command("curl")
+        .args(["-sk", "--max-time", "5", "https://127.0.0.1:10250/containerLogs/default/hello/hello"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&anonymous.stdout).contains("hello"), "no logs without a client certificate");
+    let stamped = c.ok(&["logs", "hello", "--timestamps"]);
+    assert!(stamped.ends_with("Z hello\n"), "{stamped}");
 
     // Init containers, emptyDir, configMap volume, env from a Secret and a fieldRef.
     c.ok(&["apply", "-f", &c.manifest("full.yaml", FULL_POD)]);
@@ -131,6 +143,8 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     for want in ["stdout F init-ran", "stdout F hi from a configmap", "stdout F pass=hunter2 pod=full"] {
         assert!(text.contains(want), "{want:?} in {text}");
     }
+    assert_eq!(c.ok(&["logs", "full", "-c", "main"]), "init-ran\nhi from a configmap\npass=hunter2 pod=full\n");
+    assert_eq!(c.ok(&["logs", "full", "-c", "init"]), "");
 
     // A container that keeps failing is restarted with back-off.
     c.ok(&[

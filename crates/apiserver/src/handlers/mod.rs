@@ -5,6 +5,7 @@ pub mod discovery;
 mod apply;
 mod body;
 mod delete;
+mod logs;
 mod pods;
 mod read;
 mod reviews;
@@ -95,6 +96,7 @@ pub async fn dispatch(call: Call<'_>) -> Result<HttpResponse, ApiError> {
         ("finalize", Verb::Update) => write::update(&call).await,
         ("binding", Verb::Create) => pods::bind(&call).await,
         ("eviction", Verb::Create) => pods::evict(&call).await,
+        ("log", Verb::Get) => logs::get(&call).await,
         ("scale", Verb::Get) => scale::get(&call).await,
         ("scale", Verb::Update) => scale::update(&call).await,
         ("scale", Verb::Patch) => scale::patch(&call).await,

@@ -12,6 +12,7 @@ pub mod admission;
 pub mod authz;
 pub mod finalizers;
 pub mod handlers;
+pub mod kubernetes_endpoints;
 pub mod openapi;
 pub mod pod;
 pub mod request;

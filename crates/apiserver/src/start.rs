@@ -47,6 +47,17 @@ pub enum StartError {
     Bootstrap(skiff_api::ApiError),
 }
 
+/// The address the `kubernetes` Service's endpoints list: the first node IP,
+/// else the bind address, else loopback (a server bound to every address with
+/// no node IP given; only local clients can use that one).
+fn advertise_address(config: &Config) -> IpAddr {
+    match config.serving_names.node_ips.first() {
+        Some(ip) => *ip,
+        None if !config.bind_address.is_unspecified() => config.bind_address,
+        None => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    }
+}
+
 /// A bound, ready-to-serve API server.
 pub struct ApiServer {
     ctx: Arc<Context>,
@@ -62,7 +73,11 @@ pub struct ApiServer {
 impl ApiServer {
     /// Prepares certificates and the kubeconfig, binds the port and creates the
     /// system namespaces. Serving starts with [`ApiServer::run`].
-    pub async fn start(config: Config, store: Arc<dyn Store>, shutdown: CancellationToken) -> Result<ApiServer, StartError> {
+    pub async fn start(
+        config: Config,
+        store: Arc<dyn Store>,
+        shutdown: CancellationToken,
+    ) -> Result<ApiServer, StartError> {
         let pki = Pki::load_or_create(&config.data_dir.join("tls"), &config.serving_names)?;
         let tls = crate::tls::server_config(&pki)?;
         let addr = SocketAddr::new(config.bind_address, config.port);
@@ -72,7 +87,11 @@ impl ApiServer {
             _ => StartError::Listen { addr, source: e },
         })?;
         let local_addr = listener.local_addr().map_err(|e| StartError::Listen { addr, source: e })?;
-        let host = if config.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { config.bind_address.to_string() };
+        let host = if config.bind_address.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            config.bind_address.to_string()
+        };
         let host = if host.contains(':') { format!("[{host}]") } else { host };
         let url = format!("https://{host}:{}", local_addr.port());
         let kubeconfig = config.data_dir.join("admin.kubeconfig");
@@ -95,6 +114,10 @@ impl ApiServer {
             Err(e) => tracing::warn!("no kubelet client, pods/log will be unavailable: {e}"),
         }
         crate::admission::ensure_system_namespaces(&ctx.objects).await.map_err(StartError::Bootstrap)?;
+        let advertise = advertise_address(&config);
+        crate::kubernetes_endpoints::ensure(&ctx.objects, advertise, local_addr.port())
+            .await
+            .map_err(StartError::Bootstrap)?;
         Ok(ApiServer { ctx, listener, tls, url, kubeconfig, local_addr })
     }
 

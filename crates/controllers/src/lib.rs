@@ -7,6 +7,8 @@
 //! all as clients of the API server. See docs/controllers.md.
 
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod gc;
 pub mod manager;
 pub mod namespace;

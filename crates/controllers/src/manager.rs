@@ -18,6 +18,8 @@ pub const CONTROLLERS: &[Registration] = &[
     crate::namespace::NAMESPACE,
     crate::serviceaccount::SERVICE_ACCOUNT,
     crate::serviceaccount::ROOT_CA_PUBLISHER,
+    crate::endpoints::ENDPOINTS,
+    crate::endpointslice::ENDPOINTSLICE,
     // After the controllers above, so it shares their typed informers.
     crate::gc::GARBAGE_COLLECTOR,
 ];

@@ -10,6 +10,13 @@ mod server;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: glibc's was ~15% of the API server's CPU per
+/// create, and kept the memory of a big list's peak (GiBs) after the list was done.
+/// Built without transparent huge pages (`no_thp`): with them an idle server's RSS
+/// went from 23 to 56 MiB.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()

@@ -63,7 +63,7 @@ pub async fn ensure_system_namespaces(objects: &storage::Objects) -> Result<(), 
             "spec": {"finalizers": ["kubernetes"]},
         });
         crate::strategy::prepare_for_create(res, &mut ns);
-        match objects.create(res, &ns).await {
+        match objects.create(res, ns).await {
             Ok(_) | Err(ApiError::AlreadyExists(_)) => {}
             Err(e) => return Err(e),
         }
@@ -92,7 +92,7 @@ async fn ensure_kubernetes_service(objects: &storage::Objects) -> Result<(), Api
     skiff_api::defaults::apply("", "Service", &mut svc);
     let store = objects.store().clone();
     let taken = crate::allocator::allocate(store.as_ref(), &mut svc, None).await?;
-    match objects.create(res, &svc).await {
+    match objects.create(res, svc).await {
         Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
         Err(e) => {
             crate::allocator::release(store.as_ref(), &taken).await;

@@ -57,7 +57,7 @@ async fn ensure_one(
             for f in fields {
                 have[*f] = want[*f].take();
             }
-            match objects.update(res, &have, rev).await {
+            match objects.update(res, have, rev).await {
                 // Another server instance wrote meanwhile; it runs the same code.
                 Ok(_) | Err(ApiError::Conflict { .. }) => Ok(()),
                 Err(e) => Err(e),
@@ -65,7 +65,7 @@ async fn ensure_one(
         }
         Err(ApiError::NotFound(_)) => {
             crate::strategy::prepare_for_create(res, &mut want);
-            match objects.create(res, &want).await {
+            match objects.create(res, want).await {
                 Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
                 Err(e) => Err(e),
             }

@@ -4,6 +4,7 @@
 //! watch cache.
 
 pub mod authn;
+pub mod coalesce;
 pub mod kubeconfig;
 pub mod kubelet_client;
 pub mod pki;

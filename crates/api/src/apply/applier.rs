@@ -71,7 +71,7 @@ fn apply_once(
     now: &str,
 ) -> Result<(Value, ManagedFields), ApplyError> {
     let mut managed = managed.clone();
-    let applied = field_set(config, scope.root).difference(&scope.strip).without_prefixes(&scope.ignored);
+    let applied = field_set(config, scope.root).difference(scope.strip).without_prefixes(&scope.ignored);
     let previous = managed.find(applier.manager, Operation::Apply, applier.subresource, "").cloned();
     let me = ManagedFieldsEntry {
         manager: applier.manager.to_string(),
@@ -91,7 +91,7 @@ fn apply_once(
     }
 
     let base = live.cloned().unwrap_or_else(|| baseline(&merged, scope.root));
-    let cmp = compare(Some(&base), Some(&merged), scope.root).without(&scope.strip, &scope.ignored);
+    let cmp = compare(Some(&base), Some(&merged), scope.root).without(scope.strip, &scope.ignored);
     let changed = cmp.changed();
     let conflicts: Vec<Conflict> = managed
         .entries

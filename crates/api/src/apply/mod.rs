@@ -64,18 +64,19 @@ const STRIPPED: &[&[&str]] = &[
 #[derive(Clone, Debug)]
 pub struct Scope {
     root: Node,
-    strip: FieldSet,
+    strip: &'static FieldSet,
     ignored: FieldSet,
 }
 
+/// [`STRIPPED`] as a field set, built once: every write needs it.
+static STRIP: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(|| {
+    let paths: Vec<Path> = STRIPPED.iter().map(|p| p.iter().map(|f| PathElement::field(*f)).collect()).collect();
+    FieldSet::from_paths(paths.iter().map(Vec::as_slice))
+});
+
 impl Scope {
     pub fn new(group: &str, version: &str, kind: &str) -> Scope {
-        let paths: Vec<Path> = STRIPPED.iter().map(|p| p.iter().map(|f| PathElement::field(*f)).collect()).collect();
-        Scope {
-            root: Node::root(group, version, kind),
-            strip: FieldSet::from_paths(paths.iter().map(Vec::as_slice)),
-            ignored: FieldSet::new(),
-        }
+        Scope { root: Node::root(group, version, kind), strip: &STRIP, ignored: FieldSet::new() }
     }
 
     /// Excludes the field at `path` and everything below it from ownership, as upstream

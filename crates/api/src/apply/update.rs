@@ -28,7 +28,7 @@ pub fn record_update(
         Some(live) => live.clone(),
         None => baseline(new, scope.root),
     };
-    let cmp = compare(Some(&base), Some(new), scope.root).without(&scope.strip, &scope.ignored);
+    let cmp = compare(Some(&base), Some(new), scope.root).without(scope.strip, &scope.ignored);
     if cmp.is_same() {
         return;
     }

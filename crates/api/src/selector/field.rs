@@ -77,6 +77,15 @@ impl FieldSelector {
             FieldRequirement::NotEquals(k, v) => field_value(group, kind, obj, k).as_deref() != Some(v.as_str()),
         })
     }
+
+    /// Whether fields whose values were worked out before (with [`field_value`]) match:
+    /// `value(field)` gives a field's value.
+    pub fn matches_with<'a>(&self, value: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.requirements.iter().all(|r| match r {
+            FieldRequirement::Equals(k, v) => value(k) == Some(v.as_str()),
+            FieldRequirement::NotEquals(k, v) => value(k) != Some(v.as_str()),
+        })
+    }
 }
 
 fn split_unescaped(s: &str, sep: char) -> Vec<String> {

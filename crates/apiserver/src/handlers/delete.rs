@@ -149,7 +149,7 @@ pub(super) async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opt
                 if opts.dry_run {
                     return Ok(updated);
                 }
-                match call.ctx.objects.update(res, &updated, rv).await {
+                match call.ctx.objects.update(res, updated, rv).await {
                     Err(ApiError::Conflict { .. }) => continue,
                     other => return other,
                 }
@@ -169,7 +169,7 @@ pub(super) async fn delete_one(call: &Call<'_>, namespace: &str, name: &str, opt
         if opts.dry_run {
             return Ok(updated);
         }
-        match call.ctx.objects.update(res, &updated, rv).await {
+        match call.ctx.objects.update(res, updated, rv).await {
             Err(ApiError::Conflict { .. }) => continue,
             other => return other,
         }

@@ -110,11 +110,11 @@ pub async fn dispatch(call: Call<'_>) -> Result<HttpResponse, ApiError> {
 
 /// A created or read object as a response in the requested form.
 pub fn respond(call: &Call<'_>, code: StatusCode, obj: &Value) -> Result<HttpResponse, ApiError> {
-    let obj = &crate::storage::present(call.resource, obj);
+    let obj = crate::storage::present(call.resource, obj);
     let body = match call.output {
-        Output::Table => crate::table::table_for_object(call.resource, obj, call.query),
-        Output::Metadata => crate::table::partial_metadata(obj),
-        _ => obj.clone(),
+        Output::Table => crate::table::table_for_object(call.resource, &obj, call.query),
+        Output::Metadata => crate::table::partial_metadata(&obj),
+        _ => return Ok(response::object(code, &obj, call.output)),
     };
     Ok(response::object(code, &body, call.output))
 }

@@ -46,7 +46,7 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         }
         pod["spec"]["nodeName"] = json!(node);
         set_condition(&mut pod, "PodScheduled", "True");
-        match call.ctx.objects.update(pods, &pod, rv).await {
+        match call.ctx.objects.update(pods, pod, rv).await {
             Ok(_) => {
                 let status = response::success_status(json!({"name": name, "kind": "pods"}));
                 let mut status = status;
@@ -150,7 +150,7 @@ async fn check_budgets(call: &Call<'_>, pod: &Value) -> Result<(), ApiError> {
     updated["status"]["disruptionsAllowed"] = json!(allowed - 1);
     updated["status"]["disruptedPods"][meta::name(pod)] = json!(crate::strategy::now());
     let rv = storage::parse_resource_version(meta::resource_version(pdb))?;
-    call.ctx.objects.update(pdbs, &updated, rv).await.map(|_| ()).map_err(|e| match e {
+    call.ctx.objects.update(pdbs, updated, rv).await.map(|_| ()).map_err(|e| match e {
         ApiError::Conflict { .. } => ApiError::TooManyRequests {
             message: "the disruption budget changed while evicting; retry".into(),
             retry_after_seconds: 1,

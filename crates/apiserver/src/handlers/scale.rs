@@ -127,7 +127,7 @@ async fn write(
             meta::set_meta(&mut updated, "generation", generation + 1);
         }
         super::apply::track_update(call, &parent, &mut updated);
-        match call.ctx.objects.update(res, &updated, rv).await {
+        match call.ctx.objects.update(res, updated, rv).await {
             Ok(saved) => return Ok(response::object(StatusCode::OK, &scale_of(&saved), call.output)),
             Err(ApiError::Conflict { .. }) if precondition.is_none() => continue,
             Err(e) => return Err(e),

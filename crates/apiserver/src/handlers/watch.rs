@@ -33,16 +33,26 @@ pub async fn watch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let send_initial_events = opts.send_initial_events == Some(true);
     if opts.send_initial_events.is_some() {
         if opts.resource_version_match.as_deref() != Some("NotOlderThan") {
-            return Err(ApiError::invalid("", "ListOptions", "", vec![skiff_api::Cause::forbidden(
-                "sendInitialEvents",
-                "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
-            )]));
+            return Err(ApiError::invalid(
+                "",
+                "ListOptions",
+                "",
+                vec![skiff_api::Cause::forbidden(
+                    "sendInitialEvents",
+                    "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+                )],
+            ));
         }
         if send_initial_events && !opts.allow_watch_bookmarks {
-            return Err(ApiError::invalid("", "ListOptions", "", vec![skiff_api::Cause::forbidden(
-                "allowWatchBookmarks",
-                "allowWatchBookmarks must be set to true when sendInitialEvents is true",
-            )]));
+            return Err(ApiError::invalid(
+                "",
+                "ListOptions",
+                "",
+                vec![skiff_api::Cause::forbidden(
+                    "allowWatchBookmarks",
+                    "allowWatchBookmarks must be set to true when sendInitialEvents is true",
+                )],
+            ));
         }
     }
     let cache = call.ctx.cache(res);
@@ -122,43 +132,64 @@ impl Watcher {
         Filter { resource: res, labels: &self.filter.labels, fields: &self.filter.fields }
     }
 
-    /// What this watcher sees of an event: the type and object to send, if any.
-    /// An object that starts or stops matching the selectors is ADDED or DELETED.
-    fn classify(&self, res: &Resource, e: &CacheEvent) -> Option<(&'static str, Arc<Value>)> {
+    /// How this watcher sees an event, if at all. An object that starts or stops
+    /// matching the selectors is ADDED or DELETED.
+    fn classify(&self, res: &Resource, e: &CacheEvent) -> Option<EventType> {
         if !e.key.starts_with(&self.prefix) {
             return None;
         }
         let filter = self.filter(res);
-        let now = e.kind != EventType::Deleted && filter.matches(&e.object);
-        let before = e.prev.as_ref().is_some_and(|p| filter.matches(p));
+        let now = e.kind != EventType::Deleted && e.object.matches(&filter);
+        let before = e.prev.as_ref().is_some_and(|p| p.matches(&filter));
         match e.kind {
-            EventType::Added if now => Some(("ADDED", e.object.clone())),
-            EventType::Modified if now && before => Some(("MODIFIED", e.object.clone())),
-            EventType::Modified if now => Some(("ADDED", e.object.clone())),
-            EventType::Modified if before => Some(("DELETED", e.object.clone())),
-            EventType::Deleted if before || filter.matches(&e.object) => Some(("DELETED", e.object.clone())),
+            EventType::Added if now => Some(EventType::Added),
+            EventType::Modified if now && before => Some(EventType::Modified),
+            EventType::Modified if now => Some(EventType::Added),
+            EventType::Modified if before => Some(EventType::Deleted),
+            EventType::Deleted if before || e.object.matches(&filter) => Some(EventType::Deleted),
             _ => None,
         }
     }
 
-    fn render(&self, res: &Resource, kind: &str, obj: &Value, first: &mut bool) -> Bytes {
-        let obj = &storage::present(res, obj);
+    fn render(&self, res: &Resource, kind: EventType, e: &CacheEvent, first: &mut bool) -> Bytes {
+        let converted = skiff_api::conversion::storage_version(res.group, res.kind).is_some();
+        if !converted && !matches!(self.output, Output::Table | Output::Metadata) {
+            // The stored bytes as they are, and the same line for every watcher of
+            // this event that sees it as `kind`.
+            return e.json_line(kind, || raw_line(kind.as_str(), &e.object.json));
+        }
+        let obj = match e.object.decode() {
+            Ok(obj) => obj,
+            Err(err) => return line("ERROR", &err.status()),
+        };
+        let obj = storage::present(res, &obj);
         let object = match self.output {
             Output::Table => {
-                let t = crate::table::table_for_watch(res, obj, &self.table_query, *first);
+                let t = crate::table::table_for_watch(res, &obj, &self.table_query, *first);
                 *first = false;
                 t
             }
-            Output::Metadata => crate::table::partial_metadata(obj),
-            _ => obj.clone(),
+            Output::Metadata => crate::table::partial_metadata(&obj),
+            _ => return line(kind.as_str(), &obj),
         };
-        line(kind, &object)
+        line(kind.as_str(), &object)
     }
 }
 
+/// One watch event as a line of JSON, written without copying the object.
 fn line(kind: &str, object: &Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    bytes.push(b'\n');
+    raw_line(kind, &serde_json::to_vec(object).unwrap_or_else(|_| b"null".to_vec()))
+}
+
+/// One watch event as a line of JSON around an object already encoded.
+fn raw_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut bytes = Vec::with_capacity(object.len() + 32);
+    // Event types are plain upper-case words: no escaping needed.
+    bytes.extend_from_slice(b"{\"type\":\"");
+    bytes.extend_from_slice(kind.as_bytes());
+    bytes.extend_from_slice(b"\",\"object\":");
+    bytes.extend_from_slice(object);
+    bytes.extend_from_slice(b"}\n");
     Bytes::from(bytes)
 }
 
@@ -170,15 +201,16 @@ fn bookmark(res: &Resource, revision: i64, initial_end: bool) -> Bytes {
     line("BOOKMARK", &json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": metadata}))
 }
 
-type FrameStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Frame<Bytes>, std::convert::Infallible>> + Send>>;
+type FrameStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Frame<Bytes>, std::convert::Infallible>> + Send>>;
 
 fn events(res: &'static Resource, w: Watcher, mut sub: crate::storage::cache::Subscription) -> FrameStream {
     Box::pin(async_stream::stream! {
         let mut first = true;
         let mut last = sub.revision;
         for e in std::mem::take(&mut sub.initial) {
-            if let Some((kind, obj)) = w.classify(res, &e) {
-                yield Ok(Frame::data(w.render(res, kind, &obj, &mut first)));
+            if let Some(kind) = w.classify(res, &e) {
+                yield Ok(Frame::data(w.render(res, kind, &e, &mut first)));
             }
             last = last.max(e.revision);
         }
@@ -203,8 +235,8 @@ fn events(res: &'static Resource, w: Watcher, mut sub: crate::storage::cache::Su
                             continue;
                         }
                         last = last.max(e.revision);
-                        if let Some((kind, obj)) = w.classify(res, &e) {
-                            yield Ok(Frame::data(w.render(res, kind, &obj, &mut first)));
+                        if let Some(kind) = w.classify(res, &e) {
+                            yield Ok(Frame::data(w.render(res, kind, &e, &mut first)));
                         }
                     }
                     Ok(Fanout::Reset) | Err(RecvError::Closed) => break,

@@ -67,8 +67,9 @@ pub(super) async fn create_object(call: &Call<'_>, opts: &WriteOptions, mut obj:
         return Ok(obj);
     }
     let store = call.ctx.objects.store().clone();
-    let allocated = if is_service(res) { allocator::allocate(store.as_ref(), &mut obj, None).await? } else { Vec::new() };
-    let created = call.ctx.objects.create(res, &obj).await;
+    let allocated =
+        if is_service(res) { allocator::allocate(store.as_ref(), &mut obj, None).await? } else { Vec::new() };
+    let created = call.ctx.objects.create(res, obj).await;
     if created.is_err() {
         allocator::release(store.as_ref(), &allocated).await;
     }
@@ -217,11 +218,12 @@ pub(super) async fn read_modify_write(
             // The last finalizer is gone from an object being deleted: remove it.
             call.ctx.objects.delete(res, &call.req.namespace, &call.req.name, current_rv).await
         } else {
-            call.ctx.objects.update(res, &new, current_rv).await
+            call.ctx.objects.update(res, new, current_rv).await
         };
         match &result {
             Ok(saved) if is_service(res) => {
-                let freed = if finished { allocator::keys_of(saved) } else { allocator::released_by_update(&current, saved) };
+                let freed =
+                    if finished { allocator::keys_of(saved) } else { allocator::released_by_update(&current, saved) };
                 allocator::release(store.as_ref(), &freed).await;
             }
             Err(_) => allocator::release(store.as_ref(), &allocated).await,

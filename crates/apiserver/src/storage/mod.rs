@@ -5,7 +5,9 @@
 
 pub mod cache;
 mod continue_token;
+pub mod raw;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -50,11 +52,18 @@ pub fn decode(bytes: &[u8], revision: Revision) -> ApiResult<Value> {
     Ok(obj)
 }
 
-/// Encodes an object for storage, without its resourceVersion.
-pub fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
-    let mut obj = obj.clone();
-    meta::remove_meta(&mut obj, "resourceVersion");
-    serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(format!("cannot encode object: {e}")))
+/// Encodes an object for storage, without its resourceVersion (which it removes
+/// from `obj` rather than copying the object to leave it out).
+pub fn encode(obj: &mut Value) -> ApiResult<Vec<u8>> {
+    meta::remove_meta(obj, "resourceVersion");
+    serde_json::to_vec(&*obj).map_err(|e| ApiError::Internal(format!("cannot encode object: {e}")))
+}
+
+/// What was stored, as a reader would decode it: `obj` (just encoded) with the
+/// resourceVersion of the write, without decoding the bytes again.
+fn stored(mut obj: Value, revision: Revision) -> Value {
+    meta::set_meta(&mut obj, "resourceVersion", revision.to_string());
+    obj
 }
 
 /// Parses a resourceVersion given by a client.
@@ -85,8 +94,8 @@ pub fn store_error(e: skiff_store::Error) -> ApiError {
 
 /// A page of a list.
 #[derive(Debug)]
-pub struct ListPage {
-    pub items: Vec<Value>,
+pub struct ListPage<T = Value> {
+    pub items: Vec<T>,
     pub resource_version: Revision,
     /// Set when more items remain.
     pub continue_token: Option<String>,
@@ -94,10 +103,11 @@ pub struct ListPage {
 
 /// An object as the resource's served version shows it (identity for kinds with
 /// one version; HPA and Event are stored in one version and served in two).
-pub fn present(res: &Resource, obj: &Value) -> Value {
+/// Borrows the object when no conversion is needed (every kind but two).
+pub fn present<'a>(res: &Resource, obj: &'a Value) -> Cow<'a, Value> {
     match skiff_api::conversion::storage_version(res.group, res.kind) {
-        Some(_) => skiff_api::conversion::convert(obj, res.kind, &res.api_version()),
-        None => obj.clone(),
+        Some(_) => Cow::Owned(skiff_api::conversion::convert(obj, res.kind, &res.api_version())),
+        None => Cow::Borrowed(obj),
     }
 }
 
@@ -160,13 +170,13 @@ impl Objects {
     }
 
     /// Stores a new object; returns it with its resourceVersion.
-    pub async fn create(&self, res: &Resource, obj: &Value) -> ApiResult<Value> {
-        let key = object_key(res, meta::namespace(obj), meta::name(obj));
-        let bytes = encode(obj)?;
+    pub async fn create(&self, res: &Resource, mut obj: Value) -> ApiResult<Value> {
+        let key = object_key(res, meta::namespace(&obj), meta::name(&obj));
+        let bytes = encode(&mut obj)?;
         match self.store.create(key.as_bytes(), bytes).await {
-            Ok(kv) => decode(&kv.value, kv.mod_revision),
+            Ok(kv) => Ok(stored(obj, kv.mod_revision)),
             Err(skiff_store::Error::AlreadyExists { .. }) => {
-                Err(ApiError::already_exists(res.group, res.plural, meta::name(obj)))
+                Err(ApiError::already_exists(res.group, res.plural, meta::name(&obj)))
             }
             Err(e) => Err(store_error(e)),
         }
@@ -174,12 +184,15 @@ impl Objects {
 
     /// Replaces an object if it is still at `expected` (its current
     /// resourceVersion); a mismatch is the upstream 409 Conflict.
-    pub async fn update(&self, res: &Resource, obj: &Value, expected: Revision) -> ApiResult<Value> {
-        let name = meta::name(obj);
-        let key = object_key(res, meta::namespace(obj), name);
-        match self.store.update(key.as_bytes(), encode(obj)?, Some(expected)).await {
-            Ok(kv) => decode(&kv.value, kv.mod_revision),
-            Err(skiff_store::Error::Conflict { current: 0, .. }) => Err(ApiError::not_found(res.group, res.plural, name)),
+    pub async fn update(&self, res: &Resource, mut obj: Value, expected: Revision) -> ApiResult<Value> {
+        let key = object_key(res, meta::namespace(&obj), meta::name(&obj));
+        let bytes = encode(&mut obj)?;
+        let name = meta::name(&obj);
+        match self.store.update(key.as_bytes(), bytes, Some(expected)).await {
+            Ok(kv) => Ok(stored(obj, kv.mod_revision)),
+            Err(skiff_store::Error::Conflict { current: 0, .. }) => {
+                Err(ApiError::not_found(res.group, res.plural, name))
+            }
             Err(skiff_store::Error::Conflict { .. }) => Err(ApiError::stale(res.group, res.plural, name)),
             Err(e) => Err(store_error(e)),
         }
@@ -191,7 +204,9 @@ impl Objects {
         let key = object_key(res, namespace, name);
         match self.store.delete(key.as_bytes(), Some(expected)).await {
             Ok((prev, revision)) => decode(&prev.value, revision),
-            Err(skiff_store::Error::Conflict { current: 0, .. }) => Err(ApiError::not_found(res.group, res.plural, name)),
+            Err(skiff_store::Error::Conflict { current: 0, .. }) => {
+                Err(ApiError::not_found(res.group, res.plural, name))
+            }
             Err(skiff_store::Error::Conflict { .. }) => Err(ApiError::stale(res.group, res.plural, name)),
             Err(e) => Err(store_error(e)),
         }
@@ -207,6 +222,47 @@ impl Objects {
         continue_token: Option<&str>,
         at: Option<Revision>,
     ) -> ApiResult<ListPage> {
+        self.list_with(filter, namespace, limit, continue_token, at, |kv| {
+            let obj = decode(&kv.value, kv.mod_revision)?;
+            Ok(filter.matches(&obj).then_some(obj))
+        })
+        .await
+    }
+
+    /// [`Objects::list`] with each item as its JSON bytes (storage version, with
+    /// resourceVersion), never decoded when there is no selector to check.
+    pub async fn list_json(
+        &self,
+        filter: &Filter<'_>,
+        namespace: &str,
+        limit: Option<usize>,
+        continue_token: Option<&str>,
+        at: Option<Revision>,
+    ) -> ApiResult<ListPage<bytes::Bytes>> {
+        let everything = filter.labels.is_empty() && filter.fields.is_empty();
+        self.list_with(filter, namespace, limit, continue_token, at, |kv| {
+            if everything {
+                let json = raw::with_resource_version(&kv.value, kv.mod_revision)
+                    .ok_or_else(|| ApiError::Internal("stored object is not valid JSON".into()))?;
+                return Ok(Some(json.into()));
+            }
+            let obj = cache::CachedObject::from_stored(filter.resource, &kv.value, kv.mod_revision)?;
+            Ok(obj.matches(filter).then_some(obj.json))
+        })
+        .await
+    }
+
+    /// The list loop: `item` turns a stored key into a list item, or `None` when the
+    /// filter drops it.
+    async fn list_with<T>(
+        &self,
+        filter: &Filter<'_>,
+        namespace: &str,
+        limit: Option<usize>,
+        continue_token: Option<&str>,
+        at: Option<Revision>,
+        item: impl Fn(&skiff_store::KeyValue) -> ApiResult<Option<T>>,
+    ) -> ApiResult<ListPage<T>> {
         let prefix = list_prefix(filter.resource, namespace);
         let (mut start, mut revision) = match continue_token {
             Some(token) => {
@@ -240,8 +296,7 @@ impl Objects {
             let mut last_key = None;
             for kv in &resp.kvs {
                 last_key = Some(kv.key.clone());
-                let obj = decode(&kv.value, kv.mod_revision)?;
-                if filter.matches(&obj) {
+                if let Some(obj) = item(kv)? {
                     items.push(obj);
                     if limit.is_some_and(|l| items.len() == l) {
                         break;

@@ -7,30 +7,35 @@
 //! is either in its snapshot or in its subscription — never neither, never both.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::Value;
 use skiff_api::registry::Resource;
 use skiff_api::{ApiError, ApiResult};
 use skiff_store::{EventKind, RangeRequest, Revision, Store};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{decode, resource_prefix};
+use super::resource_prefix;
+
+mod object;
+pub use object::CachedObject;
 
 /// How many recent events a cache keeps for watches that resume from a
 /// resourceVersion. Older resumes get 410 Expired and relist.
 const HISTORY: usize = 10_000;
+/// How long a request waits for a cache's first list before it gets 503.
+const READY_WAIT: Duration = Duration::from_secs(30);
 /// Per-cache fan-out buffer; a watcher further behind than this is cut off.
 const FANOUT: usize = 16_384;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
-    Added,
-    Modified,
-    Deleted,
+    Added = 0,
+    Modified = 1,
+    Deleted = 2,
 }
 
 impl EventType {
@@ -50,9 +55,30 @@ pub struct CacheEvent {
     pub key: String,
     /// The object after the change; for a delete, its last state with the deleting
     /// revision as resourceVersion.
-    pub object: Arc<Value>,
-    pub prev: Option<Arc<Value>>,
+    pub object: Arc<CachedObject>,
+    pub prev: Option<Arc<CachedObject>>,
     pub revision: Revision,
+    /// The watch line (`{"type":…,"object":…}`) in JSON for each event type a watcher
+    /// may see this event as, encoded by the first watcher that needs it and shared by
+    /// all others: fan-out to thousands of watchers encodes the object once.
+    lines: [OnceLock<Bytes>; 3],
+}
+
+impl CacheEvent {
+    pub fn new(
+        kind: EventType,
+        key: String,
+        object: Arc<CachedObject>,
+        prev: Option<Arc<CachedObject>>,
+        revision: Revision,
+    ) -> Self {
+        CacheEvent { kind, key, object, prev, revision, lines: Default::default() }
+    }
+
+    /// The JSON watch line of this event shown as `kind`, made by `encode` once.
+    pub fn json_line(&self, kind: EventType, encode: impl FnOnce() -> Bytes) -> Bytes {
+        self.lines[kind as usize].get_or_init(encode).clone()
+    }
 }
 
 /// Messages on the fan-out channel.
@@ -66,7 +92,7 @@ pub enum Fanout {
 
 #[derive(Default)]
 struct State {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<CachedObject>>,
     revision: Revision,
     history: VecDeque<Arc<CacheEvent>>,
     /// Events with a revision above this are all in `history`.
@@ -143,7 +169,7 @@ impl Cacher {
         let revision = first.revision;
         let mut objects = BTreeMap::new();
         for kv in first.kvs {
-            if let Ok(obj) = decode(&kv.value, kv.mod_revision) {
+            if let Ok(obj) = CachedObject::from_stored(self.resource, &kv.value, kv.mod_revision) {
                 objects.insert(String::from_utf8_lossy(&kv.key).into_owned(), Arc::new(obj));
             }
         }
@@ -168,18 +194,17 @@ impl Cacher {
             let prev = state.objects.get(&key).cloned();
             let cache_event = match event.kind {
                 EventKind::Put => {
-                    let Ok(obj) = decode(&event.kv.value, revision) else { continue };
+                    let Ok(obj) = CachedObject::from_stored(self.resource, &event.kv.value, revision) else { continue };
                     let obj = Arc::new(obj);
                     state.objects.insert(key.clone(), obj.clone());
                     let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
-                    CacheEvent { kind, key, object: obj, prev, revision }
+                    CacheEvent::new(kind, key, obj, prev, revision)
                 }
                 EventKind::Delete => {
                     state.objects.remove(&key);
-                    let Some(last) = prev.clone() else { continue };
-                    let mut obj = (*last).clone();
-                    skiff_api::meta::set_meta(&mut obj, "resourceVersion", revision.to_string());
-                    CacheEvent { kind: EventType::Deleted, key, object: Arc::new(obj), prev, revision }
+                    let Some(last) = event.prev.as_ref() else { continue };
+                    let Ok(obj) = CachedObject::from_stored(self.resource, &last.value, revision) else { continue };
+                    CacheEvent::new(EventType::Deleted, key, Arc::new(obj), prev, revision)
                 }
             };
             let cache_event = Arc::new(cache_event);
@@ -209,10 +234,9 @@ impl Cacher {
         let ready = tokio::time::timeout(Duration::from_secs(3), rx.wait_for(|r| *r >= revision)).await;
         match ready {
             Ok(Ok(_)) if self.is_ready() => Ok(()),
-            _ => Err(ApiError::Timeout(format!(
-                "Too large resource version: {revision}, current: {}",
-                self.revision()
-            ))),
+            _ => {
+                Err(ApiError::Timeout(format!("Too large resource version: {revision}, current: {}", self.revision())))
+            }
         }
     }
 
@@ -220,21 +244,33 @@ impl Cacher {
         self.state.read().unwrap_or_else(|e| e.into_inner()).ready
     }
 
-    /// Waits for the first list to finish.
+    /// Waits for the first list to finish. A big resource takes a while to load after
+    /// a restart; its first readers wait for it (as upstream's cacher makes them wait)
+    /// rather than fail, up to a bound.
     pub async fn ready(&self) -> ApiResult<()> {
-        for _ in 0..100 {
-            if self.is_ready() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut rx = self.revision.subscribe();
+        let ready = tokio::time::timeout(READY_WAIT, rx.wait_for(|_| self.is_ready())).await.is_ok_and(|r| r.is_ok());
+        if ready {
+            Ok(())
+        } else {
+            Err(ApiError::ServiceUnavailable(format!("the {} cache is not ready", self.resource.plural)))
         }
-        Err(ApiError::ServiceUnavailable(format!("the {} cache is not ready", self.resource.plural)))
+    }
+
+    /// The current state of the object at `key` (a full store key).
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).objects.get(key).cloned()
     }
 
     /// The current objects under `prefix` (a full key prefix), with the revision.
-    pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, Revision) {
+    pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision) {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let items = state.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+        let items = state
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
         (items, state.revision)
     }
 
@@ -250,15 +286,7 @@ impl Cacher {
                 .objects
                 .range(prefix.to_string()..)
                 .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| {
-                    Arc::new(CacheEvent {
-                        kind: EventType::Added,
-                        key: k.clone(),
-                        object: v.clone(),
-                        prev: None,
-                        revision: state.revision,
-                    })
-                })
+                .map(|(k, v)| Arc::new(CacheEvent::new(EventType::Added, k.clone(), v.clone(), None, state.revision)))
                 .collect(),
             WatchStart::After(rv) => {
                 if rv < state.history_floor {
@@ -287,11 +315,24 @@ pub struct Caches {
 impl Caches {
     /// The cache of `resource`, started if needed. Resources that share storage
     /// (autoscaling v1/v2) share one cache.
-    pub fn get(&self, resource: &'static Resource, store: &Arc<dyn Store>, shutdown: &CancellationToken) -> Arc<Cacher> {
-        let prefix = resource_prefix(resource);
+    pub fn get(
+        &self,
+        resource: &'static Resource,
+        store: &Arc<dyn Store>,
+        shutdown: &CancellationToken,
+    ) -> Arc<Cacher> {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        // Looked up without building the prefix: this runs for every create (the
+        // namespace check) and every watch.
+        let storage_key = match resource.storage {
+            skiff_api::Storage::Stored { key } => std::borrow::Cow::Borrowed(key),
+            skiff_api::Storage::Virtual => std::borrow::Cow::Owned(resource_prefix(resource)),
+        };
+        if let Some(cacher) = caches.get(storage_key.as_ref()) {
+            return cacher.clone();
+        }
         caches
-            .entry(prefix)
+            .entry(storage_key.into_owned())
             .or_insert_with(|| {
                 let cacher = Cacher::new(resource);
                 tokio::spawn(cacher.clone().run(store.clone(), shutdown.clone()));

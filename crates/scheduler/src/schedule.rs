@@ -262,20 +262,18 @@ impl Algorithm {
         let n = snap.len();
         let len = among.map_or(n, <[usize]>::len);
         let first = among.map_or(self.next_start, |c| c.partition_point(|i| *i < self.next_start));
+        // The snapshot index of the k-th node visited.
+        let nth = |k: usize| match among {
+            Some(c) => c[(first + k) % len],
+            None => (first + k) % n,
+        };
         let mut search = Search { feasible: Vec::new(), rejected: Vec::new(), processed: 0 };
         let mut last = None;
         for k in 0..len {
-            let i = match among {
-                Some(c) => c[(first + k) % len],
-                None => (first + k) % n,
-            };
+            let i = nth(k);
             let node = &snap.nodes[i];
             if k + PREFETCH_AHEAD < len {
-                let ahead = match among {
-                    Some(c) => c[(first + k + PREFETCH_AHEAD) % len],
-                    None => (first + k + PREFETCH_AHEAD) % n,
-                };
-                prefetch(&snap.nodes[ahead]);
+                prefetch(&snap.nodes[nth(k + PREFETCH_AHEAD)]);
             }
             search.processed += 1;
             last = Some(i);

@@ -36,27 +36,43 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
             for (j, p) in c.get("ports").and_then(Value::as_array).into_iter().flatten().enumerate() {
                 if let Some(cp) = p.get("containerPort") {
                     if !super::int_in(cp, 1, 65535) {
-                        causes.push(Cause::invalid(format!("{at}.ports[{j}].containerPort"), cp, "must be between 1 and 65535, inclusive"));
+                        causes.push(Cause::invalid(
+                            format!("{at}.ports[{j}].containerPort"),
+                            cp,
+                            "must be between 1 and 65535, inclusive",
+                        ));
                     }
                 } else {
                     causes.push(Cause::required(format!("{at}.ports[{j}].containerPort")));
                 }
                 if let Some(proto) = p.get("protocol") {
                     if !matches!(proto.as_str(), Some("TCP" | "UDP" | "SCTP")) {
-                        causes.push(Cause::not_supported(format!("{at}.ports[{j}].protocol"), proto, &["SCTP", "TCP", "UDP"]));
+                        causes.push(Cause::not_supported(
+                            format!("{at}.ports[{j}].protocol"),
+                            proto,
+                            &["SCTP", "TCP", "UDP"],
+                        ));
                     }
                 }
             }
             if let Some(policy) = c.get("imagePullPolicy") {
                 if !matches!(policy.as_str(), Some("Always" | "IfNotPresent" | "Never")) {
-                    causes.push(Cause::not_supported(format!("{at}.imagePullPolicy"), policy, &["Always", "IfNotPresent", "Never"]));
+                    causes.push(Cause::not_supported(
+                        format!("{at}.imagePullPolicy"),
+                        policy,
+                        &["Always", "IfNotPresent", "Never"],
+                    ));
                 }
             }
         }
     }
     if let Some(policy) = spec.get("restartPolicy") {
         if !matches!(policy.as_str(), Some("Always" | "OnFailure" | "Never")) {
-            causes.push(Cause::not_supported(format!("{path}.restartPolicy"), policy, &["Always", "OnFailure", "Never"]));
+            causes.push(Cause::not_supported(
+                format!("{path}.restartPolicy"),
+                policy,
+                &["Always", "OnFailure", "Never"],
+            ));
         }
     }
     if let Some(policy) = spec.get("dnsPolicy") {
@@ -68,6 +84,9 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
             ));
         }
     }
+    for (i, c) in spec.get("topologySpreadConstraints").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        topology_spread_constraint(c, &format!("{path}.topologySpreadConstraints[{i}]"), causes);
+    }
     let mut volumes = HashSet::new();
     for (i, v) in spec.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
         match v.get("name").and_then(Value::as_str) {
@@ -76,6 +95,34 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
                 causes.push(Cause::duplicate(format!("{path}.volumes[{i}].name"), &json!(n)))
             }
             _ => {}
+        }
+    }
+}
+
+/// Upstream's checks of one constraint that the scheduler relies on.
+fn topology_spread_constraint(c: &Value, at: &str, causes: &mut Vec<Cause>) {
+    match c.get("maxSkew") {
+        None => causes.push(Cause::required(format!("{at}.maxSkew"))),
+        Some(v) if !super::int_in(v, 1, i64::from(i32::MAX)) => {
+            causes.push(Cause::invalid(format!("{at}.maxSkew"), v, "must be greater than zero"))
+        }
+        _ => {}
+    }
+    if c.get("topologyKey").and_then(Value::as_str).is_none_or(str::is_empty) {
+        causes.push(Cause::required(format!("{at}.topologyKey")));
+    }
+    match c.get("whenUnsatisfiable") {
+        Some(Value::String(w)) if w == "DoNotSchedule" || w == "ScheduleAnyway" => {}
+        Some(w) => causes.push(Cause::not_supported(
+            format!("{at}.whenUnsatisfiable"),
+            w,
+            &["DoNotSchedule", "ScheduleAnyway"],
+        )),
+        None => causes.push(Cause::required(format!("{at}.whenUnsatisfiable"))),
+    }
+    if let Some(m) = c.get("minDomains") {
+        if !super::int_in(m, 1, i64::from(i32::MAX)) {
+            causes.push(Cause::invalid(format!("{at}.minDomains"), m, "must be greater than zero"));
         }
     }
 }
@@ -127,6 +174,32 @@ mod tests {
         let mut c = Vec::new();
         pod_spec(Some(&json!({})), "spec", &mut c);
         assert_eq!(c[0].field, "spec.containers");
+    }
+
+    #[test]
+    fn topology_spread_constraints_are_checked() {
+        let spec = |c: Value| json!({"containers": [{"name": "a", "image": "x"}], "topologySpreadConstraints": [c]});
+        let mut c = Vec::new();
+        pod_spec(
+            Some(&spec(json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}))),
+            "spec",
+            &mut c,
+        );
+        assert!(c.is_empty());
+        pod_spec(
+            Some(&spec(json!({"maxSkew": 0, "topologyKey": "", "whenUnsatisfiable": "Sometimes"}))),
+            "spec",
+            &mut c,
+        );
+        let got: Vec<(&str, &str)> = c.iter().map(|c| (c.field.as_str(), c.reason.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("spec.topologySpreadConstraints[0].maxSkew", "FieldValueInvalid"),
+                ("spec.topologySpreadConstraints[0].topologyKey", "FieldValueRequired"),
+                ("spec.topologySpreadConstraints[0].whenUnsatisfiable", "FieldValueNotSupported"),
+            ]
+        );
     }
 
     #[test]

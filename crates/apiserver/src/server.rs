@@ -63,6 +63,11 @@ impl Context {
         })
     }
 
+    /// Starts the watch caches of all stored resources (see [`Caches::start_all`]).
+    pub async fn start_caches(&self) -> ApiResult<()> {
+        self.caches.start_all(self.objects.store(), &self.shutdown).await
+    }
+
     /// The watch cache of a resource (started on first use).
     pub fn cache(&self, res: &'static Resource) -> Arc<Cacher> {
         self.caches.get(res, self.objects.store(), &self.shutdown)

@@ -113,6 +113,7 @@ impl ApiServer {
             }
             Err(e) => tracing::warn!("no kubelet client, pods/log will be unavailable: {e}"),
         }
+        ctx.start_caches().await.map_err(StartError::Bootstrap)?;
         crate::admission::ensure_system_namespaces(&ctx.objects).await.map_err(StartError::Bootstrap)?;
         let advertise = advertise_address(&config);
         crate::kubernetes_endpoints::ensure(&ctx.objects, advertise, local_addr.port())

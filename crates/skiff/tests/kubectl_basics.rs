@@ -291,3 +291,23 @@ fn versions_that_share_storage_convert() {
     let new = c.ok(&["get", "events.v1.events.k8s.io", "web.1", "-o", "jsonpath={.note}"]);
     assert_eq!(new, "converted between versions");
 }
+
+/// A client lists (served by the store: a consistent read) and then watches from the
+/// list's resourceVersion — what every informer does. The watch must start there,
+/// even for a resource nobody had watched before.
+#[test]
+fn watch_resumes_from_a_store_served_list() {
+    let c = Cluster::start();
+    let list = c.ok(&["get", "--raw", "/api/v1/namespaces/default/podtemplates"]);
+    let list: serde_json::Value = serde_json::from_str(&list).expect("a list");
+    let rv = list["metadata"]["resourceVersion"].as_str().expect("a resourceVersion").to_string();
+    let tpl = c.manifest(
+        "tpl.yaml",
+        "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: tpl}\ntemplate:\n  spec:\n    containers: [{name: c, image: busybox}]\n",
+    );
+    c.ok(&["apply", "-f", &tpl]);
+    let path = format!("/api/v1/namespaces/default/podtemplates?watch=1&resourceVersion={rv}&timeoutSeconds=1");
+    let events = c.ok(&["get", "--raw", &path]);
+    assert!(events.contains(r#""type":"ADDED""#) && events.contains(r#""name":"tpl""#), "{events}");
+    assert!(!events.contains("ERROR"), "{events}");
+}

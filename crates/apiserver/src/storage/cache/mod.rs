@@ -165,7 +165,7 @@ impl Cacher {
     }
 
     async fn sync_once(&self, store: &Arc<dyn Store>) -> Result<(), skiff_store::Error> {
-        let first = store.range(RangeRequest::prefix(self.prefix.as_bytes())).await?;
+        let first = self.list(store).await?;
         let revision = first.revision;
         let mut objects = BTreeMap::new();
         for kv in first.kvs {
@@ -184,6 +184,23 @@ impl Cacher {
             self.apply(batch);
         }
         Err(skiff_store::Error::Closed)
+    }
+
+    /// The first list of a sync. A relist after a lost store watch reads the store as
+    /// of the revision the cache had reached (while the store still keeps it), so the
+    /// window of history starts where it ended: watchers that resume from what they
+    /// last saw are served from the cache instead of getting 410 and relisting.
+    async fn list(&self, store: &Arc<dyn Store>) -> Result<skiff_store::RangeResponse, skiff_store::Error> {
+        let reached = self.state.read().unwrap_or_else(|e| e.into_inner()).revision;
+        if reached > 0 {
+            let mut at = RangeRequest::prefix(self.prefix.as_bytes());
+            at.revision = Some(reached);
+            match store.range(at).await {
+                Err(skiff_store::Error::Compacted { .. }) => {}
+                other => return other,
+            }
+        }
+        store.range(RangeRequest::prefix(self.prefix.as_bytes())).await
     }
 
     fn apply(&self, batch: skiff_store::WatchBatch) {
@@ -313,6 +330,21 @@ pub struct Caches {
 }
 
 impl Caches {
+    /// Starts the cache of every stored resource and waits for their first lists.
+    ///
+    /// Called before the server accepts requests, so every resourceVersion a client
+    /// can see (also from a list the store serves) is at or after the start of every
+    /// cache's history: a watch resuming from it never gets a spurious 410, which a
+    /// cache started lazily by that very watch would give.
+    pub async fn start_all(&self, store: &Arc<dyn Store>, shutdown: &CancellationToken) -> ApiResult<()> {
+        let caches: Vec<_> = skiff_api::RESOURCES
+            .iter()
+            .filter(|r| matches!(r.storage, skiff_api::Storage::Stored { .. }))
+            .map(|r| self.get(r, store, shutdown))
+            .collect();
+        futures::future::try_join_all(caches.iter().map(|c| c.ready())).await.map(|_| ())
+    }
+
     /// The cache of `resource`, started if needed. Resources that share storage
     /// (autoscaling v1/v2) share one cache.
     pub fn get(
@@ -339,5 +371,43 @@ impl Caches {
                 cacher
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_store::RedbStore;
+
+    fn configmap(name: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_relist_starts_where_the_cache_had_reached() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+        let res = skiff_api::registry::find("", "v1", "configmaps").unwrap();
+        let cacher = Cacher::new(res);
+        let key = |n: &str| format!("{}default/{n}", resource_prefix(res));
+        store.create(key("a").as_bytes(), configmap("a")).await.unwrap();
+        let first = cacher.list(&store).await.unwrap();
+        assert_eq!(first.kvs.len(), 1, "the first list reads the latest state");
+        cacher.state.write().unwrap().revision = first.revision;
+
+        // Changes the cache has not seen (its store watch was lost meanwhile).
+        store.create(key("b").as_bytes(), configmap("b")).await.unwrap();
+        let relist = cacher.list(&store).await.unwrap();
+        assert_eq!(relist.revision, first.revision, "the relist reads where the cache had reached");
+        assert_eq!(relist.kvs.len(), 1, "and the newer object comes through the watch from there");
+
+        // Once that revision is compacted away, the relist reads the latest state.
+        let latest = store.current_revision().await.unwrap();
+        store.compact(latest).await.unwrap();
+        let relist = cacher.list(&store).await.unwrap();
+        assert_eq!((relist.revision, relist.kvs.len()), (latest, 2));
     }
 }

@@ -44,7 +44,7 @@ impl SkiffServer {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
         let started = Instant::now();
         let mut child = Command::new(binary)
-            .arg("server")
+            .args(["server", "--disable-agent"])
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(["--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string()])

@@ -24,6 +24,7 @@ impl Server {
         let mut child = Command::new(binary)
             .args([
                 "server",
+                "--disable-agent",
                 "--disable-scheduler",
                 "--bind-address",
                 "127.0.0.1",

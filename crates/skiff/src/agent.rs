@@ -1,4 +1,4 @@
-//! `skiff agent` and the agent inside `skiff server --agent`: builds the kubelet's
+//! `skiff agent` and the agent inside `skiff server`: builds the kubelet's
 //! configuration from the command line.
 
 use std::net::IpAddr;

@@ -31,7 +31,7 @@ pub enum Command {
     Agent(AgentArgs),
 }
 
-/// Flags shared by `skiff agent` and the agent inside `skiff server --agent`.
+/// Flags shared by `skiff agent` and the agent inside `skiff server`.
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
     /// The Node's name (default: the host name, lowercased).
@@ -217,9 +217,14 @@ pub struct ServerArgs {
     #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
     pub disable_controllers: Vec<String>,
 
-    /// Run a node agent for this machine too (registers a Node, starts containerd
-    /// and runs pods). Off by default for now: it needs root and containerd.
-    #[arg(long, env = "SKIFF_AGENT")]
+    /// Do not run a node agent for this machine (by default the server also
+    /// registers this machine as a Node, starts its own containerd and runs pods,
+    /// which needs root, containerd, runc and the CNI plugins).
+    #[arg(long, env = "SKIFF_DISABLE_AGENT")]
+    pub disable_agent: bool,
+
+    /// Run the local agent (the default; kept so scripts that ask for it work).
+    #[arg(long, hide = true, conflicts_with = "disable_agent")]
     pub agent: bool,
 
     /// The local agent's state directory (default: DATA_DIR/agent).

@@ -57,7 +57,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             }
         }
     });
-    if args.agent {
+    if !args.disable_agent {
         let dir = args.agent_data_dir.clone().unwrap_or_else(|| args.data_dir.join("agent"));
         let ip = args.node_ip.first().copied().unwrap_or_else(crate::agent::detect_node_ip);
         let mut config = crate::agent::config(&args.node, dir, ip, "containerd", true)?;
@@ -67,7 +67,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = agent.run(shutdown).await {
-                eprintln!("skiff: agent: {e:#}");
+                eprintln!("skiff: agent: {e:#} (the control plane keeps running; --disable-agent runs it without one)");
             }
         });
         progress(started, "agent started");

@@ -5,7 +5,6 @@ mod common;
 
 use common::{Cluster, DEPLOYMENT};
 
-
 #[test]
 fn api_resources_and_discovery() {
     let c = Cluster::start();

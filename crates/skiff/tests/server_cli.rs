@@ -34,7 +34,7 @@ impl Server {
 fn start_server(data_dir: &Path) -> (Server, Vec<String>) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let mut child = Command::new(SKIFF)
-        .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir"])
+        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir"])
         .arg(data_dir)
         .stderr(Stdio::piped())
         .spawn()

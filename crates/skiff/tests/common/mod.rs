@@ -85,15 +85,19 @@ impl Cluster {
         Cluster { child, dir, kubeconfig, port, startup, netns: None }
     }
 
+    /// Starts `skiff server`. Its local agent (containerd, CNI, proxy rules) runs only
+    /// when the test asks for it with `--agent`, in a network namespace of its own.
     fn spawn(data_dir: &Path, extra: &[&str], netns: Option<&str>) -> (Child, PathBuf, u16, Vec<String>) {
         let port = free_port();
-        let mut child = in_netns(netns, SKIFF)
+        let mut command = in_netns(netns, SKIFF);
+        command
             .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .args(extra);
+        if !extra.contains(&"--agent") {
+            command.arg("--disable-agent");
+        }
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -4,7 +4,7 @@
 //! config, then the pod manager.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,6 +109,16 @@ impl Agent {
             RuntimeChoice::Fake(f) => (Arc::new(FakeRuntime::new(f.clone())), None),
         };
         let version = wait_for_runtime(runtime.as_ref(), &shutdown).await?;
+        if matches!(cfg.runtime, RuntimeChoice::OwnContainerd) {
+            let socket = ContainerdConfig::under(&cfg.data_dir.join("containerd")).socket;
+            let busybox = Path::new(crate::image::builtin::HOST_BUSYBOX);
+            match crate::image::builtin::ensure(runtime.as_ref(), &socket, busybox, &cfg.data_dir.join("images")).await
+            {
+                Ok(names) if names.is_empty() => {}
+                Ok(names) => eprintln!("skiff: agent: imported the built-in images {}", names.join(", ")),
+                Err(e) => eprintln!("skiff: agent: no built-in images (pods need images imported by hand): {e}"),
+            }
+        }
         let labels = node::node_labels(&cfg.node_name, cfg.control_plane);
         let registered = node::register(&self.client, &cfg.node_name, labels)
             .await

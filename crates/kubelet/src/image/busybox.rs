@@ -21,7 +21,10 @@ const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 /// paths (`bin/sh`, `usr/bin/env`, ...).
 fn read_busybox(path: &Path) -> Result<(Vec<u8>, Vec<String>)> {
     let shown = path.display().to_string();
-    let data = std::fs::read(path).map_err(|source| Error::Read { path: shown.clone(), source })?;
+    let data = std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::NotBusybox(shown.clone(), source.to_string()),
+        _ => Error::Read { path: shown.clone(), source },
+    })?;
     let out = std::process::Command::new(path)
         .arg("--list-full")
         .output()

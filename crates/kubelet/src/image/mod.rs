@@ -3,6 +3,7 @@
 //! busybox ([`busybox`]), and the import into containerd's `k8s.io` namespace
 //! ([`import`]).
 
+pub mod builtin;
 pub mod busybox;
 pub mod import;
 pub mod oci;

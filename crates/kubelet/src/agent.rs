@@ -111,7 +111,7 @@ impl Agent {
         let version = wait_for_runtime(runtime.as_ref(), &shutdown).await?;
         if matches!(cfg.runtime, RuntimeChoice::OwnContainerd) {
             let socket = ContainerdConfig::under(&cfg.data_dir.join("containerd")).socket;
-            let busybox = Path::new(crate::image::builtin::HOST_BUSYBOX);
+            let busybox = Path::new(crate::image::busybox::DEFAULT_BUSYBOX);
             match crate::image::builtin::ensure(runtime.as_ref(), &socket, busybox, &cfg.data_dir.join("images")).await
             {
                 Ok(names) if names.is_empty() => {}

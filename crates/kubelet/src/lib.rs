@@ -14,6 +14,7 @@ pub mod image;
 pub mod node;
 pub mod node_ipam;
 pub mod pod;
+pub mod preflight;
 pub mod runtime;
 pub mod server;
 pub mod testing;

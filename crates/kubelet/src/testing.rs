@@ -10,35 +10,19 @@ use std::time::Duration;
 use crate::containerd::ContainerdConfig;
 use crate::runtime::{CriRuntime, RuntimeService};
 
-/// Panics naming the first missing prerequisite.
+/// Panics naming the first missing prerequisite of a whole-node test: those of an
+/// agent with its own containerd, and the tools that make network namespaces.
 pub fn require_node_prerequisites() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        panic!("this test needs root (network namespaces, containerd); run it as root, as CI does");
+    if let Err(missing) = crate::preflight::check() {
+        panic!("this test cannot run: {missing}; run it as root after scripts/deps, as CI does");
     }
-    for (tool, package) in [
-        ("ip", "iproute2"),
-        ("nsenter", "util-linux"),
-        ("containerd", "containerd"),
-        ("ctr", "containerd"),
-        ("runc", "runc"),
-        ("containerd-shim-runc-v2", "containerd"),
-    ] {
+    for (tool, package) in [("ip", "iproute2"), ("nsenter", "util-linux")] {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
             .unwrap_or(false);
         if !found {
             panic!("this test needs `{tool}` (Debian package {package}; scripts/deps installs it)");
         }
-    }
-    for plugin in ["bridge", "host-local", "loopback", "portmap"] {
-        let p = Path::new(crate::containerd::DEFAULT_CNI_BIN_DIR).join(plugin);
-        if !p.is_file() {
-            panic!("this test needs the CNI plugin {} (Debian package containernetworking-plugins)", p.display());
-        }
-    }
-    if !Path::new(crate::image::busybox::DEFAULT_BUSYBOX).is_file() {
-        panic!("this test needs /bin/busybox (Debian package busybox-static)");
     }
 }
 

@@ -58,7 +58,10 @@ pub fn config(
         (_, Some(endpoint)) => {
             RuntimeChoice::Endpoint { endpoint: endpoint.clone(), cni_conf_dir: node.cni_conf_dir.clone() }
         }
-        (_, None) => RuntimeChoice::OwnContainerd,
+        (_, None) => {
+            skiff_kubelet::preflight::check()?;
+            RuntimeChoice::OwnContainerd
+        }
     };
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     Ok(AgentConfig {

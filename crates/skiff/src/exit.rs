@@ -10,11 +10,24 @@ pub const DATA_CORRUPT: u8 = 3;
 /// The data store (embedded file or etcd) cannot be reached or opened.
 pub const DATA_UNAVAILABLE: u8 = 4;
 
+/// The API server's port is taken or needs privileges skiff does not have.
+pub const PORT_UNAVAILABLE: u8 = 5;
+/// The node lacks what the agent needs (root, containerd, runc, CNI plugins, busybox).
+pub const NODE_PREREQUISITE: u8 = 6;
+
 /// Prints the error chain and returns the exit code that matches its cause.
 pub fn fail(error: &anyhow::Error) -> ExitCode {
     eprintln!("skiff: error: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");
+    }
+    if error.downcast_ref::<skiff_kubelet::preflight::Missing>().is_some() {
+        eprintln!("  (`skiff server --disable-agent` runs the control plane without a local agent)");
+        return ExitCode::from(NODE_PREREQUISITE);
+    }
+    use skiff_apiserver::StartError;
+    if let Some(StartError::PortInUse(_) | StartError::PortPermission(_)) = error.downcast_ref::<StartError>() {
+        return ExitCode::from(PORT_UNAVAILABLE);
     }
     let code = match error.downcast_ref::<skiff_store::Error>() {
         Some(skiff_store::Error::Corrupt { .. }) => DATA_CORRUPT,

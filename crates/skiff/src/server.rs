@@ -17,6 +17,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Before anything else, so a stop request during start-up is not lost.
     let stop = stop_signals()?;
+    // Checked first: a machine that cannot run the local agent is told so at once.
+    let agent_config = match args.disable_agent {
+        true => None,
+        false => Some(local_agent_config(&args).context("cannot start the local agent")?),
+    };
     let store = open_store(&args).await?;
     let revision = store.current_revision().await.context("reading the store revision")?;
     progress(started, &format!("store ready at revision {revision}"));
@@ -57,10 +62,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             }
         }
     });
-    if !args.disable_agent {
-        let dir = args.agent_data_dir.clone().unwrap_or_else(|| args.data_dir.join("agent"));
-        let ip = args.node_ip.first().copied().unwrap_or_else(crate::agent::detect_node_ip);
-        let mut config = crate::agent::config(&args.node, dir, ip, "containerd", true)?;
+    if let Some(mut config) = agent_config {
         config.client_ca_pem = std::fs::read_to_string(args.data_dir.join("tls/ca.crt")).ok();
         let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
         let agent = skiff_kubelet::agent::Agent::new(config, client);
@@ -83,6 +85,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     drop(store);
     eprintln!("skiff: stopped");
     Ok(())
+}
+
+fn local_agent_config(args: &ServerArgs) -> anyhow::Result<skiff_kubelet::agent::AgentConfig> {
+    let dir = args.agent_data_dir.clone().unwrap_or_else(|| args.data_dir.join("agent"));
+    let ip = args.node_ip.first().copied().unwrap_or_else(crate::agent::detect_node_ip);
+    crate::agent::config(&args.node, dir, ip, "containerd", true)
 }
 
 async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {

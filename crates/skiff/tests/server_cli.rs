@@ -92,7 +92,7 @@ fn damaged_store_is_refused_with_a_clear_message() {
     let file = dir.path().join("db").join("state.redb");
     let len = std::fs::metadata(&file).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 3).unwrap();
-    let out = Command::new(SKIFF).args(["server", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(SKIFF).args(["server", "--disable-agent", "--data-dir"]).arg(dir.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "exit code 3 means a corrupt data store; stderr: {stderr}");
     assert!(stderr.contains("corrupt"), "{stderr}");
@@ -105,7 +105,7 @@ fn damaged_store_is_refused_with_a_clear_message() {
 fn unreachable_etcd_is_a_clear_error() {
     // Port 1 on loopback: nothing listens there.
     let out = Command::new(SKIFF)
-        .args(["server", "--datastore-endpoint", "http://127.0.0.1:1"])
+        .args(["server", "--disable-agent", "--datastore-endpoint", "http://127.0.0.1:1"])
         .arg("--data-dir")
         .arg(tempfile::tempdir().unwrap().path())
         .output()
@@ -120,11 +120,31 @@ fn a_taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = Command::new(SKIFF)
-        .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir"])
+        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir"])
         .arg(tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(5), "exit code 5 means the port is unavailable; stderr: {stderr}");
     assert!(stderr.contains(&format!("port 127.0.0.1:{port} is already in use")), "{stderr}");
+}
+
+/// The local agent runs by default; a machine that cannot run it (here: no
+/// containerd on PATH) is told what is missing and how to do without, at once.
+#[test]
+fn a_node_without_containerd_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(SKIFF)
+        .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", "1", "--data-dir"])
+        .arg(dir.path())
+        .env("PATH", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "exit code 6 means a node prerequisite is missing; stderr: {stderr}");
+    assert!(stderr.contains("cannot start the local agent"), "{stderr}");
+    assert!(stderr.contains("--disable-agent"), "{stderr}");
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(stderr.contains("`containerd` on PATH (Debian package containerd"), "{stderr}");
+    }
 }

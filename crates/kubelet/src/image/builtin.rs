@@ -9,9 +9,6 @@ use super::oci::ImageLayout;
 use super::{import, Error, Result};
 use crate::runtime::Runtime;
 
-/// Where Debian's busybox-static puts the binary the images are built from.
-pub const HOST_BUSYBOX: &str = "/bin/busybox";
-
 /// One built-in image: the name that shows it is present, and how to build it.
 struct Builtin {
     present_as: &'static str,

@@ -91,6 +91,22 @@ impl KubeletClient {
     /// # Errors
     /// A message saying what failed (connect, TLS, HTTP).
     pub async fn get(&self, host: &str, port: u16, path_and_query: &str) -> Result<Response<Incoming>, String> {
+        let req = Request::get(path_and_query).body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+        self.send(host, port, req).await
+    }
+
+    /// Sends `req` (an upgrade handshake: exec, attach, port-forward) on a
+    /// connection that can be taken over: when the kubelet answers 101,
+    /// `hyper::upgrade::on(response)` yields the raw stream.
+    ///
+    /// # Errors
+    /// A message saying what failed (connect, TLS, HTTP).
+    pub async fn send(
+        &self,
+        host: &str,
+        port: u16,
+        mut req: Request<Empty<Bytes>>,
+    ) -> Result<Response<Incoming>, String> {
         let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let tcp = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(&addr))
             .await
@@ -105,12 +121,10 @@ impl KubeletClient {
             .await
             .map_err(|e| format!("HTTP with the kubelet at {addr}: {e}"))?;
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = conn.with_upgrades().await;
         });
-        let req = Request::get(path_and_query)
-            .header(http::header::HOST, &addr)
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
+        let host_header = http::HeaderValue::from_str(&addr).map_err(|e| e.to_string())?;
+        req.headers_mut().insert(http::header::HOST, host_header);
         sender.send_request(req).await.map_err(|e| format!("request to the kubelet at {addr}: {e}"))
     }
 }

@@ -113,7 +113,7 @@ impl Peer {
 /// Handles one request whose body has been read.
 pub async fn handle(ctx: &Context, req: Request<Bytes>, peer: &Peer) -> HttpResponse {
     let started = std::time::Instant::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();
     let info = request::info::parse(&parts.method, &path, query.flag("watch"));
@@ -124,6 +124,13 @@ pub async fn handle(ctx: &Context, req: Request<Bytes>, peer: &Peer) -> HttpResp
     let result = match &info {
         RequestInfo::NonResource { path, verb } => {
             non_resource(ctx, user.as_ref(), path, verb, &parts.headers, &query).await
+        }
+        RequestInfo::Resource(req) if handlers::stream::is_stream(req) => {
+            let Some(user) = user.as_ref() else {
+                return response::error(&ApiError::Unauthorized("Unauthorized".into()));
+            };
+            let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+            stream(ctx, user, req, &query, &parts.method, &parts.headers, on_upgrade).await
         }
         RequestInfo::Resource(req) => {
             let Some(user) = user.as_ref() else {
@@ -229,6 +236,32 @@ async fn resource(
     let _in_flight = GaugeGuard::new(gauge);
     let call = Call { ctx, req, resource, query, output, headers, body, method, user };
     handlers::dispatch(call).await
+}
+
+/// `pods/exec`, `pods/attach`, `pods/portforward`: authorized like any
+/// resource request, then handed to the upgrade proxy (not counted in flight:
+/// the stream outlives the handshake).
+async fn stream(
+    ctx: &Context,
+    user: &UserInfo,
+    req: &request::ResourceRequest,
+    query: &Query,
+    method: &Method,
+    headers: &http::HeaderMap,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<HttpResponse, ApiError> {
+    let attrs = Attributes {
+        verb: req.verb.as_str().to_string(),
+        group: req.group.clone(),
+        version: req.version.clone(),
+        resource: req.resource.clone(),
+        subresource: req.subresource.clone(),
+        namespace: req.namespace.clone(),
+        name: req.name.clone(),
+        path: None,
+    };
+    check_authorized(ctx, user, &attrs)?;
+    handlers::stream::serve(ctx, req, query, method, headers, on_upgrade).await
 }
 
 /// Asks the authorizer; anything but Allow is a 403 with upstream's message.

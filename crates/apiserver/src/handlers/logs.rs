@@ -11,6 +11,7 @@ use serde_json::Value;
 use skiff_api::ApiError;
 
 use super::Call;
+use crate::request::Query;
 use crate::response::HttpResponse;
 
 /// Query parameters passed through to the kubelet.
@@ -24,7 +25,7 @@ fn container_names(pod: &Value) -> Vec<String> {
 }
 
 /// Which container: the `container` parameter, or the only one, as upstream.
-fn pick_container(call: &Call<'_>, pod: &Value) -> Result<String, ApiError> {
+pub(super) fn pick_container(query: &Query, pod_name: &str, pod: &Value) -> Result<String, ApiError> {
     let names = container_names(pod);
     let all: Vec<String> = names
         .iter()
@@ -37,20 +38,20 @@ fn pick_container(call: &Call<'_>, pod: &Value) -> Result<String, ApiError> {
                 .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from)),
         )
         .collect();
-    match call.query.get("container").filter(|c| !c.is_empty()) {
+    match query.get("container").filter(|c| !c.is_empty()) {
         Some(c) if all.iter().any(|n| n == c) => Ok(c.to_string()),
-        Some(c) => Err(ApiError::BadRequest(format!("container {c} is not valid for pod {}", call.req.name))),
+        Some(c) => Err(ApiError::BadRequest(format!("container {c} is not valid for pod {pod_name}"))),
         None if names.len() == 1 => Ok(names[0].clone()),
         None => Err(ApiError::BadRequest(format!(
             "a container name must be specified for pod {}, choose one of: [{}]",
-            call.req.name,
+            pod_name,
             names.join(" ")
         ))),
     }
 }
 
 /// The node's InternalIP (else any address) and kubelet port.
-fn kubelet_address(node: &Value) -> Option<(String, u16)> {
+pub(super) fn kubelet_address(node: &Value) -> Option<(String, u16)> {
     let addrs = node.pointer("/status/addresses").and_then(Value::as_array)?;
     let pick = |t: &str| addrs.iter().find(|a| a.get("type").and_then(Value::as_str) == Some(t));
     let addr = pick("InternalIP").or_else(|| pick("ExternalIP")).or_else(|| addrs.first())?;
@@ -61,7 +62,7 @@ fn kubelet_address(node: &Value) -> Option<(String, u16)> {
 
 pub async fn get(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let pod = call.ctx.objects.get(call.resource, &call.req.namespace, &call.req.name).await?;
-    let container = pick_container(call, &pod)?;
+    let container = pick_container(call.query, &call.req.name, &pod)?;
     let node_name = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
     if node_name.is_empty() {
         return Err(ApiError::BadRequest(format!("pod {} does not have a host assigned", call.req.name)));

@@ -10,6 +10,7 @@ mod pods;
 mod read;
 mod reviews;
 mod scale;
+pub mod stream;
 mod watch;
 mod write;
 

@@ -157,6 +157,18 @@ impl RuntimeService for CriRuntime {
         let req = cri::ExecSyncRequest { container_id: id.into(), cmd, timeout: timeout_seconds };
         Ok(self.runtime.clone().exec_sync(req).await.map_err(map("ExecSync"))?.into_inner())
     }
+
+    async fn exec(&self, req: cri::ExecRequest) -> Result<String> {
+        Ok(self.runtime.clone().exec(req).await.map_err(map("Exec"))?.into_inner().url)
+    }
+
+    async fn attach(&self, req: cri::AttachRequest) -> Result<String> {
+        Ok(self.runtime.clone().attach(req).await.map_err(map("Attach"))?.into_inner().url)
+    }
+
+    async fn port_forward(&self, req: cri::PortForwardRequest) -> Result<String> {
+        Ok(self.runtime.clone().port_forward(req).await.map_err(map("PortForward"))?.into_inner().url)
+    }
 }
 
 #[async_trait]

@@ -362,6 +362,33 @@ impl RuntimeService for FakeRuntime {
         }
         Ok(cri::ExecSyncResponse { stdout: vec![], stderr: vec![], exit_code: 0 })
     }
+
+    // Hollow containers have no processes to stream to: the fake says so rather
+    // than pretending (the kubelet answers the caller with that message).
+    async fn exec(&self, req: cri::ExecRequest) -> Result<String> {
+        self.no_streaming("Exec", &req.container_id)
+    }
+
+    async fn attach(&self, req: cri::AttachRequest) -> Result<String> {
+        self.no_streaming("Attach", &req.container_id)
+    }
+
+    async fn port_forward(&self, req: cri::PortForwardRequest) -> Result<String> {
+        let st = self.lock();
+        if !st.sandboxes.contains_key(&req.pod_sandbox_id) {
+            return Err(Error::NotFound(req.pod_sandbox_id));
+        }
+        Err(Error::Failed { op: "PortForward", message: "the fake runtime has no streaming server".into() })
+    }
+}
+
+impl FakeRuntime {
+    fn no_streaming(&self, op: &'static str, id: &str) -> Result<String> {
+        if !self.lock().containers.contains_key(id) {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Err(Error::Failed { op, message: "the fake runtime has no streaming server".into() })
+    }
 }
 
 #[async_trait]

@@ -77,6 +77,16 @@ pub trait RuntimeService: Send + Sync {
     async fn container_status(&self, id: &str) -> Result<cri::ContainerStatus>;
     /// Runs a command in a running container and waits for it.
     async fn exec_sync(&self, id: &str, cmd: Vec<String>, timeout_seconds: i64) -> Result<cri::ExecSyncResponse>;
+
+    /// Prepares an interactive exec (CRI `Exec`): the URL of the runtime's
+    /// streaming server that serves it once (SPDY or WebSocket, as the kubelet's
+    /// own endpoints). A runtime without a streaming server fails with
+    /// [`Error::Failed`].
+    async fn exec(&self, req: cri::ExecRequest) -> Result<String>;
+    /// Prepares an attach to a running container's stdio (CRI `Attach`), as `exec`.
+    async fn attach(&self, req: cri::AttachRequest) -> Result<String>;
+    /// Prepares port forwarding into a sandbox's network (CRI `PortForward`), as `exec`.
+    async fn port_forward(&self, req: cri::PortForwardRequest) -> Result<String>;
 }
 
 /// Images (CRI `ImageService`).

@@ -1,11 +1,14 @@
-//! The kubelet's HTTPS server on port 10250: `/containerLogs/{ns}/{pod}/{container}`
-//! (and `/healthz`). Callers must present a client certificate issued by the
+//! The kubelet's HTTPS server on port 10250: `/containerLogs/{ns}/{pod}/{container}`,
+//! `/exec/{ns}/{pod}/{container}`, `/attach/{ns}/{pod}/{container}`,
+//! `/portForward/{ns}/{pod}` (see [`stream`]) and `/healthz`. Callers must
+//! present a client certificate issued by the
 //! cluster CA with the group `system:masters` (the API server's
 //! `kube-apiserver-kubelet-client`); anything else is 401/403. The serving
 //! certificate is self-signed, made at start (the API server does not verify it,
 //! as upstream without `--kubelet-certificate-authority`).
 
 pub mod logs;
+pub mod stream;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,7 +29,7 @@ use crate::pod::observed::{LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMES
 use crate::runtime::Runtime;
 use logs::LogOptions;
 
-type Body = UnsyncBoxBody<Bytes, Infallible>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// The group a caller needs.
 pub const REQUIRED_GROUP: &str = "system:masters";
@@ -109,7 +112,10 @@ impl KubeletServer {
                     let shutdown = shutdown.clone();
                     async move { Ok::<_, Infallible>(route(req, allowed, runtime, shutdown).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .with_upgrades()
+                    .await;
             });
         }
     }
@@ -123,7 +129,7 @@ fn in_group(cert: &CertificateDer<'_>) -> bool {
     is_member
 }
 
-fn text(code: StatusCode, body: impl Into<String>) -> Response<Body> {
+pub(crate) fn text(code: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body.into())).boxed_unsync());
     *r.status_mut() = code;
     r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
@@ -152,11 +158,26 @@ async fn route(
             let opts = LogOptions::from_query(req.uri().query().unwrap_or(""));
             container_logs(rt, ns, pod, container, opts, shutdown).await
         }
+        (&http::Method::GET | &http::Method::POST, [root, ns, pod, container])
+            if root == "exec" || root == "attach" =>
+        {
+            let (ns, pod, container) = (ns.clone(), pod.clone(), container.clone());
+            let target = if root == "exec" {
+                stream::Target::Exec { ns, pod, container }
+            } else {
+                stream::Target::Attach { ns, pod, container }
+            };
+            stream::serve(req, target, rt).await
+        }
+        (&http::Method::GET | &http::Method::POST, [root, ns, pod]) if root == "portForward" => {
+            let target = stream::Target::PortForward { ns: ns.clone(), pod: pod.clone() };
+            stream::serve(req, target, rt).await
+        }
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),
     }
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -175,7 +196,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Finds the container instance (latest, or the one before with `previous`).
-async fn find_container(
+pub(crate) async fn find_container(
     rt: &dyn Runtime,
     ns: &str,
     pod: &str,

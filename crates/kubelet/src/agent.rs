@@ -350,6 +350,8 @@ async fn remove_orphans(ctx: &NodeContext, workers: &HashMap<String, watch::Send
     for (id, uid) in orphans {
         tracing::info!(%uid, "removing sandbox {id} of a pod that no longer exists");
         let _ = ctx.runtime.stop_pod_sandbox(&id).await;
-        let _ = ctx.runtime.remove_pod_sandbox(&id).await;
+        if ctx.runtime.remove_pod_sandbox(&id).await.is_ok() {
+            crate::pod::cgroups::remove_pod_cgroups(&uid);
+        }
     }
 }

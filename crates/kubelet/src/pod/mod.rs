@@ -2,6 +2,7 @@
 //! configs to do it with ([`config`]), the status to report ([`status`]) — all
 //! pure but `observe` — and the workers that execute it ([`worker`]).
 
+pub mod cgroups;
 pub mod config;
 pub mod observed;
 pub mod plan;

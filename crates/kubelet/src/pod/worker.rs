@@ -393,6 +393,7 @@ impl Worker {
         for sb in &obs.sandboxes {
             self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
         }
+        super::cgroups::remove_pod_cgroups(uid);
         VolumeManager { root: self.ctx.volume_root.clone() }.teardown(uid);
         Ok(())
     }

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 
+pub mod resources;
+pub mod security;
+
 use super::observed::{LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID};
 use crate::cri;
 
@@ -24,6 +27,8 @@ pub enum ConfigError {
     FieldPath(String),
     #[error("container {0} is not in the pod spec")]
     NoSuchContainer(String),
+    #[error("{0}")]
+    NonRoot(String),
 }
 
 /// ConfigMaps and Secrets the pod refers to, fetched by the shell beforehand
@@ -108,6 +113,7 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, dns: &DnsConfig)
                 }),
                 ..Default::default()
             }),
+            cgroup_parent: resources::cgroup_parent(pod),
             ..Default::default()
         }),
         ..Default::default()
@@ -368,6 +374,7 @@ pub fn container_config(
         .chain(spec.init_containers.iter().flatten())
         .find(|c| c.name == name)
         .ok_or_else(|| ConfigError::NoSuchContainer(name.into()))?;
+    security::check_non_root(pod, c).map_err(ConfigError::NonRoot)?;
     let env = environment(pod, c, sources, pod_ip, host_ip)?;
     let command = c.command.clone().unwrap_or_default().iter().map(|s| expand(s, &env)).collect();
     let args = c.args.clone().unwrap_or_default().iter().map(|s| expand(s, &env)).collect();
@@ -386,7 +393,10 @@ pub fn container_config(
         stdin: c.stdin.unwrap_or(false),
         stdin_once: c.stdin_once.unwrap_or(false),
         tty: c.tty.unwrap_or(false),
-        linux: Some(cri::LinuxContainerConfig::default()),
+        linux: Some(cri::LinuxContainerConfig {
+            resources: Some(resources::linux_resources(c)),
+            security_context: Some(security::security_context(pod, c)),
+        }),
         ..Default::default()
     })
 }

@@ -6,14 +6,18 @@
 //! informers and performs the actions through the API. The manager runs them
 //! all as clients of the API server. See docs/controllers.md.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod gc;
+pub mod history;
 pub mod manager;
 pub mod namespace;
 pub mod replicaset;
 pub mod runtime;
 pub mod serviceaccount;
+pub mod statefulset;
+pub mod volume;
 
 pub use manager::{ControllerManager, Error, ManagerConfig, CONTROLLERS};

@@ -20,6 +20,10 @@ pub const CONTROLLERS: &[Registration] = &[
     crate::serviceaccount::ROOT_CA_PUBLISHER,
     crate::endpoints::ENDPOINTS,
     crate::endpointslice::ENDPOINTSLICE,
+    crate::statefulset::STATEFULSET,
+    crate::daemonset::DAEMONSET,
+    crate::volume::PERSISTENTVOLUME_BINDER,
+    crate::volume::LOCAL_PATH_PROVISIONER,
     // After the controllers above, so it shares their typed informers.
     crate::gc::GARBAGE_COLLECTOR,
 ];
@@ -41,6 +45,8 @@ pub struct ManagerConfig {
     pub disabled: Vec<String>,
     /// The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace.
     pub root_ca: Option<String>,
+    /// The local-path provisioner's storage directory.
+    pub local_path_dir: Option<std::path::PathBuf>,
 }
 
 pub struct ControllerManager {
@@ -48,6 +54,7 @@ pub struct ControllerManager {
     enabled: Vec<&'static Registration>,
     clock: Arc<dyn Clock>,
     root_ca: Option<Arc<str>>,
+    local_path_dir: Option<Arc<std::path::Path>>,
 }
 
 impl ControllerManager {
@@ -69,6 +76,7 @@ impl ControllerManager {
             enabled,
             clock: Arc::new(SystemClock),
             root_ca: config.root_ca.as_deref().map(Arc::from),
+            local_path_dir: config.local_path_dir.as_deref().map(Arc::from),
         })
     }
 
@@ -95,6 +103,7 @@ impl ControllerManager {
             recorder: runtime::Recorder::new("controller-manager", events),
             clock: self.clock.clone(),
             root_ca: self.root_ca.clone(),
+            local_path_dir: self.local_path_dir.clone(),
         };
         let mut controllers = Vec::new();
         for registration in &self.enabled {

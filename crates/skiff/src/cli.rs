@@ -241,6 +241,11 @@ pub struct ServerArgs {
     /// A KubeSchedulerConfiguration file for the built-in scheduler.
     #[arg(long, env = "SKIFF_SCHEDULER_CONFIG")]
     pub scheduler_config: Option<PathBuf>,
+
+    /// Where the built-in local-path provisioner puts volumes (default:
+    /// DATA_DIR/storage).
+    #[arg(long, env = "SKIFF_DEFAULT_LOCAL_STORAGE_PATH")]
+    pub default_local_storage_path: Option<PathBuf>,
 }
 
 /// `/var/lib/skiff/server` for root (like k3s's `/var/lib/rancher/k3s`), else

@@ -16,9 +16,10 @@ use crate::cli::ControllerManagerArgs;
 pub async fn build(
     kubeconfig: &Path,
     disabled: &[String],
+    local_path_dir: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    let config = ManagerConfig { disabled: disabled.to_vec(), root_ca: cluster_ca(kubeconfig) };
+    let config = ManagerConfig { disabled: disabled.to_vec(), root_ca: cluster_ca(kubeconfig), local_path_dir };
     let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig).await?;
     let manager = ControllerManager::new(client, &config).context("invalid --disable-controllers")?;
     eprintln!("skiff: controllers: {}", manager.enabled().join(", "));
@@ -44,7 +45,7 @@ fn cluster_ca(kubeconfig: &Path) -> Option<String> {
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let stop = crate::server::stop_signals()?;
     let shutdown = CancellationToken::new();
-    let manager = build(&args.kubeconfig, &args.disable_controllers, shutdown.clone()).await?;
+    let manager = build(&args.kubeconfig, &args.disable_controllers, None, shutdown.clone()).await?;
     let task = tokio::spawn(manager);
     eprintln!("skiff: controller manager running against {}; stop with SIGTERM or Ctrl-C", args.kubeconfig.display());
     stop.await;

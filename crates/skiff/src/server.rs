@@ -49,7 +49,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         });
         progress(started, "scheduler started");
     }
-    let manager = crate::controllers::build(&kubeconfig, &args.disable_controllers, shutdown.clone()).await?;
+    let storage = args.default_local_storage_path.clone().unwrap_or_else(|| args.data_dir.join("storage"));
+    let manager =
+        crate::controllers::build(&kubeconfig, &args.disable_controllers, Some(storage), shutdown.clone()).await?;
     tasks.spawn(manager);
     progress(started, "controller manager started");
     let cidr = args.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;

@@ -73,6 +73,8 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// The cluster CA (PEM), when known.
     pub root_ca: Option<Arc<str>>,
+    /// Where the local-path provisioner puts volumes (its default when `None`).
+    pub local_path_dir: Option<Arc<std::path::Path>>,
 }
 
 /// What to do with a key after a successful sync.

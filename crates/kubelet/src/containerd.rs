@@ -183,6 +183,7 @@ impl Containerd {
         self.config
             .write(&self.config_path)
             .map_err(|source| Error::Config { path: self.config_path.display().to_string(), source })?;
+        stop_previous(&self.config_path).await;
         let _ = std::fs::remove_file(&self.config.socket);
         let child = self.spawn()?;
         wait_for_socket(&self.config.socket).await?;
@@ -227,6 +228,48 @@ async fn terminate(child: &mut tokio::process::Child) {
     let _ = child.kill().await;
 }
 
+/// Whether a `/proc/<pid>/cmdline` is a containerd started with `--config
+/// config` (one a previous agent on this directory left running).
+pub fn is_our_containerd(cmdline: &[u8], config: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let is_containerd = args.first().is_some_and(|a| a.rsplit(|b| *b == b'/').next() == Some(b"containerd"));
+    is_containerd && args.windows(2).any(|w| w[0] == b"--config" && w[1] == config.as_os_str().as_bytes())
+}
+
+fn previous_instances(config: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| is_our_containerd(&c, config)))
+        .collect()
+}
+
+/// Stops a containerd a crashed or killed agent left on this directory: it
+/// holds the state directory's lock, so a new one could not start. Its
+/// containers keep running (their shims are separate) and the new containerd
+/// picks them up, as after any containerd restart.
+async fn stop_previous(config: &Path) {
+    let old = previous_instances(config);
+    if old.is_empty() {
+        return;
+    }
+    eprintln!("skiff: agent: stopping the containerd a previous agent left running (pid {old:?})");
+    for (signal, wait) in [(libc::SIGTERM, 100), (libc::SIGKILL, 50)] {
+        for pid in &old {
+            // SAFETY: kill(2) on a pid whose command line was just checked to be
+            // this directory's containerd; at worst it has exited meanwhile.
+            unsafe { libc::kill(*pid, signal) };
+        }
+        for _ in 0..wait {
+            if previous_instances(config).is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Waits until something accepts connections on `socket`.
 pub async fn wait_for_socket(socket: &Path) -> Result<(), Error> {
     for _ in 0..300 {
@@ -240,6 +283,20 @@ pub async fn wait_for_socket(socket: &Path) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_previous_containerd_is_recognized_by_its_config() {
+        let cfg = Path::new("/data/agent/containerd/containerd.toml");
+        assert!(is_our_containerd(b"/usr/bin/containerd\0--config\0/data/agent/containerd/containerd.toml\0", cfg));
+        assert!(is_our_containerd(b"containerd\0--config\0/data/agent/containerd/containerd.toml\0", cfg));
+        assert!(!is_our_containerd(b"containerd\0--config\0/other/containerd.toml\0", cfg));
+        assert!(!is_our_containerd(
+            b"containerd-shim-runc-v2\0--config\0/data/agent/containerd/containerd.toml\0",
+            cfg
+        ));
+        assert!(!is_our_containerd(b"", cfg), "a zombie has no command line");
+    }
+
     use super::*;
 
     #[test]

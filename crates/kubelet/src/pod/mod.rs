@@ -4,6 +4,7 @@
 
 pub mod cgroups;
 pub mod config;
+pub mod hooks;
 pub mod observed;
 pub mod plan;
 pub mod probe;

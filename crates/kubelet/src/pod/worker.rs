@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{self, ConfigError, DnsConfig, EnvSources};
+use super::hooks::{self, Hook};
 use super::observed::{self, ContainerPhase, Observed};
 use super::plan::{self, Action, StartFailure, Waiting};
 use super::probe::{self, ContainerProbes, Kind};
@@ -124,7 +125,7 @@ impl Worker {
         let acted = !plan.actions.is_empty();
         for action in &plan.actions {
             match action {
-                Action::KillPod { grace_seconds } => self.kill(&obs, *grace_seconds).await?,
+                Action::KillPod { grace_seconds } => self.kill(Some(pod), &obs, *grace_seconds).await?,
                 Action::RemoveSandboxes { ids } => {
                     for id in ids {
                         rt.stop_pod_sandbox(id).await?;
@@ -228,7 +229,7 @@ impl Worker {
             if state.failed() {
                 tracing::info!(pod = ?pod.metadata.name, container = %o.name, "probe failed; restarting the container");
                 let grace = plan::grace_seconds(pod);
-                if let Err(e) = rt.stop_container(&o.id, grace).await {
+                if let Err(e) = self.stop_container(Some(pod), &o.name, &o.id, &sandbox.ip, grace).await {
                     tracing::warn!("stopping {}: {e}", o.id);
                 }
                 self.probes.remove(&o.id);
@@ -307,6 +308,17 @@ impl Worker {
         // restart back-off applies, as upstream.
         if let Err(e) = rt.start_container(&id).await {
             tracing::info!(container = %name, "start failed: {e}");
+            return Ok(());
+        }
+        // postStart runs before the container counts as started; when it fails
+        // the container is killed and restarts by its policy, as upstream.
+        if let Some(h) = hooks::handler(c, Hook::PostStart) {
+            let grace = plan::grace_seconds(pod);
+            let limit = Duration::from_secs(grace.max(30) as u64);
+            if let Err(e) = hooks::run(rt, &id, c, h, &sandbox.ip, limit).await {
+                let _ = rt.stop_container(&id, grace).await;
+                return Err(fail("PostStartHookError", e));
+            }
         }
         Ok(())
     }
@@ -370,17 +382,48 @@ impl Worker {
         Ok(out)
     }
 
-    /// Stops every running container at once (each gets `grace` seconds after
-    /// SIGTERM), then every sandbox.
-    async fn kill(&self, obs: &Observed, grace: i64) -> Result<(), runtime::Error> {
+    /// Stops every running container at once — each runs its preStop hook
+    /// (when `pod` is given) within `grace`, then gets SIGTERM and the rest of
+    /// `grace` before SIGKILL — then every sandbox.
+    async fn kill(&self, pod: Option<&Pod>, obs: &Observed, grace: i64) -> Result<(), runtime::Error> {
         let rt = self.ctx.runtime.as_ref();
+        let ip = obs.current_sandbox().map(|s| s.ip.clone()).unwrap_or_default();
         let running = obs.containers.iter().filter(|c| c.phase == ContainerPhase::Running);
-        let results = futures::future::join_all(running.map(|c| rt.stop_container(&c.id, grace))).await;
+        let results =
+            futures::future::join_all(running.map(|c| self.stop_container(pod, &c.name, &c.id, &ip, grace))).await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         for sb in &obs.sandboxes {
             rt.stop_pod_sandbox(&sb.id).await?;
         }
         Ok(())
+    }
+
+    /// Stops one container: its preStop hook first (if `pod` has one for it),
+    /// then SIGTERM with what is left of `grace`, as upstream's killContainer.
+    async fn stop_container(
+        &self,
+        pod: Option<&Pod>,
+        name: &str,
+        id: &str,
+        pod_ip: &str,
+        grace: i64,
+    ) -> Result<(), runtime::Error> {
+        let rt = self.ctx.runtime.as_ref();
+        let spec = pod.and_then(|p| p.spec.as_ref());
+        let c =
+            spec.and_then(|s| s.containers.iter().chain(s.init_containers.iter().flatten()).find(|c| c.name == name));
+        let mut left = grace;
+        if let Some((c, h)) = c.and_then(|c| hooks::handler(c, Hook::PreStop).map(|h| (c, h))) {
+            let started = std::time::Instant::now();
+            let limit = Duration::from_secs(grace.max(0) as u64);
+            match tokio::time::timeout(limit, hooks::run(rt, id, c, h, pod_ip, limit)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::info!(container = %name, "preStop hook failed: {e}"),
+                Err(_) => tracing::info!(container = %name, "preStop hook did not finish within {grace}s"),
+            }
+            left = hooks::grace_after_hook(grace, started.elapsed());
+        }
+        rt.stop_container(id, left).await
     }
 
     /// Stops and removes every sandbox and container of pod `uid`.
@@ -389,7 +432,7 @@ impl Worker {
             return Ok(());
         }
         let obs = observed::observe(self.ctx.runtime.as_ref(), uid).await?;
-        self.kill(&obs, grace).await?;
+        self.kill(None, &obs, grace).await?;
         for sb in &obs.sandboxes {
             self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
         }

@@ -126,6 +126,18 @@ impl Cluster {
         (child, data_dir.join("admin.kubeconfig"), port, startup)
     }
 
+    /// Kills the server (SIGKILL, as a crash) and starts it again on the same
+    /// data directory and network namespace; the kubeconfig is rewritten.
+    pub fn restart(&mut self, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, kubeconfig, port, startup) = Cluster::spawn(self.dir.path(), extra, self.netns.as_deref());
+        self.child = child;
+        self.kubeconfig = kubeconfig;
+        self.port = port;
+        self.startup = startup;
+    }
+
     /// Runs kubectl with a fresh cache directory.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_env(args, &[])

@@ -180,6 +180,16 @@ impl SchedulerCore {
         self.cache.volumes_mut().volumes.remove(name);
     }
 
+    /// A StorageClass was added or changed (its binding mode matters).
+    pub fn class_upserted(&mut self, class: &k8s_openapi::api::storage::v1::StorageClass, now: Instant) {
+        self.cache.volumes_mut().set_class(class);
+        self.queue.move_all_to_active_or_backoff(now);
+    }
+
+    pub fn class_deleted(&mut self, name: &str) {
+        self.cache.volumes_mut().delayed_classes.remove(name);
+    }
+
     /// A namespace's labels (for `namespaceSelector`); `None` when deleted.
     pub fn namespace_upserted(&mut self, name: &str, labels: Option<Labels>) {
         self.cache.set_namespace(name, labels);

@@ -1,8 +1,12 @@
-//! VolumeBinding, for volumes that already exist: a pod's PersistentVolumeClaims
-//! must exist and be bound, and a bound volume's node affinity (node-local
-//! volumes: `local`, `hostPath` PVs pinned to a node) must match the node.
-//! Dynamic provisioning and delayed binding (`WaitForFirstConsumer`) are not
-//! done here: there is no volume controller yet, so an unbound claim waits.
+//! VolumeBinding: a pod's PersistentVolumeClaims must exist and be bound — or
+//! be of a `WaitForFirstConsumer` class, whose claims wait for the pod's node —
+//! and a bound volume's node affinity (node-local volumes: `local`, `hostPath`
+//! PVs pinned to a node) must match the node. For delayed claims the binder
+//! names the chosen node on the claim (`volume.kubernetes.io/selected-node`,
+//! upstream's PreBind) before binding the pod, and the volume controller or a
+//! provisioner binds a volume on that node. Not done: checking before that
+//! choice that a matching static volume or the class's allowed topologies fit
+//! the node.
 
 use std::sync::Arc;
 
@@ -35,7 +39,7 @@ impl Plugin for VolumeBinding {
 
 /// The claim names a pod uses: `persistentVolumeClaim` volumes, and the claims
 /// generic ephemeral volumes get (`<pod>-<volume>`).
-fn claim_names(pod: &PodInfo) -> Vec<String> {
+pub(crate) fn claim_names(pod: &PodInfo) -> Vec<String> {
     pod.spec()
         .volumes
         .iter()
@@ -61,6 +65,9 @@ impl PreFilter for VolumeBinding {
             let Some(claim) = snap.volumes.claims.get(&Volumes::claim_key(&pod.namespace, &name)) else {
                 return Fit::unresolvable(format!("persistentvolumeclaim \"{name}\" not found"));
             };
+            if snap.volumes.is_delayed(claim) {
+                continue;
+            }
             let Some(volume) = &claim.volume_name else { return Fit::unresolvable(REASON_UNBOUND) };
             match snap.volumes.volumes.get(volume) {
                 Some(Some(terms)) => s.affinities.push(Arc::new(terms.clone())),
@@ -148,6 +155,15 @@ mod tests {
         volumes.set_claim(&claim("data", Some("pv-n2")));
         volumes.set_claim(&claim("pending", None));
         volumes.set_claim(&claim("dangling", Some("gone")));
+        let mut delayed = claim("delayed", None);
+        delayed.spec.as_mut().unwrap().storage_class_name = Some("local-path".into());
+        volumes.set_claim(&delayed);
+        let mut class = k8s_openapi::api::storage::v1::StorageClass {
+            volume_binding_mode: Some("WaitForFirstConsumer".into()),
+            ..Default::default()
+        };
+        class.metadata.name = Some("local-path".into());
+        volumes.set_class(&class);
         volumes.set_volume(&local_volume("pv-n2", "n2"));
         let mut snap = Snapshot::from_nodes(vec![NodeInfo::new(node("n1").build()), NodeInfo::new(node("n2").build())]);
         snap.volumes = Arc::new(volumes);
@@ -171,5 +187,11 @@ mod tests {
         assert_eq!(verdicts(&using(&["pending"])), Err(Fit::unresolvable(REASON_UNBOUND)));
         let gone = Fit::unresolvable(REASON_PV_NOT_EXIST);
         assert_eq!(verdicts(&using(&["dangling"])), Ok(vec![gone.clone(), gone]));
+        // A WaitForFirstConsumer claim waits for the pod's node: any node fits.
+        assert_eq!(verdicts(&using(&["delayed"])), Ok(vec![Fit::Fits, Fit::Fits]));
+        assert_eq!(
+            verdicts(&using(&["delayed", "data"])),
+            Ok(vec![Fit::unresolvable(REASON_NODE_CONFLICT), Fit::Fits])
+        );
     }
 }

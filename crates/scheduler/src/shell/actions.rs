@@ -3,7 +3,8 @@
 //! and preemption's deletions.
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -19,6 +20,9 @@ pub struct ApiActions {
     /// `reportingInstance` of events.
     instance: String,
 }
+
+/// The claim annotation naming the node chosen for a delayed-binding claim.
+pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 
 fn status_code(e: &kube::Error) -> Option<u16> {
     match e {
@@ -36,6 +40,40 @@ impl ApiActions {
 
     fn pods(&self, namespace: &str) -> Api<Pod> {
         Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// VolumeBinding's PreBind: names `node` on each of the pod's unbound
+    /// claims of a `WaitForFirstConsumer` class
+    /// (`volume.kubernetes.io/selected-node`), so the volume controller or a
+    /// provisioner binds a volume on that node. Reads only for pods with claims.
+    async fn select_node_for_claims(&self, pod: &PodInfo, node: &str) -> Result<(), kube::Error> {
+        let names = crate::plugins::volume_binding::claim_names(pod);
+        if names.is_empty() {
+            return Ok(());
+        }
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let classes: Api<StorageClass> = Api::all(self.client.clone());
+        for name in names {
+            let Some(claim) = claims.get_opt(&name).await? else { continue };
+            let spec = claim.spec.as_ref();
+            if spec.and_then(|s| s.volume_name.as_deref()).is_some_and(|v| !v.is_empty()) {
+                continue;
+            }
+            let Some(class) = spec.and_then(|s| s.storage_class_name.clone()).filter(|c| !c.is_empty()) else {
+                continue;
+            };
+            let delayed = classes
+                .get_opt(&class)
+                .await?
+                .is_some_and(|c| c.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer"));
+            let selected = claim.metadata.annotations.as_ref().and_then(|a| a.get(SELECTED_NODE));
+            if !delayed || selected.map(String::as_str) == Some(node) {
+                continue;
+            }
+            let patch = json!({"metadata": {"annotations": {SELECTED_NODE: node}}});
+            claims.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        }
+        Ok(())
     }
 
     /// Posts a core/v1 Event about `pod` (what `kubectl describe` and `kubectl get
@@ -152,6 +190,14 @@ impl Bind for ApiActions {
     /// `POST pods/{name}/binding` with the pod's uid, so a recreated pod of the
     /// same name is never bound by mistake.
     async fn bind(&self, pod: &PodInfo, node: &str) -> Result<(), BindError> {
+        if let Err(e) = self.select_node_for_claims(pod, node).await {
+            return Err(BindError {
+                pod: pod.key(),
+                node: node.into(),
+                message: format!("selecting the node for the pod's volume claims: {e}"),
+                permanent: false,
+            });
+        }
         let binding = json!({
             "apiVersion": "v1",
             "kind": "Binding",

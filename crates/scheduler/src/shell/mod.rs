@@ -151,6 +151,13 @@ impl Scheduler {
             |e| Input::Volume(Box::new(e)),
             "persistentvolumes",
         );
+        watch::spawn(
+            &mut watches,
+            Api::<k8s_openapi::api::storage::v1::StorageClass>::all(client.clone()),
+            tx.clone(),
+            Input::StorageClass,
+            "storageclasses",
+        );
         watch::spawn(&mut watches, Api::<Node>::all(client.clone()), tx.clone(), |e| Input::Node(Box::new(e)), "nodes");
         watch::spawn(&mut watches, Api::<Pod>::all(client.clone()), tx, |e| Input::Pod(Box::new(e)), "pods");
 
@@ -277,6 +284,7 @@ struct Shell {
     priority_classes: Tracked,
     claims: Tracked,
     volumes: Tracked,
+    classes: Tracked,
 }
 
 impl Default for Shell {
@@ -291,6 +299,7 @@ impl Default for Shell {
             priority_classes: Tracked::default(),
             claims: Tracked::default(),
             volumes: Tracked::default(),
+            classes: Tracked::default(),
         }
     }
 }
@@ -319,9 +328,18 @@ fn to_pdb(pdb: &PodDisruptionBudget) -> Pdb {
 
 impl Shell {
     fn synced(&self) -> bool {
-        [&self.pods, &self.nodes, &self.pdbs, &self.namespaces, &self.priority_classes, &self.claims, &self.volumes]
-            .iter()
-            .all(|t| t.synced)
+        [
+            &self.pods,
+            &self.nodes,
+            &self.pdbs,
+            &self.namespaces,
+            &self.priority_classes,
+            &self.claims,
+            &self.volumes,
+            &self.classes,
+        ]
+        .iter()
+        .all(|t| t.synced)
     }
 
     fn apply(&mut self, input: Input, now: std::time::Instant) {
@@ -425,6 +443,22 @@ impl Shell {
                 Event::InitDone => {
                     for n in self.volumes.init_done() {
                         self.core.volume_deleted(&n);
+                    }
+                }
+            },
+            Input::StorageClass(ev) => match ev {
+                Event::Init => self.classes.init(),
+                Event::InitApply(sc) | Event::Apply(sc) => {
+                    self.classes.applied(&name(&sc.metadata));
+                    self.core.class_upserted(&sc, now);
+                }
+                Event::Delete(sc) => {
+                    self.classes.deleted(&name(&sc.metadata));
+                    self.core.class_deleted(&name(&sc.metadata));
+                }
+                Event::InitDone => {
+                    for n in self.classes.init_done() {
+                        self.core.class_deleted(&n);
                     }
                 }
             },

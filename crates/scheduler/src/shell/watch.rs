@@ -26,6 +26,7 @@ pub enum Input {
     Claim(Box<Event<PersistentVolumeClaim>>),
     Volume(Box<Event<PersistentVolume>>),
     PriorityClass(Event<PriorityClass>),
+    StorageClass(Event<k8s_openapi::api::storage::v1::StorageClass>),
 }
 
 /// Starts a watch of every `K` that sends its events, wrapped by `wrap`, to `tx`.

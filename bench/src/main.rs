@@ -6,6 +6,7 @@
 
 mod api;
 mod etcd;
+mod proxy;
 mod report;
 mod scheduler;
 mod stats;
@@ -30,6 +31,9 @@ enum Command {
     /// The API server: the real `skiff server` driven over HTTPS (creates, lists,
     /// watch fan-out, memory) against our targets.
     Api(api::ApiArgs),
+    /// The service proxy: EndpointSlice change → rules in the kernel, 1,000 and
+    /// 10,000 Services, iptables and nftables, in a namespace it creates.
+    Proxy(proxy::ProxyArgs),
 }
 
 #[tokio::main]
@@ -38,5 +42,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Store(args) => store::run(args).await,
         Command::Scheduler(args) => scheduler::run(args).await,
         Command::Api(args) => api::run(args).await,
+        Command::Proxy(args) => proxy::run(args).await,
     }
 }

@@ -118,6 +118,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut config = config(&args.node, args.data_dir.clone(), ip, &args.runtime, false)?;
     config.client_ca_pem = cluster_ca(&args)?;
     let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    crate::proxy::start(&args.node, &config.node_name, ip, client.clone(), &shutdown, &mut tasks).await?;
     let agent = Agent::new(config, client);
     let task = tokio::spawn(agent.run(shutdown.clone()));
     eprintln!("skiff: agent running; stop with SIGTERM or Ctrl-C");
@@ -126,5 +128,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         r = task => return Ok(r.context("the agent task failed")??),
     }
     shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }

@@ -34,6 +34,33 @@ pub enum Command {
 /// Flags shared by `skiff agent` and the agent inside `skiff server`.
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
+    /// The cluster's pod range: nodes' pod CIDRs are /24s from it (server), and the
+    /// service proxy masquerades service traffic from outside it.
+    #[arg(long, env = "SKIFF_CLUSTER_CIDR", default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+
+    /// How the service proxy programs Services: `iptables` (default), `nftables`,
+    /// or `ipvs` (refuses to start where the kernel has no IPVS).
+    #[arg(long, env = "SKIFF_PROXY_MODE", default_value = "iptables", value_parser = ["iptables", "nftables", "ipvs"])]
+    pub proxy_mode: String,
+
+    /// Do not run the service proxy on this node.
+    #[arg(long, env = "SKIFF_DISABLE_PROXY")]
+    pub disable_proxy: bool,
+
+    /// Service and EndpointSlice changes closer together than this are applied in
+    /// one sync.
+    #[arg(long, env = "SKIFF_PROXY_MIN_SYNC_PERIOD", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub proxy_min_sync_period: Duration,
+
+    /// Where the service proxy serves /metrics and /healthz (plain HTTP).
+    #[arg(long, env = "SKIFF_PROXY_METRICS_BIND_ADDRESS", default_value = "127.0.0.1:10249")]
+    pub proxy_metrics_bind_address: std::net::SocketAddr,
+
+    /// Masquerade all service traffic, not only traffic from outside the pod range.
+    #[arg(long, env = "SKIFF_MASQUERADE_ALL")]
+    pub masquerade_all: bool,
+
     /// The Node's name (default: the host name, lowercased).
     #[arg(long, env = "SKIFF_NODE_NAME")]
     pub node_name: Option<String>,
@@ -208,6 +235,16 @@ pub struct ServerArgs {
     #[arg(long, env = "SKIFF_COMPACTION_INTERVAL", value_parser = humantime::parse_duration, default_value = "1m")]
     pub compaction_interval: Duration,
 
+    /// Do not run the built-in load balancer (LoadBalancer Services then wait for
+    /// another implementation to set their ingress).
+    #[arg(long, env = "SKIFF_DISABLE_SERVICELB")]
+    pub disable_servicelb: bool,
+
+    /// Addresses the built-in load balancer hands out as every LoadBalancer
+    /// Service's ingress (comma-separated; default: the Ready nodes' addresses).
+    #[arg(long, env = "SKIFF_SERVICELB_POOL", value_delimiter = ',')]
+    pub servicelb_pool: Vec<std::net::Ipv4Addr>,
+
     /// Do not run the built-in scheduler (pods then wait for another one).
     #[arg(long, env = "SKIFF_DISABLE_SCHEDULER")]
     pub disable_scheduler: bool,
@@ -230,10 +267,6 @@ pub struct ServerArgs {
     /// The local agent's state directory (default: DATA_DIR/agent).
     #[arg(long, env = "SKIFF_AGENT_DATA_DIR")]
     pub agent_data_dir: Option<PathBuf>,
-
-    /// Pod CIDRs for nodes are /24s taken from this range.
-    #[arg(long, env = "SKIFF_CLUSTER_CIDR", default_value = "10.42.0.0/16")]
-    pub cluster_cidr: String,
 
     #[command(flatten)]
     pub node: NodeArgs,

@@ -5,6 +5,7 @@ mod cli;
 mod controllers;
 mod exit;
 mod image;
+mod proxy;
 mod scheduler;
 mod server;
 

@@ -54,7 +54,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         crate::controllers::build(&kubeconfig, &args.disable_controllers, Some(storage), shutdown.clone()).await?;
     tasks.spawn(manager);
     progress(started, "controller manager started");
-    let cidr = args.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
+    let cidr = args.node.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
     let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
     tasks.spawn({
         let shutdown = shutdown.clone();
@@ -64,9 +64,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             }
         }
     });
+    if !args.disable_servicelb {
+        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
+        let lb = skiff_proxy::servicelb::ServiceLb::new(client, args.servicelb_pool.clone());
+        tasks.spawn(lb.run(shutdown.clone()));
+    }
     if let Some(mut config) = agent_config {
         config.client_ca_pem = std::fs::read_to_string(args.data_dir.join("tls/ca.crt")).ok();
         let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
+        let ip = config.node_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        crate::proxy::start(&args.node, &config.node_name, ip, client.clone(), &shutdown, &mut tasks).await?;
         let agent = skiff_kubelet::agent::Agent::new(config, client);
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

@@ -111,6 +111,16 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 lat.record(t.elapsed());
             }
             let cpu = (cpu_seconds() - cpu0) / args.changes as f64;
+            // The in-process share (plan + render), timed apart from the tool.
+            let t = Instant::now();
+            let p = plan(&services, &slices, &node);
+            let text_len = match mode {
+                "iptables" => skiff_proxy::render::iptables::render(&p, &options)
+                    .restore_text(&Default::default(), &Default::default())
+                    .len(),
+                _ => skiff_proxy::render::nft::render(&p, &options).len(),
+            };
+            let in_process = t.elapsed();
             let p50 = lat.quantile_ms(0.5);
             emit(json!({
                 "bench": "proxy", "case": format!("{mode}_{n}"), "kind": "measure", "mode": mode, "services": n,
@@ -118,6 +128,8 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 "initial_sync_ms": round(initial.as_secs_f64() * 1000.0),
                 "change_to_rules_ms": {"p50": p50, "p90": lat.quantile_ms(0.9), "max": lat.quantile_ms(1.0)},
                 "cpu_ms_per_change": round(cpu * 1000.0),
+                "plan_and_render_ms": round(in_process.as_secs_f64() * 1000.0), "rules_bytes": text_len,
+                "build": if cfg!(debug_assertions) { "debug" } else { "release" },
             }));
             // Upstream's network programming latency SLO: p99 ≤ 30 s.
             target(

@@ -186,9 +186,10 @@ class Watches(unittest.TestCase):
     def test_watch_from_too_old_resource_version_is_410(self):
         status, lines = raw("GET", f"/api/v1/namespaces/{NS}/configmaps",
                             query=[("watch", "true"), ("resourceVersion", "1"), ("timeoutSeconds", "5")])
-        # The watch cache keeps history from when it started (and a bounded window
-        # after that); revision 1 is long before it, so the answer is 200 followed by
-        # an ERROR event carrying a 410 Expired Status.
+        # The watch cache keeps history from when the server started (and a bounded
+        # window after that); the server was restarted on its data before this suite
+        # (python_client.rs), so revision 1 is before it: the answer is 200 followed
+        # by an ERROR event carrying a 410 Expired Status.
         self.assertEqual(status, 200)
         first = lines if isinstance(lines, dict) else json.loads(lines[0])
         self.assertEqual(first["type"], "ERROR")

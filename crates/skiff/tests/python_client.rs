@@ -1,5 +1,6 @@
 //! Runs the official Python `kubernetes` client suite (tests/python/client_suite.py)
-//! against a fresh `skiff server`.
+//! against a `skiff server` restarted once on its data, so that the start of its
+//! watch history is after revision 1 (the suite watches from there to get 410).
 
 mod common;
 
@@ -7,7 +8,12 @@ use common::Cluster;
 
 #[test]
 fn python_kubernetes_client_suite() {
-    let c = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let first = Cluster::start_in_path(dir.path(), &[]);
+        first.ok(&["create", "configmap", "before-restart"]);
+    }
+    let c = Cluster::start_in_path(dir.path(), &[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/client_suite.py");
     let out = std::process::Command::new("python3")
         .arg(script)

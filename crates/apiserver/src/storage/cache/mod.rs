@@ -28,8 +28,11 @@ pub use object::CachedObject;
 const HISTORY: usize = 10_000;
 /// How long a request waits for a cache's first list before it gets 503.
 const READY_WAIT: Duration = Duration::from_secs(30);
-/// Per-cache fan-out buffer; a watcher further behind than this is cut off.
-const FANOUT: usize = 16_384;
+/// Per-cache fan-out buffer; a watcher further behind than this is cut off and
+/// resumes from the history. Every slot is allocated when the first watcher comes,
+/// for each of the ~60 resources (the garbage collector watches them all): 16k
+/// slots cost ~0.7 MiB per resource, 2k cost ~80 KiB.
+const FANOUT: usize = 2_048;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -105,7 +108,9 @@ pub struct Cacher {
     resource: &'static Resource,
     prefix: String,
     state: RwLock<State>,
-    fanout: broadcast::Sender<Fanout>,
+    /// Made by the first watcher: its buffer is large (a watcher may lag
+    /// [`FANOUT`] events) and most of the ~60 resources are never watched.
+    fanout: OnceLock<broadcast::Sender<Fanout>>,
     revision: watch::Sender<Revision>,
 }
 
@@ -130,13 +135,12 @@ pub enum WatchStart {
 
 impl Cacher {
     pub fn new(resource: &'static Resource) -> Arc<Cacher> {
-        let (fanout, _) = broadcast::channel(FANOUT);
         let (revision, _) = watch::channel(0);
         Arc::new(Cacher {
             resource,
             prefix: resource_prefix(resource),
             state: RwLock::new(State::default()),
-            fanout,
+            fanout: OnceLock::new(),
             revision,
         })
     }
@@ -156,7 +160,7 @@ impl Cacher {
             if let Err(e) = result {
                 tracing::warn!(resource = self.resource.plural, error = %e, "watch cache lost its store watch; relisting");
             }
-            let _ = self.fanout.send(Fanout::Reset);
+            self.send(Fanout::Reset);
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -231,12 +235,19 @@ impl Cacher {
                 }
             }
             state.history.push_back(cache_event.clone());
-            let _ = self.fanout.send(Fanout::Event(cache_event));
+            self.send(Fanout::Event(cache_event));
         }
         state.revision = state.revision.max(batch.revision);
         let revision = state.revision;
         drop(state);
         self.revision.send_replace(revision);
+    }
+
+    /// Fans a message out to the watchers, if there have been any.
+    fn send(&self, message: Fanout) {
+        if let Some(fanout) = self.fanout.get() {
+            let _ = fanout.send(message);
+        }
     }
 
     /// The revision the cache has caught up to.
@@ -297,7 +308,9 @@ impl Cacher {
     /// 410 Expired when `After(rv)` is older than the kept history.
     pub fn subscribe(&self, start: WatchStart, prefix: &str) -> ApiResult<Subscription> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let live = self.fanout.subscribe();
+        // Under the state lock, like `apply`'s sends: an event is either in the
+        // starting point or in this subscription, also for the first watcher.
+        let live = self.fanout.get_or_init(|| broadcast::channel(FANOUT).0).subscribe();
         let initial = match start {
             WatchStart::Snapshot => state
                 .objects

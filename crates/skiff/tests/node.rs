@@ -145,6 +145,11 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     }
     assert_eq!(c.ok(&["logs", "full", "-c", "main"]), "init-ran\nhi from a configmap\npass=hunter2 pod=full\n");
     assert_eq!(c.ok(&["logs", "full", "-c", "init"]), "");
+    // downwardAPI and projected (configMap, secret, downwardAPI) volumes.
+    wait_until("the views container's output", Duration::from_secs(30), || {
+        let out = c.ok(&["logs", "full", "-c", "views"]);
+        (out == "full\nhi from a configmap\nhunter2\ndefault\n").then_some(out)
+    });
 
     // A container that keeps failing is restarted with back-off.
     c.ok(&[
@@ -220,6 +225,15 @@ spec:
   volumes:
   - {name: work, emptyDir: {}}
   - {name: cfg, configMap: {name: app-config}}
+  - name: info
+    downwardAPI:
+      items: [{path: name, fieldRef: {fieldPath: metadata.name}}]
+  - name: proj
+    projected:
+      sources:
+      - configMap: {name: app-config, items: [{key: greeting, path: greeting.txt}]}
+      - secret: {name: app-secret}
+      - downwardAPI: {items: [{path: ns, fieldRef: {fieldPath: metadata.namespace}}]}
   initContainers:
   - name: init
     image: busybox:1.36
@@ -235,6 +249,12 @@ spec:
     volumeMounts:
     - {name: work, mountPath: /work}
     - {name: cfg, mountPath: /etc/app}
+  - name: views
+    image: busybox:1.36
+    command: ["sh", "-c", "cat /info/name; echo; cat /proj/greeting.txt; echo; cat /proj/password; echo; cat /proj/ns; echo; sleep 3600"]
+    volumeMounts:
+    - {name: info, mountPath: /info}
+    - {name: proj, mountPath: /proj}
 "#;
 
 const PROBED_POD: &str = r#"

@@ -362,6 +362,10 @@ impl Worker {
         for v in spec.volumes.iter().flatten() {
             cms.extend(v.config_map.as_ref().map(|c| c.name.clone()));
             secrets.extend(v.secret.as_ref().and_then(|s| s.secret_name.clone()));
+            for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+                cms.extend(p.config_map.as_ref().map(|c| c.name.clone()));
+                secrets.extend(p.secret.as_ref().map(|s| s.name.clone()));
+            }
         }
         cms.sort();
         cms.dedup();

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod downward;
+
 use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Pod, Secret, Volume};
 
 use crate::cri;
@@ -32,6 +34,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("volume {volume}: {why}")]
+    Source { volume: String, why: String },
     #[error("volume {0} has a type skiff does not support yet")]
     Unsupported(String),
     #[error("container {container} mounts volume {volume}, which the pod does not define")]
@@ -86,6 +90,10 @@ pub fn volume_dir(root: &Path, uid: &str, v: &Volume) -> PathBuf {
         "configmap"
     } else if v.secret.is_some() {
         "secret"
+    } else if v.downward_api.is_some() {
+        "downward-api"
+    } else if v.projected.is_some() {
+        "projected"
     } else {
         "other"
     };
@@ -116,8 +124,12 @@ pub fn container_mounts(pod: &Pod, name: &str, root: &Path) -> Result<Vec<cri::M
                 Some(sub) => base.join(sub),
                 None => base,
             };
-            // configMap and secret volumes are read-only, as upstream.
-            let readonly = m.read_only.unwrap_or(false) || v.config_map.is_some() || v.secret.is_some();
+            // configMap, secret, downwardAPI and projected volumes are read-only, as upstream.
+            let readonly = m.read_only.unwrap_or(false)
+                || v.config_map.is_some()
+                || v.secret.is_some()
+                || v.downward_api.is_some()
+                || v.projected.is_some();
             Ok(cri::Mount {
                 container_path: m.mount_path.clone(),
                 host_path: host.display().to_string(),
@@ -189,6 +201,15 @@ impl VolumeManager {
                 let mode = sv.default_mode.unwrap_or(0o644) as u32;
                 let files = projected_files(&data, sv.items.as_ref(), mode)
                     .map_err(|why| Error::HostPath { path: name.clone(), why })?;
+                write_files(&dir, &files).map_err(io)?;
+            } else if let Some(d) = &v.downward_api {
+                let mode = d.default_mode.unwrap_or(0o644) as u32;
+                let files = downward::downward_files(pod, d.items.as_deref().unwrap_or(&[]), mode)
+                    .map_err(|why| Error::Source { volume: v.name.clone(), why })?;
+                write_files(&dir, &files).map_err(io)?;
+            } else if let Some(p) = &v.projected {
+                let files = downward::projected_volume_files(pod, p, config_maps, secrets)
+                    .map_err(|why| Error::Source { volume: v.name.clone(), why })?;
                 write_files(&dir, &files).map_err(io)?;
             } else {
                 return Err(Error::Unsupported(v.name.clone()));

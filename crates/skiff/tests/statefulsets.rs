@@ -213,6 +213,32 @@ fn claims_are_made_per_pod_and_kept_across_restarts() {
         !s.is_empty() && s != pod_uid
     });
     assert_eq!(c.ok(&["get", "pvc", "data-kv-0", "-o", "jsonpath={.metadata.uid}"]), uid, "the claim is kept");
+    // Orphaned pods are adopted by a new set of the same name.
+    let uids = || c.ok(&["get", "pods", "-l", "app=kv", "-o", "jsonpath={.items[*].metadata.uid}"]);
+    let before = uids();
+    c.ok(&["delete", "sts", "kv", "--cascade=orphan"]);
+    wait_for(
+        &c,
+        &["get", "pods", "-l", "app=kv", "-o", "jsonpath={.items[*].metadata.ownerReferences}"],
+        "orphans",
+        |s| !s.contains("uid"),
+    );
+    c.ok(&["apply", "-f", &c.manifest("kv.yaml", &statefulset("kv", 2, "busybox:1", spec))]);
+    let set_uid = c.ok(&["get", "sts", "kv", "-o", "jsonpath={.metadata.uid}"]);
+    wait_for(
+        &c,
+        &["get", "pods", "-l", "app=kv", "-o", "jsonpath={.items[*].metadata.ownerReferences[0].uid}"],
+        "adopted",
+        |s| s == format!("{set_uid} {set_uid}"),
+    );
+    assert_eq!(uids(), before, "the same pods, adopted rather than replaced");
+    wait_for(
+        &c,
+        &["get", "pvc", "data-kv-1", "-o", "jsonpath={.metadata.ownerReferences[0].uid}"],
+        "claim owner",
+        |s| s == set_uid,
+    );
+
     // whenDeleted: Delete — the claims are owned by the set and go with it.
     let owner = c.ok(&["get", "pvc", "data-kv-1", "-o", "jsonpath={.metadata.ownerReferences[0].kind}"]);
     assert_eq!(owner, "StatefulSet");

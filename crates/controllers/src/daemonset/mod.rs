@@ -16,6 +16,8 @@ use kube::Api;
 use reconcile::{reconcile, Action, Observed};
 
 use crate::replicaset::{ignore_gone, is_gone};
+use crate::runtime::claim::{adopt_and_release, claim_pods};
+use crate::runtime::selector::Selector;
 use crate::runtime::{
     key_of, object_ref, owner, split_key, Change, Context, Controller, Expectations, Informer, Outcome, Recorder,
     Registration, SyncError, WorkQueue,
@@ -72,10 +74,21 @@ impl DaemonSetController {
             });
         }
         {
-            let (queue, expectations) = (queue.clone(), expectations.clone());
+            let (queue, expectations, sets) = (queue.clone(), expectations.clone(), sets.clone());
             pods.on_change(move |c| {
                 let pod = c.object();
-                let Some(k) = owner_key(&pod.metadata, "DaemonSet") else { return };
+                let Some(k) = owner_key(&pod.metadata, "DaemonSet") else {
+                    if owner::controller_of(&pod.metadata).is_none() {
+                        // An orphan: the DaemonSets it matches may adopt it.
+                        for ds in sets.list_namespace(pod.metadata.namespace.as_deref().unwrap_or("")) {
+                            let selector = Selector::from_label_selector(ds.spec.as_ref().map(|s| &s.selector));
+                            if selector.matches(pod.metadata.labels.as_ref()) {
+                                queue.add(key_of(ds.as_ref()));
+                            }
+                        }
+                    }
+                    return;
+                };
                 let uid = pod.metadata.uid.as_deref().unwrap_or("");
                 match c {
                     Change::Added(p) if p.metadata.deletion_timestamp.is_none() => expectations.creation_observed(&k),
@@ -220,10 +233,14 @@ impl Controller for DaemonSetController {
         let nodes = self.nodes.list();
         let pods = self.pods.list_namespace(ns);
         let revisions = self.revisions.list_namespace(ns);
+        let all: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
+        let selector = Selector::from_label_selector(ds.spec.as_ref().map(|s| &s.selector));
+        let claimed = claim_pods(&uid, &selector, ds.metadata.deletion_timestamp.is_some(), &all, |_| true);
+        adopt_and_release(&self.ctx.client, ds.as_ref(), &claimed).await?;
         let observed = Observed {
             ds: ds.as_ref(),
             nodes: nodes.iter().map(|n| n.as_ref()).collect(),
-            pods: pods.iter().map(|p| p.as_ref()).filter(|p| owner::is_controlled_by(&p.metadata, &uid)).collect(),
+            pods: claimed.owned,
             revisions: revisions
                 .iter()
                 .map(|r| r.as_ref())

@@ -11,6 +11,7 @@
 //! - [`Controller`] + [`run_workers`]: the loop that takes keys and calls
 //!   `sync`, requeueing failures with backoff.
 
+pub mod claim;
 pub mod discovery;
 pub mod events;
 pub mod expectations;

@@ -18,6 +18,8 @@ use kube::Api;
 use reconcile::{reconcile, Action, Observed};
 
 use crate::replicaset::ignore_gone;
+use crate::runtime::claim::{adopt_and_release, claim_pods};
+use crate::runtime::selector::Selector;
 use crate::runtime::{
     key, key_of, object_ref, owner, split_key, Context, Controller, Informer, Outcome, Recorder, Registration,
     SyncError, WorkQueue,
@@ -56,10 +58,19 @@ impl StatefulSetController {
             sets.on_change(move |c| queue.add(key_of(c.object().as_ref())));
         }
         {
-            let queue = queue.clone();
+            let (queue, sets) = (queue.clone(), sets.clone());
             pods.on_change(move |c| {
-                if let Some(k) = owner_key(&c.object().metadata, "StatefulSet") {
+                let pod = c.object();
+                if let Some(k) = owner_key(&pod.metadata, "StatefulSet") {
                     queue.add(k);
+                } else if owner::controller_of(&pod.metadata).is_none() {
+                    // An orphan: the sets it matches may adopt it.
+                    for set in sets.list_namespace(pod.metadata.namespace.as_deref().unwrap_or("")) {
+                        let selector = Selector::from_label_selector(set.spec.as_ref().map(|s| &s.selector));
+                        if selector.matches(pod.metadata.labels.as_ref()) {
+                            queue.add(key_of(set.as_ref()));
+                        }
+                    }
                 }
             });
         }
@@ -197,9 +208,16 @@ impl Controller for StatefulSetController {
         let pods = self.pods.list_namespace(ns);
         let revisions = self.revisions.list_namespace(ns);
         let claims = self.claims.list_namespace(ns);
+        let all: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
+        let selector = Selector::from_label_selector(set.spec.as_ref().map(|s| &s.selector));
+        let name = identity::set_name(&set).to_string();
+        let claimed = claim_pods(&uid, &selector, set.metadata.deletion_timestamp.is_some(), &all, |p| {
+            identity::ordinal(&name, p.metadata.name.as_deref().unwrap_or("")).is_some()
+        });
+        adopt_and_release(&self.ctx.client, set.as_ref(), &claimed).await?;
         let observed = Observed {
             set: set.as_ref(),
-            pods: pods.iter().map(|p| p.as_ref()).filter(|p| owner::is_controlled_by(&p.metadata, &uid)).collect(),
+            pods: claimed.owned,
             revisions: revisions
                 .iter()
                 .map(|r| r.as_ref())

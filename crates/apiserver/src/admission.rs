@@ -18,7 +18,8 @@ pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public
 /// namespace object (if it exists).
 pub fn namespace_lifecycle_create(kind: &str, namespace: &str, ns_object: Option<&Value>) -> Result<(), ApiError> {
     // Some objects may still be written into a terminating namespace.
-    let exempt = matches!(kind, "Event" | "SubjectAccessReview" | "LocalSubjectAccessReview" | "TokenReview" | "Binding");
+    let exempt =
+        matches!(kind, "Event" | "SubjectAccessReview" | "LocalSubjectAccessReview" | "TokenReview" | "Binding");
     match ns_object {
         None => Err(ApiError::not_found("", "namespaces", namespace)),
         Some(ns) if !exempt && meta::deletion_timestamp(ns).is_some() => Err(ApiError::Forbidden {
@@ -26,6 +27,43 @@ pub fn namespace_lifecycle_create(kind: &str, namespace: &str, ns_object: Option
             message: format!("unable to create new content in namespace {namespace} because it is being terminated"),
         }),
         Some(_) => Ok(()),
+    }
+}
+
+/// The NoExecute taints DefaultTolerationSeconds gives every pod a bounded
+/// toleration for, unless it already tolerates them.
+const DEFAULT_TOLERATED: [&str; 2] = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+/// Upstream's `--default-not-ready-toleration-seconds` / `--default-unreachable-toleration-seconds`.
+pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// Mutating admission on create (before validation): DefaultTolerationSeconds
+/// adds `tolerationSeconds: 300` tolerations of the `not-ready` and
+/// `unreachable` NoExecute taints to pods that tolerate neither already, so
+/// pods of a lost node are evicted after five minutes.
+pub fn mutate_create(res: &Resource, obj: &mut Value) {
+    if res.group.is_empty() && res.kind == "Pod" {
+        default_toleration_seconds(obj);
+    }
+}
+
+fn default_toleration_seconds(pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let tolerations = spec.entry("tolerations").or_insert_with(|| Value::Array(Vec::new()));
+    let Some(list) = tolerations.as_array_mut() else { return };
+    for key in DEFAULT_TOLERATED {
+        // Upstream: any toleration that would tolerate the NoExecute taint counts.
+        let tolerated = list.iter().any(|t| {
+            let t_key = t.get("key").and_then(Value::as_str).unwrap_or("");
+            let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+            let exists = t.get("operator").and_then(Value::as_str) == Some("Exists");
+            (effect.is_empty() || effect == "NoExecute") && (t_key == key || (t_key.is_empty() && exists))
+        });
+        if !tolerated {
+            list.push(serde_json::json!({
+                "key": key, "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+            }));
+        }
     }
 }
 
@@ -105,6 +143,31 @@ async fn ensure_kubernetes_service(objects: &storage::Objects) -> Result<(), Api
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn default_toleration_seconds_fills_in_what_is_missing() {
+        let pods = skiff_api::registry::find("", "v1", "pods").unwrap();
+        let mut pod = json!({"spec": {"containers": []}});
+        mutate_create(pods, &mut pod);
+        assert_eq!(
+            pod["spec"]["tolerations"],
+            json!([
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            ])
+        );
+        let own = json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2});
+        let mut pod = json!({"spec": {"tolerations": [own.clone()]}});
+        mutate_create(pods, &mut pod);
+        assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 2);
+        assert_eq!(pod["spec"]["tolerations"][0], own, "a pod's own toleration is kept");
+        let mut everything = json!({"spec": {"tolerations": [{"operator": "Exists"}]}});
+        mutate_create(pods, &mut everything);
+        assert_eq!(everything["spec"]["tolerations"].as_array().unwrap().len(), 1);
+        let mut cm = json!({"data": {}});
+        mutate_create(skiff_api::registry::find("", "v1", "configmaps").unwrap(), &mut cm);
+        assert_eq!(cm, json!({"data": {}}));
+    }
 
     #[test]
     fn namespace_lifecycle() {

@@ -58,6 +58,41 @@ pub fn prepare_for_create(res: &Resource, obj: &mut Value) {
         }
     }
     initial_status(res, obj);
+    if res.group == "batch" && res.kind == "Job" {
+        generate_job_selector(obj);
+    }
+}
+
+/// Upstream's Job strategy: unless `spec.manualSelector` is true, the Job
+/// selects its pods by its own uid, and the template carries the labels
+/// (`batch.kubernetes.io/controller-uid`, `batch.kubernetes.io/job-name` and
+/// the legacy `controller-uid`, `job-name`).
+fn generate_job_selector(obj: &mut Value) {
+    if obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true) {
+        return;
+    }
+    let uid = meta::meta_str(obj, "uid").to_string();
+    let name = meta::name(obj).to_string();
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    spec.insert("selector".into(), serde_json::json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+    let template = spec.entry("template").or_insert_with(|| serde_json::json!({}));
+    let Some(template) = template.as_object_mut() else { return };
+    let metadata = template.entry("metadata").or_insert_with(|| serde_json::json!({}));
+    let Some(metadata) = metadata.as_object_mut() else { return };
+    let labels = metadata.entry("labels").or_insert_with(|| serde_json::json!({}));
+    if !labels.is_object() {
+        *labels = serde_json::json!({});
+    }
+    if let Some(labels) = labels.as_object_mut() {
+        for (k, v) in [
+            ("batch.kubernetes.io/controller-uid", &uid),
+            ("batch.kubernetes.io/job-name", &name),
+            ("controller-uid", &uid),
+            ("job-name", &name),
+        ] {
+            labels.insert(k.into(), Value::String(v.clone()));
+        }
+    }
 }
 
 fn initial_status(res: &Resource, obj: &mut Value) {
@@ -226,6 +261,22 @@ mod tests {
         assert!(obj["metadata"]["uid"].is_string());
         assert!(obj.get("status").is_none());
         assert!(obj["metadata"].get("resourceVersion").is_none());
+    }
+
+    #[test]
+    fn jobs_select_their_pods_by_uid_unless_manual() {
+        let jobs = registry::find("batch", "v1", "jobs").unwrap();
+        let mut job = json!({"metadata": {"name": "pi"}, "spec": {"template": {"metadata": {"labels": {"a": "b"}}}}});
+        prepare_for_create(jobs, &mut job);
+        let uid = job["metadata"]["uid"].as_str().unwrap().to_string();
+        assert_eq!(job["spec"]["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+        let labels = &job["spec"]["template"]["metadata"]["labels"];
+        assert_eq!((labels["a"].as_str(), labels["job-name"].as_str()), (Some("b"), Some("pi")));
+        assert_eq!(labels["batch.kubernetes.io/controller-uid"], json!(uid));
+        let manual = json!({"metadata": {"name": "m"}, "spec": {"manualSelector": true, "selector": {"matchLabels": {"x": "y"}}}});
+        let mut m = manual.clone();
+        prepare_for_create(jobs, &mut m);
+        assert_eq!(m["spec"], manual["spec"]);
     }
 
     #[test]

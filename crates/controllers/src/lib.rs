@@ -6,15 +6,21 @@
 //! informers and performs the actions through the API. The manager runs them
 //! all as clients of the API server. See docs/controllers.md.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod gc;
 pub mod history;
+pub mod job;
 pub mod manager;
 pub mod namespace;
+pub mod nodelifecycle;
+pub mod podgc;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod runtime;
 pub mod serviceaccount;
 pub mod statefulset;

@@ -15,6 +15,12 @@ pub const CONTROLLERS: &[Registration] = &[
     crate::replicaset::REPLICASET,
     crate::replicaset::REPLICATION_CONTROLLER,
     crate::deployment::DEPLOYMENT,
+    crate::job::JOB,
+    crate::cronjob::CRONJOB,
+    crate::nodelifecycle::NODE_LIFECYCLE,
+    crate::podgc::POD_GC,
+    crate::disruption::DISRUPTION,
+    crate::resourcequota::RESOURCE_QUOTA,
     crate::namespace::NAMESPACE,
     crate::serviceaccount::SERVICE_ACCOUNT,
     crate::serviceaccount::ROOT_CA_PUBLISHER,
@@ -47,7 +53,15 @@ pub struct ManagerConfig {
     pub root_ca: Option<String>,
     /// The local-path provisioner's storage directory.
     pub local_path_dir: Option<std::path::PathBuf>,
+    /// How long a node may go without heartbeats before it is `Ready=Unknown`
+    /// (default [`DEFAULT_NODE_MONITOR_GRACE_PERIOD`]).
+    pub node_monitor_grace_period: Option<Duration>,
+    /// Finished pods kept before pod GC deletes the oldest (default 12500; 0 never).
+    pub terminated_pod_gc_threshold: Option<usize>,
 }
+
+/// Upstream's `--node-monitor-grace-period` default.
+pub const DEFAULT_NODE_MONITOR_GRACE_PERIOD: Duration = Duration::from_secs(40);
 
 pub struct ControllerManager {
     client: kube::Client,
@@ -55,6 +69,8 @@ pub struct ControllerManager {
     clock: Arc<dyn Clock>,
     root_ca: Option<Arc<str>>,
     local_path_dir: Option<Arc<std::path::Path>>,
+    node_monitor_grace_period: Duration,
+    terminated_pod_gc_threshold: usize,
 }
 
 impl ControllerManager {
@@ -77,6 +93,10 @@ impl ControllerManager {
             clock: Arc::new(SystemClock),
             root_ca: config.root_ca.as_deref().map(Arc::from),
             local_path_dir: config.local_path_dir.as_deref().map(Arc::from),
+            node_monitor_grace_period: config.node_monitor_grace_period.unwrap_or(DEFAULT_NODE_MONITOR_GRACE_PERIOD),
+            terminated_pod_gc_threshold: config
+                .terminated_pod_gc_threshold
+                .unwrap_or(crate::podgc::plan::DEFAULT_TERMINATED_THRESHOLD),
         })
     }
 
@@ -104,6 +124,8 @@ impl ControllerManager {
             clock: self.clock.clone(),
             root_ca: self.root_ca.clone(),
             local_path_dir: self.local_path_dir.clone(),
+            node_monitor_grace_period: self.node_monitor_grace_period,
+            terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
         };
         let mut controllers = Vec::new();
         for registration in &self.enabled {

@@ -140,6 +140,28 @@ pub struct ControllerManagerArgs {
     /// Controllers not to run (comma-separated names, e.g. `deployment,replicaset`).
     #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
     pub disable_controllers: Vec<String>,
+
+    #[command(flatten)]
+    pub tuning: ControllerTuning,
+}
+
+/// Settings of the controller manager shared by `server` and `controller-manager`.
+#[derive(Args, Debug, Clone)]
+pub struct ControllerTuning {
+    /// How long a node may go without renewing its Lease or status before the
+    /// node lifecycle controller marks it `Ready=Unknown` and taints it.
+    #[arg(long, env = "SKIFF_NODE_MONITOR_GRACE_PERIOD", value_parser = humantime::parse_duration, default_value = "40s")]
+    pub node_monitor_grace_period: Duration,
+
+    /// Finished (Succeeded/Failed) pods kept before the pod garbage collector
+    /// deletes the oldest; 0 keeps them all.
+    #[arg(long, env = "SKIFF_TERMINATED_POD_GC_THRESHOLD", default_value_t = 12_500)]
+    pub terminated_pod_gc_threshold: usize,
+
+    /// Tests only: the controllers' clock is the system clock plus the number
+    /// of seconds in this file, re-read at every use.
+    #[arg(long, env = "SKIFF_TEST_CLOCK_OFFSET_FILE", hide = true)]
+    pub test_clock_offset_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,6 +275,9 @@ pub struct ServerArgs {
     /// (comma-separated names, e.g. `deployment,garbagecollector`).
     #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
     pub disable_controllers: Vec<String>,
+
+    #[command(flatten)]
+    pub controller_tuning: ControllerTuning,
 
     /// Do not run a node agent for this machine (by default the server also
     /// registers this machine as a Node, starts its own containerd and runs pods,

@@ -8,7 +8,9 @@ use anyhow::Context;
 use skiff_controllers::{ControllerManager, ManagerConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::ControllerManagerArgs;
+use skiff_controllers::runtime::OffsetFileClock;
+
+use crate::cli::{ControllerManagerArgs, ControllerTuning};
 
 /// Builds the controller manager for the cluster of `kubeconfig`; the returned
 /// future runs it until `shutdown`. An unknown controller name fails here,
@@ -17,11 +19,21 @@ pub async fn build(
     kubeconfig: &Path,
     disabled: &[String],
     local_path_dir: Option<std::path::PathBuf>,
+    tuning: &ControllerTuning,
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    let config = ManagerConfig { disabled: disabled.to_vec(), root_ca: cluster_ca(kubeconfig), local_path_dir };
+    let config = ManagerConfig {
+        disabled: disabled.to_vec(),
+        root_ca: cluster_ca(kubeconfig),
+        local_path_dir,
+        node_monitor_grace_period: Some(tuning.node_monitor_grace_period),
+        terminated_pod_gc_threshold: Some(tuning.terminated_pod_gc_threshold),
+    };
     let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig).await?;
-    let manager = ControllerManager::new(client, &config).context("invalid --disable-controllers")?;
+    let mut manager = ControllerManager::new(client, &config).context("invalid --disable-controllers")?;
+    if let Some(path) = &tuning.test_clock_offset_file {
+        manager = manager.with_clock(std::sync::Arc::new(OffsetFileClock { path: path.clone() }));
+    }
     eprintln!("skiff: controllers: {}", manager.enabled().join(", "));
     Ok(manager.run(shutdown))
 }
@@ -45,7 +57,7 @@ fn cluster_ca(kubeconfig: &Path) -> Option<String> {
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let stop = crate::server::stop_signals()?;
     let shutdown = CancellationToken::new();
-    let manager = build(&args.kubeconfig, &args.disable_controllers, None, shutdown.clone()).await?;
+    let manager = build(&args.kubeconfig, &args.disable_controllers, None, &args.tuning, shutdown.clone()).await?;
     let task = tokio::spawn(manager);
     eprintln!("skiff: controller manager running against {}; stop with SIGTERM or Ctrl-C", args.kubeconfig.display());
     stop.await;

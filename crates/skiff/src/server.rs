@@ -50,8 +50,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         progress(started, "scheduler started");
     }
     let storage = args.default_local_storage_path.clone().unwrap_or_else(|| args.data_dir.join("storage"));
-    let manager =
-        crate::controllers::build(&kubeconfig, &args.disable_controllers, Some(storage), shutdown.clone()).await?;
+    let manager = crate::controllers::build(
+        &kubeconfig,
+        &args.disable_controllers,
+        Some(storage),
+        &args.controller_tuning,
+        shutdown.clone(),
+    )
+    .await?;
     tasks.spawn(manager);
     progress(started, "controller manager started");
     let cidr = args.node.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;

@@ -60,6 +60,7 @@ pub(super) async fn create_object(call: &Call<'_>, opts: &WriteOptions, mut obj:
     }
     strategy::prepare_for_create(res, &mut obj);
     skiff_api::defaults::apply(res.group, res.kind, &mut obj);
+    admission::mutate_create(res, &mut obj);
     super::apply::track_create(call, &mut obj);
     validate(call, &obj, None)?;
     admission::admit_create(call.ctx, res, &obj).await?;

@@ -64,6 +64,20 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a number of seconds read from a file at every
+/// call (none or unreadable: 0). For whole-system tests that need time to
+/// pass (CronJob schedules) without waiting: `--test-clock-offset-file`.
+pub struct OffsetFileClock {
+    pub path: std::path::PathBuf,
+}
+
+impl Clock for OffsetFileClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = std::fs::read_to_string(&self.path).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+        Utc::now() + chrono::Duration::seconds(offset)
+    }
+}
+
 /// What a controller is built from.
 #[derive(Clone)]
 pub struct Context {
@@ -76,6 +90,10 @@ pub struct Context {
     pub root_ca: Option<Arc<str>>,
     /// Where the local-path provisioner puts volumes (its default when `None`).
     pub local_path_dir: Option<Arc<std::path::Path>>,
+    /// How long a node may go without a heartbeat before it is Unknown.
+    pub node_monitor_grace_period: Duration,
+    /// Finished pods kept before the oldest are deleted (0: never).
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// What to do with a key after a successful sync.

@@ -88,7 +88,7 @@ fn step(kubeconfig: &std::path::Path) {
 }
 
 /// Now as RFC 3339 in UTC, without a date crate.
-fn chrono_now() -> String {
+pub fn chrono_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).

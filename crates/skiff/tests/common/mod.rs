@@ -93,7 +93,11 @@ impl Cluster {
         command
             .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
-            .args(extra);
+            .args(extra)
+            // Test nodes have no kubelet renewing their Lease: unless a test is
+            // about node lifecycle (and passes --node-monitor-grace-period), they
+            // must not go Unknown and get tainted half-way through it.
+            .env("SKIFF_NODE_MONITOR_GRACE_PERIOD", "1h");
         if !extra.contains(&"--agent") {
             command.arg("--disable-agent");
         }

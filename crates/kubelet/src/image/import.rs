@@ -46,7 +46,14 @@ pub async fn import(address: &Path, file: &Path) -> Result<String> {
     // with a base name.
     cmd.arg(file);
     let shown = format!("ctr --address {} -n {CRI_NAMESPACE} images import {}", address.display(), file.display());
-    let out = cmd.output().await.map_err(|source| Error::Spawn { cmd: shown.clone(), source })?;
+    let mut out = cmd.output().await.map_err(|source| Error::Spawn { cmd: shown.clone(), source })?;
+    // Two imports of the same image at once (the agent importing its built-in
+    // images while a user does too) race in containerd's image store: the loser
+    // fails with "already exists". Importing an existing image succeeds, so once
+    // more settles it.
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already exists") {
+        out = cmd.output().await.map_err(|source| Error::Spawn { cmd: shown.clone(), source })?;
+    }
     if !out.status.success() {
         return Err(Error::Command { cmd: shown, stderr: String::from_utf8_lossy(&out.stderr).trim().to_string() });
     }

@@ -5,6 +5,7 @@
 //! Progress goes to stderr. See bench/README.md.
 
 mod api;
+mod dns;
 mod etcd;
 mod proxy;
 mod report;
@@ -34,6 +35,9 @@ enum Command {
     /// The service proxy: EndpointSlice change → rules in the kernel, 1,000 and
     /// 10,000 Services, iptables and nftables, in a namespace it creates.
     Proxy(proxy::ProxyArgs),
+    /// The cluster DNS: queries per second and latency over UDP on loopback
+    /// against a trivial responder in the same run.
+    Dns(dns::DnsArgs),
 }
 
 #[tokio::main]
@@ -43,5 +47,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Scheduler(args) => scheduler::run(args).await,
         Command::Api(args) => api::run(args).await,
         Command::Proxy(args) => proxy::run(args).await,
+        Command::Dns(args) => dns::run(args).await,
     }
 }

@@ -149,6 +149,11 @@ impl Agent {
                 Err(e) => eprintln!("skiff: agent: no kubelet server (kubectl logs will not work): {e}"),
             }
         }
+        // Routes to the other nodes' pods; a hollow node has no pods to reach.
+        if !matches!(cfg.runtime, RuntimeChoice::Fake(_)) {
+            let (client, name, stop) = (self.client.clone(), cfg.node_name.clone(), shutdown.clone());
+            tasks.spawn(async move { crate::routes::run(client, name, &crate::routes::IpRouteTable, stop).await });
+        }
         let machine = Machine::detect(&cfg.data_dir);
         tasks.spawn(node_loop(
             self.client.clone(),

@@ -15,6 +15,7 @@ pub mod node;
 pub mod node_ipam;
 pub mod pod;
 pub mod preflight;
+pub mod routes;
 pub mod runtime;
 pub mod server;
 pub mod testing;

@@ -293,6 +293,20 @@ pub struct ServerArgs {
     #[arg(long, env = "SKIFF_AGENT_DATA_DIR")]
     pub agent_data_dir: Option<PathBuf>,
 
+    /// Do not run the cluster DNS server (nor write the kube-dns Service).
+    #[arg(long, env = "SKIFF_DISABLE_DNS")]
+    pub disable_dns: bool,
+
+    /// Where the cluster DNS server listens, UDP and TCP (default: the node IP,
+    /// port 53). The kube-dns Service's endpoints point here.
+    #[arg(long, env = "SKIFF_DNS_LISTEN")]
+    pub dns_listen: Option<std::net::SocketAddr>,
+
+    /// Resolvers for names outside the cluster domain, `IP:PORT`, comma-separated
+    /// (default: the `nameserver` lines of /etc/resolv.conf).
+    #[arg(long, env = "SKIFF_DNS_UPSTREAM", value_delimiter = ',')]
+    pub dns_upstream: Vec<std::net::SocketAddr>,
+
     #[command(flatten)]
     pub node: NodeArgs,
 

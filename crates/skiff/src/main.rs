@@ -3,6 +3,7 @@
 mod agent;
 mod cli;
 mod controllers;
+mod dns;
 mod exit;
 mod image;
 mod proxy;

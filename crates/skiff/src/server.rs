@@ -60,6 +60,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .await?;
     tasks.spawn(manager);
     progress(started, "controller manager started");
+    if !args.disable_dns {
+        if let Some(addr) = crate::dns::start(&args, &kubeconfig, &mut tasks, shutdown.clone()).await? {
+            progress(started, &format!("cluster DNS listening on {addr} (udp, tcp)"));
+        }
+    }
     let cidr = args.node.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
     let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
     tasks.spawn({

@@ -101,6 +101,11 @@ impl Cluster {
         if !extra.contains(&"--agent") {
             command.arg("--disable-agent");
         }
+        // Cluster DNS only where a test asks for it, on the address it picks
+        // (the default, the node IP's port 53, is one per machine).
+        if !extra.iter().any(|a| a.starts_with("--dns-listen") || *a == "--disable-dns") {
+            command.arg("--disable-dns");
+        }
         let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();

@@ -1,0 +1,105 @@
+//! The thin shell that keeps the index current: one watch each on Services,
+//! EndpointSlices and Pods (all namespaces), applied event by event. A relist
+//! (first start, or after the watch expired) replaces that kind wholesale.
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, Resource};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::index::Index;
+use crate::server::State;
+
+/// A kind the index is built from.
+trait Indexed: Resource<DynamicType = ()> + Clone + Debug + serde::de::DeserializeOwned + Send + Sync + 'static {
+    const BIT: u8;
+    fn apply(index: &mut Index, o: &Self);
+    fn delete(index: &mut Index, o: &Self);
+    fn replace(index: &mut Index, all: &[Self]);
+}
+
+impl Indexed for Service {
+    const BIT: u8 = 1;
+    fn apply(index: &mut Index, o: &Self) {
+        index.apply_service(o)
+    }
+    fn delete(index: &mut Index, o: &Self) {
+        index.delete_service(o)
+    }
+    fn replace(index: &mut Index, all: &[Self]) {
+        index.replace_services(all)
+    }
+}
+
+impl Indexed for EndpointSlice {
+    const BIT: u8 = 2;
+    fn apply(index: &mut Index, o: &Self) {
+        index.apply_slice(o)
+    }
+    fn delete(index: &mut Index, o: &Self) {
+        index.delete_slice(o)
+    }
+    fn replace(index: &mut Index, all: &[Self]) {
+        index.replace_slices(all)
+    }
+}
+
+impl Indexed for Pod {
+    const BIT: u8 = 4;
+    fn apply(index: &mut Index, o: &Self) {
+        index.apply_pod(o)
+    }
+    fn delete(index: &mut Index, o: &Self) {
+        index.delete_pod(o)
+    }
+    fn replace(index: &mut Index, all: &[Self]) {
+        index.replace_pods(all)
+    }
+}
+
+const ALL: u8 = 1 | 2 | 4;
+
+/// Watches until `shutdown`; marks `state` ready once every kind was listed.
+/// Watch errors are retried with kube's default back-off.
+pub async fn run(client: Client, state: Arc<State>, shutdown: CancellationToken) {
+    let synced = Arc::new(AtomicU8::new(0));
+    let watches = async {
+        tokio::join!(
+            watch::<Service>(Api::all(client.clone()), &state, &synced),
+            watch::<EndpointSlice>(Api::all(client.clone()), &state, &synced),
+            watch::<Pod>(Api::all(client), &state, &synced),
+        )
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = watches => {}
+    }
+}
+
+async fn watch<K: Indexed>(api: Api<K>, state: &State, synced: &AtomicU8) {
+    let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+    let mut relist: Option<Vec<K>> = None;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Init) => relist = Some(Vec::new()),
+            Ok(watcher::Event::InitApply(o)) => relist.get_or_insert_with(Vec::new).push(o),
+            Ok(watcher::Event::InitDone) => {
+                let all = relist.take().unwrap_or_default();
+                state.update(|idx| K::replace(idx, &all));
+                if synced.fetch_or(K::BIT, Ordering::AcqRel) | K::BIT == ALL {
+                    state.set_ready();
+                }
+            }
+            Ok(watcher::Event::Apply(o)) => state.update(|idx| K::apply(idx, &o)),
+            Ok(watcher::Event::Delete(o)) => state.update(|idx| K::delete(idx, &o)),
+            Err(e) => tracing::debug!("dns: watching {}: {e}", K::plural(&())),
+        }
+    }
+}

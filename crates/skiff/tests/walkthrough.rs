@@ -13,6 +13,8 @@ use common::Cluster;
 use skiff_kubelet::testing::{remove_all_sandboxes, require_node_prerequisites, NetNs};
 
 const MARKER: &str = "<!-- walkthrough:";
+/// The node's address inside the test's network namespace.
+const NODE_IP: &str = "192.168.233.10";
 
 /// The indented lines of the README's walkthrough block.
 fn walkthrough(readme: &str) -> Vec<String> {
@@ -52,7 +54,32 @@ fn the_readme_quickstart_works_as_written() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
     let netns = NetNs::create("skiff-walk");
-    let c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "walkthrough"]);
+    // The node's address on an uplink with nothing behind it (a bridge without
+    // ports): pods reach the node, and so cluster DNS, and nothing else.
+    for args in [
+        &["ip", "link", "add", "uplink0", "type", "bridge"][..],
+        &["ip", "addr", "add", &format!("{NODE_IP}/24"), "dev", "uplink0"],
+        &["ip", "link", "set", "uplink0", "up"],
+        &["ip", "route", "add", "default", "dev", "uplink0"],
+    ] {
+        let out = netns.command(args[0]).args(&args[1..]).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let listen = format!("{NODE_IP}:53");
+    let c = Cluster::start_in_netns(
+        &netns.name,
+        &[
+            "--agent",
+            "--node-name",
+            "walkthrough",
+            "--node-ip",
+            NODE_IP,
+            "--dns-listen",
+            &listen,
+            "--dns-upstream",
+            "127.0.0.1:9",
+        ],
+    );
     let _cleanup = Sandboxes(c.data_dir().join("agent/containerd/containerd.sock"));
     let kubeconfig = c.data_dir().join("admin.kubeconfig");
 

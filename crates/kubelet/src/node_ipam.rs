@@ -70,13 +70,20 @@ pub async fn run(client: kube::Client, cidr: ClusterCidr, shutdown: Cancellation
             continue;
         }
         // Read every node's CIDR fresh, so two quick registrations never share one.
-        let used: BTreeSet<String> = match nodes.list(&Default::default()).await {
-            Ok(list) => list.items.iter().filter_map(|n| n.spec.as_ref().and_then(|s| s.pod_cidr.clone())).collect(),
+        let list = match nodes.list(&Default::default()).await {
+            Ok(list) => list.items,
             Err(e) => {
                 tracing::warn!("node IPAM list: {e}");
                 continue;
             }
         };
+        let cidr_of = |n: &Node| n.spec.as_ref().and_then(|s| s.pod_cidr.clone());
+        // The event may predate our own assignment (a status update written just
+        // before it): the fresh list says whether this node has one already.
+        if list.iter().any(|n| n.metadata.name == node.metadata.name && cidr_of(n).is_some()) {
+            continue;
+        }
+        let used: BTreeSet<String> = list.iter().filter_map(cidr_of).collect();
         let Some(free) = next_free(cidr, &used) else {
             tracing::error!("no pod CIDR left for node {:?}", node.metadata.name);
             continue;

@@ -58,7 +58,10 @@ pub fn decide(node: &Node, health: &Health, now: DateTime<Utc>, grace: Duration)
     let mut plan = NodePlan::default();
     let deadline = health.probe_time + chrono::Duration::from_std(grace).unwrap_or_default();
     let mut conditions = node.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
-    let mut ready = ready_condition(node).map_or("Unknown", |c| c.status.as_str()).to_string();
+    // A node that has not reported Ready yet (just registered, or made by hand) is
+    // left alone until its grace period runs out, as upstream: tainting it at once
+    // would keep every pod off it.
+    let mut ready = ready_condition(node).map(|c| c.status.clone());
     if now >= deadline {
         let mut changed = false;
         for type_ in WATCHED {
@@ -85,13 +88,14 @@ pub fn decide(node: &Node, health: &Health, now: DateTime<Utc>, grace: Duration)
             }
         }
         if changed {
-            plan.mark_pods_not_ready = ready == "True";
+            plan.mark_pods_not_ready = ready.as_deref() == Some("True");
             plan.conditions = Some(conditions);
         }
-        ready = "Unknown".into();
+        ready = Some("Unknown".into());
     } else {
         plan.requeue_after = Some((deadline - now).to_std().unwrap_or_default());
     }
+    let Some(ready) = ready else { return plan };
     let old_taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     let wanted = match ready.as_str() {
         "True" => None,

@@ -7,40 +7,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::node::{get, wait_until, Sandboxes};
 use common::{Cluster, SKIFF};
-use skiff_kubelet::testing::{remove_all_sandboxes, require_node_prerequisites, NetNs};
-
-/// Removes every sandbox of the agent's containerd when the test ends, even on
-/// failure, so no container outlives it.
-struct Sandboxes(PathBuf);
-
-impl Drop for Sandboxes {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            remove_all_sandboxes(&self.0);
-        }
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn get(c: &Cluster, args: &[&str]) -> String {
-    let out = c.kubectl(args);
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 fn ctr(socket: &Path, args: &[&str]) -> String {
     let out = Command::new("ctr").arg("--address").arg(socket).args(["-n", "k8s.io"]).args(args).output().unwrap();

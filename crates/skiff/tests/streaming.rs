@@ -10,23 +10,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::node::{get, wait_until, Sandboxes};
 use common::{kubectl_binary, Cluster, SKIFF};
-use skiff_kubelet::testing::{remove_all_sandboxes, require_node_prerequisites, NetNs};
-
-struct Sandboxes(PathBuf);
-
-impl Drop for Sandboxes {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            remove_all_sandboxes(&self.0);
-        }
-    }
-}
+use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 /// Kills a background process when the test ends.
 struct Background(Child);
@@ -35,17 +26,6 @@ impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -83,10 +63,6 @@ fn output(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn get(c: &Cluster, args: &[&str]) -> String {
-    String::from_utf8_lossy(&c.kubectl(args).stdout).trim().to_string()
 }
 
 fn running(c: &Cluster, pod: &str) {

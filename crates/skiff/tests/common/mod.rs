@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kubelet;
+pub mod node;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

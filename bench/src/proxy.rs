@@ -6,6 +6,8 @@
 //! what the proxy does between seeing a change and having it in place, minus the
 //! batching delay and the watch delivery (measured by the proxy's
 //! `kubeproxy_network_programming_duration_seconds` in a running cluster).
+//! Changes go through partial syncs (only changed chains); three full syncs of
+//! the same kind of change follow as the reference (`*_partial_vs_full`).
 //! The CPU line counts this process and the tools it ran (iptables-restore, nft).
 //! Needs root, `ip`, iptables and nft.
 
@@ -92,7 +94,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
             let tools = Tools { netns: Some(format!("/run/netns/{}", ns.0).into()) };
             let mut sink: Box<dyn RuleSink> = match mode {
                 "iptables" => Box::new(IptablesSink::new(tools)),
-                _ => Box::new(NftSink { tools }),
+                _ => Box::new(NftSink::new(tools)),
             };
             let started = Instant::now();
             sink.apply(&plan(&services, &slices, &node), &node, &options).await?;
@@ -111,6 +113,19 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 lat.record(t.elapsed());
             }
             let cpu = (cpu_seconds() - cpu0) / args.changes as f64;
+            // The reference: the same change applied by a full sync (what every
+            // sync did before partial syncs, and what the periodic resync does).
+            let mut full = Latencies::default();
+            for c in 0..3 {
+                let i = (c * 104_729 + 13) % n;
+                slices[i].endpoints[0] =
+                    endpoint(&format!("10.40.{}.{}", c / 250, c % 250 + 1), "node-a", None, None, None);
+                let t = Instant::now();
+                let p = plan(&services, &slices, &node);
+                sink.request_full_sync();
+                sink.apply(&p, &node, &options).await?;
+                full.record(t.elapsed());
+            }
             // The in-process share (plan + render), timed apart from the tool.
             let t = Instant::now();
             let p = plan(&services, &slices, &node);
@@ -127,6 +142,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 "endpoints": n * 2, "changes": args.changes,
                 "initial_sync_ms": round(initial.as_secs_f64() * 1000.0),
                 "change_to_rules_ms": {"p50": p50, "p90": lat.quantile_ms(0.9), "max": lat.quantile_ms(1.0)},
+                "full_sync_ms": {"p50": full.quantile_ms(0.5), "max": full.quantile_ms(1.0)},
                 "cpu_ms_per_change": round(cpu * 1000.0),
                 "plan_and_render_ms": round(in_process.as_secs_f64() * 1000.0), "rules_bytes": text_len,
                 "build": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -140,6 +156,11 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 30.0,
                 Better::Lower,
             );
+            emit(json!({
+                "bench": "proxy", "case": format!("{mode}_{n}_partial_vs_full"), "kind": "ratio",
+                "metric": "change_to_rules_p50_speedup", "ours": p50, "reference": full.quantile_ms(0.5),
+                "ratio": round(full.quantile_ms(0.5) / p50),
+            }));
             match reference_p50 {
                 None => reference_p50 = Some(p50),
                 Some(r) => emit(json!({

@@ -89,16 +89,26 @@ pub trait Conntrack: Send {
     async fn delete(&mut self, d: &ConntrackDelete) -> Result<(), ConntrackError>;
 }
 
-/// The `conntrack` tool (conntrack-tools).
+/// The `conntrack` tool (conntrack-tools), in this process's network namespace
+/// or (tests) in the one at `netns`.
 #[derive(Debug, Default)]
-pub struct ConntrackTool;
+pub struct ConntrackTool {
+    pub netns: Option<std::path::PathBuf>,
+}
 
 #[async_trait]
 impl Conntrack for ConntrackTool {
     async fn delete(&mut self, d: &ConntrackDelete) -> Result<(), ConntrackError> {
         let args = d.args();
-        let out =
-            tokio::process::Command::new("conntrack").args(&args).output().await.map_err(ConntrackError::Spawn)?;
+        let mut command = match &self.netns {
+            None => tokio::process::Command::new("conntrack"),
+            Some(ns) => {
+                let mut c = tokio::process::Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display())).args(["--", "conntrack"]);
+                c
+            }
+        };
+        let out = command.args(&args).output().await.map_err(ConntrackError::Spawn)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         // conntrack exits 1 when no entry matched ("0 flow entries have been deleted").
         if out.status.success() || stderr.contains("0 flow entries") {

@@ -64,7 +64,7 @@ impl fmt::Display for ProxyMode {
 pub async fn sink_for(mode: ProxyMode, tools: sink::Tools) -> Result<Box<dyn sink::RuleSink>, sink::SinkError> {
     Ok(match mode {
         ProxyMode::Iptables => Box::new(sink::IptablesSink::new(tools)),
-        ProxyMode::Nftables => Box::new(sink::NftSink { tools }),
+        ProxyMode::Nftables => Box::new(sink::NftSink::new(tools)),
         ProxyMode::Ipvs => Box::new(sink::IpvsSink::probe(tools).await?),
     })
 }

@@ -50,6 +50,8 @@ impl Histogram {
 #[derive(Debug, Default)]
 struct Inner {
     sync_duration: Histogram,
+    full_sync_duration: Histogram,
+    partial_sync_duration: Histogram,
     programming: Histogram,
     last_sync_unix: f64,
     sync_errors: u64,
@@ -62,10 +64,16 @@ pub struct Metrics(Mutex<Inner>);
 
 impl Metrics {
     /// One successful sync: how long the apply took, how long since the oldest
-    /// change it carries was seen, and how many service ports it programmed.
-    pub fn synced(&self, apply: Duration, since_change: Option<Duration>, service_ports: usize) {
+    /// change it carries was seen, how many service ports it programmed, and
+    /// whether it rewrote every rule (full) or only what changed (partial).
+    pub fn synced(&self, apply: Duration, since_change: Option<Duration>, service_ports: usize, full: bool) {
         let mut m = self.0.lock().unwrap();
         m.sync_duration.observe(apply);
+        if full {
+            m.full_sync_duration.observe(apply);
+        } else {
+            m.partial_sync_duration.observe(apply);
+        }
         if let Some(d) = since_change {
             m.programming.observe(d);
         }
@@ -92,6 +100,16 @@ impl Metrics {
             &mut s,
             "kubeproxy_sync_proxy_rules_duration_seconds",
             "SyncProxyRules latency in seconds",
+        );
+        m.full_sync_duration.write(
+            &mut s,
+            "kubeproxy_sync_full_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds for full resyncs",
+        );
+        m.partial_sync_duration.write(
+            &mut s,
+            "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds for partial resyncs",
         );
         m.programming.write(
             &mut s,
@@ -148,12 +166,14 @@ mod tests {
     #[test]
     fn histograms_count_into_every_bucket_at_or_above() {
         let m = Metrics::default();
-        m.synced(Duration::from_millis(3), Some(Duration::from_millis(100)), 7);
+        m.synced(Duration::from_millis(3), Some(Duration::from_millis(100)), 7, false);
         let text = m.render();
         assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.002\"} 0"));
         assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.004\"} 1"));
         assert!(text.contains("kubeproxy_network_programming_duration_seconds_bucket{le=\"0.128\"} 1"));
         assert!(text.contains("kubeproxy_network_programming_duration_seconds_count 1"));
         assert!(text.contains("skiff_proxy_service_ports 7"));
+        assert!(text.contains("kubeproxy_sync_partial_proxy_rules_duration_seconds_count 1"));
+        assert!(text.contains("kubeproxy_sync_full_proxy_rules_duration_seconds_count 0"));
     }
 }

@@ -1,5 +1,6 @@
 //! The proxy's I/O shell: watches Services and EndpointSlices, batches changes
-//! (at most one sync per `min_sync_interval`, at least one per `resync_interval`),
+//! (at most one sync per `min_sync_interval`, at least one per `resync_interval`;
+//! the sink writes only what changed, except at the periodic resync, which is full),
 //! computes the plan, hands it to the sink, then clears stale UDP conntrack entries.
 
 use std::collections::BTreeMap;
@@ -162,12 +163,20 @@ impl Proxy {
                 },
                 _ = tokio::time::sleep_until(due), if svcs.ready && slices.ready => {
                     let started = Instant::now();
+                    // Full: the first sync, the one after a failure (the sinks
+                    // re-read the kernel then) and the periodic resync.
+                    let full = pending.is_none() || last_sync.is_none() || failures > 0;
+                    if pending.is_none() {
+                        // The periodic resync: rewrite everything, repairing rules
+                        // that something else changed or removed.
+                        self.sink.request_full_sync();
+                    }
                     let plan = plan(&svcs.values(), &slices.values(), &self.config.node);
                     match self.sink.apply(&plan, &self.config.node, &self.config.options).await {
                         Ok(()) => {
                             failures = 0;
                             let done = Instant::now();
-                            self.metrics.synced(done - started, pending.map(|p| done - p), plan.len());
+                            self.metrics.synced(done - started, pending.map(|p| done - p), plan.len(), full);
                             for d in stale_entries(&applied, &plan) {
                                 if let Err(e) = self.conntrack.delete(&d).await {
                                     tracing::warn!("proxy: {e}");

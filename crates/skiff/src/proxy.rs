@@ -45,7 +45,7 @@ pub async fn start(
         .await
         .with_context(|| format!("the proxy's metrics address {}", node.proxy_metrics_bind_address))?;
     tasks.spawn(skiff_proxy::metrics::serve(listener, metrics.clone(), shutdown.clone()));
-    let proxy = Proxy::new(client, config, sink, Box::new(ConntrackTool), metrics);
+    let proxy = Proxy::new(client, config, sink, Box::new(ConntrackTool::default()), metrics);
     tasks.spawn(proxy.run(shutdown.clone()));
     eprintln!("skiff: service proxy started ({mode} mode, metrics on {})", node.proxy_metrics_bind_address);
     Ok(())

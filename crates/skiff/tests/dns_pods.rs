@@ -8,44 +8,20 @@
 //! StatefulSet-style pod name (hostname + subdomain). Names outside the
 //! cluster go to an upstream that does not exist (nothing leaves the namespace).
 //!
-//! Needs root, containerd, runc, the CNI plugins, busybox-static, iptables.
+//! Run in iptables and in nftables mode.
+//!
+//! Needs root, containerd, runc, the CNI plugins, busybox-static, iptables, nft.
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::node::{get, wait_until, Sandboxes};
 use common::{Cluster, SKIFF};
-use skiff_kubelet::testing::{remove_all_sandboxes, require_node_prerequisites, NetNs};
+use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const NODE_IP: &str = "192.168.232.10";
-
-struct Sandboxes(PathBuf);
-
-impl Drop for Sandboxes {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            remove_all_sandboxes(&self.0);
-        }
-    }
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn get(c: &Cluster, args: &[&str]) -> String {
-    let out = c.kubectl(args);
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn sh(netns: &NetNs, args: &[&str]) {
     let out = netns.command(args[0]).args(&args[1..]).output().unwrap();
@@ -84,9 +60,18 @@ spec:
 "#;
 
 #[test]
-fn pods_resolve_services_headless_srv_and_statefulset_names_through_kube_dns() {
+fn pods_resolve_names_through_kube_dns_in_iptables_mode() {
+    pods_resolve_services_headless_srv_and_statefulset_names("iptables");
+}
+
+#[test]
+fn pods_resolve_names_through_kube_dns_in_nftables_mode() {
+    pods_resolve_services_headless_srv_and_statefulset_names("nftables");
+}
+
+fn pods_resolve_services_headless_srv_and_statefulset_names(mode: &str) {
     require_node_prerequisites();
-    let netns = NetNs::create("skiff-dns");
+    let netns = NetNs::create(&format!("skiff-dns-{}", &mode[..3]));
     sh(&netns, &["ip", "link", "add", "uplink0", "type", "bridge"]);
     sh(&netns, &["ip", "addr", "add", &format!("{NODE_IP}/24"), "dev", "uplink0"]);
     sh(&netns, &["ip", "link", "set", "uplink0", "up"]);
@@ -104,6 +89,8 @@ fn pods_resolve_services_headless_srv_and_statefulset_names_through_kube_dns() {
             &listen,
             "--dns-upstream",
             "127.0.0.1:9",
+            "--proxy-mode",
+            mode,
         ],
     );
     assert!(c.startup.iter().any(|l| l.contains(&format!("cluster DNS listening on {listen}"))), "{:?}", c.startup);

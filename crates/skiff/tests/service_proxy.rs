@@ -4,7 +4,8 @@
 //! and the service proxy; a Deployment of 3 busybox `httpd` pods sits behind
 //! Services, and busybox pods whose command does the `wget`s report through their
 //! logs. Checked, in iptables and in nftables mode:
-//! - repeated requests to the ClusterIP (named targetPort) reach all three pods;
+//! - repeated requests to the ClusterIP (named targetPort) reach all three pods,
+//!   and so do requests to the Service's name (cluster DNS, the pod's search path);
 //! - the NodePort answers from the node, on the node's address, reaching all three;
 //! - the built-in ServiceLB publishes the node address as the LoadBalancer ingress,
 //!   and that address answers on the service port;
@@ -18,40 +19,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::node::{get, wait_until, Sandboxes};
 use common::{Cluster, SKIFF};
-use skiff_kubelet::testing::{remove_all_sandboxes, require_node_prerequisites, NetNs};
+use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const NODE_IP: &str = "192.168.231.10";
-
-struct Sandboxes(PathBuf);
-
-impl Drop for Sandboxes {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            remove_all_sandboxes(&self.0);
-        }
-    }
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn get(c: &Cluster, args: &[&str]) -> String {
-    let out = c.kubectl(args);
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn sh(netns: &NetNs, args: &[&str]) {
     let out = netns.command(args[0]).args(&args[1..]).output().unwrap();
@@ -187,9 +163,22 @@ fn services_work(mode: &str) {
     sh(&netns, &["ip", "addr", "add", &format!("{NODE_IP}/24"), "dev", "uplink0"]);
     sh(&netns, &["ip", "link", "set", "uplink0", "up"]);
     sh(&netns, &["ip", "route", "add", "default", "dev", "uplink0"]);
+    let dns = format!("{NODE_IP}:53");
     let c = Cluster::start_in_netns(
         &netns.name,
-        &["--agent", "--node-name", "node-1", "--node-ip", NODE_IP, "--proxy-mode", mode],
+        &[
+            "--agent",
+            "--node-name",
+            "node-1",
+            "--node-ip",
+            NODE_IP,
+            "--proxy-mode",
+            mode,
+            "--dns-listen",
+            &dns,
+            "--dns-upstream",
+            "127.0.0.1:9",
+        ],
     );
     assert!(c.startup.iter().any(|l| l.contains(&format!("service proxy started ({mode} mode"))), "{:?}", c.startup);
     let socket = c.data_dir().join("agent/containerd/containerd.sock");
@@ -236,16 +225,14 @@ fn services_work(mode: &str) {
     let (web_ip, sticky_ip, empty_ip) = (ip("web"), ip("sticky"), ip("empty"));
 
     // ClusterIP from a pod: every backend answers, nothing fails.
+    let mut sorted = pods.clone();
+    sorted.sort();
     let seen = counts(&client(&c, "client-web", &format!("http://{web_ip}/"), 30));
-    assert_eq!(
-        seen.keys().cloned().collect::<Vec<_>>(),
-        {
-            let mut p = pods.clone();
-            p.sort();
-            p
-        },
-        "{seen:?}"
-    );
+    assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), sorted, "{seen:?}");
+
+    // By name through the cluster DNS (the pod's search path), every backend too.
+    let seen = counts(&client(&c, "client-dns", "http://web/", 30));
+    assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), sorted, "{seen:?}");
 
     // NodePort from the node, on the node's address.
     let seen = counts(&from_node(&netns, &format!("http://{NODE_IP}:30080/"), 30));

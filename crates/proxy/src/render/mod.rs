@@ -1,8 +1,10 @@
 //! The plan rendered for each kernel interface. Pure: text in, text out.
 
 pub mod iptables;
+pub mod iptables_partial;
 pub mod ipvs;
 pub mod nft;
+pub mod nft_partial;
 
 use sha2::{Digest, Sha256};
 

@@ -1,5 +1,8 @@
-//! iptables: the whole KUBE-* set in one `iptables-restore --noflush` (one COMMIT
-//! per table, each atomic), then the jumps from the built-in chains ensured.
+//! iptables: the KUBE-* set in one `iptables-restore --noflush` (one COMMIT per
+//! table, each atomic), then the jumps from the built-in chains ensured. Syncs
+//! are partial (only chains whose rules changed are written, see
+//! `render::iptables_partial`) except the first, the one after a failure, and
+//! those the shell asks to be full (its periodic resync).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -9,6 +12,7 @@ use async_trait::async_trait;
 use super::{exec, RuleSink, SinkError};
 use crate::model::{NodeContext, Options, ServicePortPlan};
 use crate::render::iptables::{self, JUMPS};
+use crate::render::iptables_partial::{restore, Written};
 
 /// How often the jumps from the built-in chains are re-checked (another program
 /// flushing them would otherwise go unnoticed).
@@ -16,10 +20,15 @@ const JUMP_CHECK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 pub struct IptablesSink {
-    /// Our chains in the kernel, per table, as of the last successful apply; `None`
-    /// when unknown (start, or after a failure): read them with iptables-save.
-    known: Option<(BTreeSet<String>, BTreeSet<String>)>,
+    /// Our chains in the kernel and their contents as of the last successful
+    /// apply; `None` when unknown (start, or after a failure): then the names are
+    /// read with iptables-save and everything is rewritten.
+    known: Option<Written>,
+    /// The next apply rewrites every chain.
+    full_next: bool,
     jumps_checked: Option<Instant>,
+    /// Chains written by the last apply (for the benchmark and the logs).
+    pub last_chains_changed: usize,
     pub tools: exec::Tools,
 }
 
@@ -38,13 +47,14 @@ impl IptablesSink {
         IptablesSink { tools, ..Default::default() }
     }
 
-    async fn current(&mut self) -> Result<(BTreeSet<String>, BTreeSet<String>), SinkError> {
+    /// What the kernel holds, and whether the next restore must be full.
+    async fn current(&mut self) -> Result<(Written, bool), SinkError> {
         if let Some(k) = self.known.take() {
-            return Ok(k);
+            return Ok((k, std::mem::take(&mut self.full_next)));
         }
         let nat = self.tools.run("iptables-save", &["-t", "nat"], None).await?;
         let filter = self.tools.run("iptables-save", &["-t", "filter"], None).await?;
-        Ok((saved_chains(&nat), saved_chains(&filter)))
+        Ok((Written::names_only(saved_chains(&filter), saved_chains(&nat)), true))
     }
 
     async fn ensure_jumps(&mut self) -> Result<(), SinkError> {
@@ -69,19 +79,22 @@ impl IptablesSink {
 impl RuleSink for IptablesSink {
     async fn apply(&mut self, plan: &[ServicePortPlan], _: &NodeContext, options: &Options) -> Result<(), SinkError> {
         let rules = iptables::render(plan, options);
-        let (old_nat, old_filter) = self.current().await?;
-        let new_nat: BTreeSet<String> = rules.nat_chains.iter().cloned().collect();
-        let new_filter: BTreeSet<String> = rules.filter_chains.iter().cloned().collect();
-        let stale_nat = old_nat.difference(&new_nat).cloned().collect();
-        let stale_filter = old_filter.difference(&new_filter).cloned().collect();
-        let text = rules.restore_text(&stale_nat, &stale_filter);
-        self.tools.run("iptables-restore", &["-w", "--noflush"], Some(&text)).await?;
-        self.known = Some((new_nat, new_filter));
+        let (previous, full) = self.current().await?;
+        let r = restore(&rules, &previous, full);
+        if !r.text.is_empty() {
+            self.tools.run("iptables-restore", &["-w", "--noflush"], Some(&r.text)).await?;
+        }
+        self.last_chains_changed = r.chains_changed;
+        self.known = Some(r.written);
         if let Err(e) = self.ensure_jumps().await {
             self.known = None;
             return Err(e);
         }
         Ok(())
+    }
+
+    fn request_full_sync(&mut self) {
+        self.full_next = true;
     }
 }
 

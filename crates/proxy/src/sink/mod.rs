@@ -4,7 +4,9 @@
 //! # Contract
 //! `apply` replaces every rule the sink owns with the rules for `plan`, atomically
 //! from the packets' point of view (a packet sees the old set or the new one), and
-//! returns only when they are in place. After an error the sink's next `apply` starts
+//! returns only when they are in place. A sink may write only what changed since
+//! its last successful `apply`; `request_full_sync` makes the next one complete.
+//! After an error the sink's next `apply` starts
 //! from what the kernel actually has, so a failed sync is repaired by the next one.
 
 mod exec;
@@ -49,6 +51,11 @@ pub trait RuleSink: Send {
     /// When the tool cannot run or rejects the rules; the old rules stay in place.
     async fn apply(&mut self, plan: &[ServicePortPlan], node: &NodeContext, options: &Options)
         -> Result<(), SinkError>;
+
+    /// Makes the next `apply` rewrite everything the sink owns, not only what
+    /// changed since the last one (the periodic resync, which repairs rules that
+    /// something else changed). Sinks that always rewrite everything ignore it.
+    fn request_full_sync(&mut self) {}
 }
 
 /// Records every plan it is given; can be told to fail.

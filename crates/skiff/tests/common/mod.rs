@@ -91,8 +91,13 @@ impl Cluster {
     fn spawn(data_dir: &Path, extra: &[&str], netns: Option<&str>) -> (Child, PathBuf, u16, Vec<String>) {
         let port = free_port();
         let mut command = in_netns(netns, SKIFF);
+        command.arg("server");
+        // Loopback unless the test serves other machines (two-node tests).
+        if !extra.contains(&"--bind-address") {
+            command.args(["--bind-address", "127.0.0.1"]);
+        }
         command
-            .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
+            .args(["--https-listen-port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(extra)
             // Test nodes have no kubelet renewing their Lease: unless a test is

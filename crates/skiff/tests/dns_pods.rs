@@ -17,16 +17,11 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::node::{get, wait_until, Sandboxes};
+use common::node::{get, sh, wait_until, Sandboxes};
 use common::{Cluster, SKIFF};
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const NODE_IP: &str = "192.168.232.10";
-
-fn sh(netns: &NetNs, args: &[&str]) {
-    let out = netns.command(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 const OBJECTS: &str = r#"
 apiVersion: v1

@@ -23,16 +23,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::node::{get, wait_until, Sandboxes};
+use common::node::{get, sh, wait_ready_endpoints, wait_until, Sandboxes};
 use common::{Cluster, SKIFF};
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const NODE_IP: &str = "192.168.231.10";
-
-fn sh(netns: &NetNs, args: &[&str]) {
-    let out = netns.command(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 fn web_yaml(shared: &Path) -> String {
     format!(
@@ -207,20 +202,7 @@ fn services_work(mode: &str) {
         .map(String::from)
         .collect();
     assert_eq!(pods.len(), 3, "{pods:?}");
-    wait_until("3 ready endpoints of web", Duration::from_secs(60), || {
-        let ready = get(
-            &c,
-            &[
-                "get",
-                "endpointslices",
-                "-l",
-                "kubernetes.io/service-name=web",
-                "-o",
-                "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}",
-            ],
-        );
-        (ready.split_whitespace().count() == 3).then_some(())
-    });
+    wait_ready_endpoints(&c, "web", 3);
     let ip = |svc: &str| get(&c, &["get", "service", svc, "-o", "jsonpath={.spec.clusterIP}"]);
     let (web_ip, sticky_ip, empty_ip) = (ip("web"), ip("sticky"), ip("empty"));
 

@@ -22,19 +22,13 @@ use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::node::{get, wait_until, Sandboxes};
+use common::node::{get, sh, wait_ready_endpoints, wait_until, Sandboxes};
 use common::{Cluster, SKIFF};
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const A_IP: &str = "10.99.0.1";
 const B_IP: &str = "10.99.0.2";
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-fn sh(netns: &NetNs, args: &[&str]) -> String {
-    let out = netns.command(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 /// The `skiff agent` of node B; killed when the test ends.
 struct Agent(Child);
@@ -208,20 +202,7 @@ fn pods_across_nodes(mode: &str) {
     let pod_ip = get(&c, &["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}"]);
     assert!(pod_ip.starts_with(&b_cidr[..b_cidr.rfind('.').unwrap()]), "{pod_ip} in {b_cidr}");
     let svc_ip = get(&c, &["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
-    wait_until("3 ready endpoints of web", Duration::from_secs(60), || {
-        let ready = get(
-            &c,
-            &[
-                "get",
-                "endpointslices",
-                "-l",
-                "kubernetes.io/service-name=web",
-                "-o",
-                "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}",
-            ],
-        );
-        (ready.split_whitespace().count() == 3).then_some(())
-    });
+    wait_ready_endpoints(&c, "web", 3);
 
     // From a pod on node A: node B's pod by IP, the Service by ClusterIP and by name.
     let script = format!(

@@ -35,3 +35,20 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
 pub fn get(c: &Cluster, args: &[&str]) -> String {
     String::from_utf8_lossy(&c.kubectl(args).stdout).trim().to_string()
 }
+
+/// Runs `args` inside `netns` and expects success; returns stdout.
+pub fn sh(netns: &skiff_kubelet::testing::NetNs, args: &[&str]) -> String {
+    let out = netns.command(args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until Service `svc`'s EndpointSlices list `n` ready addresses.
+pub fn wait_ready_endpoints(c: &Cluster, svc: &str, n: usize) {
+    let label = format!("kubernetes.io/service-name={svc}");
+    let jsonpath = "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}";
+    wait_until(&format!("{n} ready endpoints of {svc}"), Duration::from_secs(60), || {
+        let ready = get(c, &["get", "endpointslices", "-l", &label, "-o", jsonpath]);
+        (ready.split_whitespace().count() == n).then_some(())
+    });
+}

@@ -19,6 +19,7 @@ pub mod pod;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod serviceaccount;
 pub mod storage;
 pub mod strategy;
 pub mod table;

@@ -41,6 +41,8 @@ pub struct Context {
     pub metrics: crate::metrics::Metrics,
     /// How `pods/log` reaches kubelets; set at start when the PKI allows.
     pub kubelet: std::sync::OnceLock<Arc<crate::kubelet_client::KubeletClient>>,
+    /// Signs ServiceAccount tokens (TokenRequest); set at start.
+    pub service_account_key: std::sync::OnceLock<Arc<crate::serviceaccount::SigningKey>>,
     in_flight: Semaphore,
 }
 
@@ -59,6 +61,7 @@ impl Context {
             shutdown,
             metrics: Default::default(),
             kubelet: std::sync::OnceLock::new(),
+            service_account_key: std::sync::OnceLock::new(),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
         })
     }
@@ -117,7 +120,7 @@ pub async fn handle(ctx: &Context, req: Request<Bytes>, peer: &Peer) -> HttpResp
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();
     let info = request::info::parse(&parts.method, &path, query.flag("watch"));
-    let user = match authenticate(ctx, &parts.headers, peer) {
+    let user = match authenticate(ctx, &parts.headers, peer).await {
         Ok(user) => user,
         Err(e) => return response::error(&e),
     };
@@ -189,13 +192,19 @@ fn request_labels(info: &RequestInfo, method: &Method, code: u16) -> crate::metr
 
 /// Authenticates a request. Without an `Authorization` header the answer depends on
 /// the connection's certificates alone, so it is computed once per connection.
-fn authenticate(ctx: &Context, headers: &http::HeaderMap, peer: &Peer) -> ApiResult<Option<UserInfo>> {
+async fn authenticate(ctx: &Context, headers: &http::HeaderMap, peer: &Peer) -> ApiResult<Option<UserInfo>> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let request = crate::authn::AuthnRequest { authorization, peer_certificates: &peer.certificates };
+    let request = crate::authn::AuthnRequest { authorization, peer_certificates: &peer.certificates, audiences: &[] };
     if authorization.is_some() || headers.contains_key(header::AUTHORIZATION) {
-        return ctx.authenticator.authenticate(&request);
+        return ctx.authenticator.authenticate(&request).await;
     }
-    peer.certificate_user.get_or_init(|| ctx.authenticator.authenticate(&request)).clone()
+    if let Some(user) = peer.certificate_user.get() {
+        return user.clone();
+    }
+    let user = ctx.authenticator.authenticate(&request).await;
+    // Two requests racing here compute the same answer; either may be kept.
+    let _ = peer.certificate_user.set(user.clone());
+    user
 }
 
 async fn resource(

@@ -35,6 +35,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot write the admin kubeconfig: {0}")]
     Kubeconfig(#[from] crate::kubeconfig::KubeconfigError),
+    #[error("cannot load the service account signing key: {0}")]
+    ServiceAccountKey(#[from] crate::serviceaccount::key::KeyError),
     #[error("cannot read the token file: {0}")]
     TokenFile(#[from] crate::authn::TokenFileError),
     #[error("port {0} is already in use (is another skiff or Kubernetes API server running?)")]
@@ -97,16 +99,24 @@ impl ApiServer {
         let kubeconfig = config.data_dir.join("admin.kubeconfig");
         crate::kubeconfig::write_admin_kubeconfig(&kubeconfig, &url, &pki)?;
 
+        let sa_key = Arc::new(crate::serviceaccount::key::load_or_create(
+            &config.data_dir.join("tls").join("service-account.key"),
+        )?);
         let mut authenticators: Vec<Box<dyn Authenticator>> = vec![Box::new(X509Authenticator::new())];
         if let Some(path) = &config.token_file {
             authenticators.push(Box::new(TokenFileAuthenticator::from_file(path)?));
         }
+        authenticators.push(Box::new(crate::serviceaccount::ServiceAccountAuthenticator::new(
+            sa_key.clone(),
+            crate::storage::Objects::new(store.clone()),
+        )));
         let ctx = Context::new(
             store,
             Arc::new(UnionAuthenticator::new(authenticators)),
             Arc::new(AllowAuthenticated),
             shutdown,
         );
+        let _ = ctx.service_account_key.set(sa_key);
         match crate::kubelet_client::KubeletClient::new(&pki) {
             Ok(client) => {
                 let _ = ctx.kubelet.set(Arc::new(client));

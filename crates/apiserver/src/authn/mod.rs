@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use rustls::pki_types::CertificateDer;
 use skiff_api::ApiError;
 
+pub(crate) use tokenfile::bearer_token;
 pub use tokenfile::{TokenFileAuthenticator, TokenFileError};
 pub use union::UnionAuthenticator;
 pub use x509::X509Authenticator;
@@ -54,14 +55,19 @@ pub struct AuthnRequest<'a> {
     /// The client certificate chain the TLS layer verified against the cluster CA, leaf
     /// first; empty when the client presented none (or the connection is not TLS).
     pub peer_certificates: &'a [CertificateDer<'static>],
+    /// The audiences a token must be meant for (TokenReview's `spec.audiences`);
+    /// empty means the API server's own.
+    pub audiences: &'a [String],
 }
 
-/// One way of authenticating requests.
+/// One way of authenticating requests. Async because some kinds of credentials
+/// (ServiceAccount tokens) are only valid while objects they name exist.
+#[async_trait::async_trait]
 pub trait Authenticator: Send + Sync {
     /// `Ok(Some(user))` when the request carries valid credentials of this authenticator's
     /// kind, `Ok(None)` when it carries none, `Err` (an [`ApiError::Unauthorized`]) when it
     /// carries credentials of this kind that are not valid.
-    fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError>;
+    async fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError>;
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ fn tokens(text: &str) -> TokenFileAuthenticator {
 }
 
 fn with_header(header: &str) -> AuthnRequest<'_> {
-    AuthnRequest { authorization: Some(header), peer_certificates: &[] }
+    AuthnRequest { authorization: Some(header), peer_certificates: &[], audiences: &[] }
 }
 
 fn user(name: &str, uid: &str, groups: &[&str]) -> UserInfo {
@@ -43,14 +43,18 @@ fn cert_der(common_name: Option<&str>, organizations: &[&str]) -> CertificateDer
     params.self_signed(&key).unwrap().der().clone()
 }
 
-#[test]
-fn token_file_records_with_quoted_groups() {
+#[tokio::test]
+async fn token_file_records_with_quoted_groups() {
     let auth = tokens(TOKENS);
     assert_eq!(auth.len(), 3);
-    let found = |t: &str| auth.authenticate(&with_header(&format!("Bearer {t}"))).unwrap();
-    assert_eq!(found("abc123"), Some(user("alice", "1001", &["dev", "ops"])));
-    assert_eq!(found("def456"), Some(user("bob", "1002", &[])));
-    assert_eq!(found("ghi789"), Some(user("carol", "1003", &["admins"])));
+    for (t, want) in [
+        ("abc123", user("alice", "1001", &["dev", "ops"])),
+        ("def456", user("bob", "1002", &[])),
+        ("ghi789", user("carol", "1003", &["admins"])),
+    ] {
+        let header = format!("Bearer {t}");
+        assert_eq!(auth.authenticate(&with_header(&header)).await.unwrap(), Some(want));
+    }
 }
 
 #[test]
@@ -69,18 +73,18 @@ fn token_file_quote_error_names_its_line() {
     assert_eq!(err.to_string(), "token file t.csv line 2: bare \" in non-quoted field");
 }
 
-#[test]
-fn token_file_skips_empty_tokens_and_keeps_the_last_duplicate() {
+#[tokio::test]
+async fn token_file_skips_empty_tokens_and_keeps_the_last_duplicate() {
     let auth = tokens(",nobody,0\ntok,first,1\ntok,second,2\n");
     assert_eq!(auth.len(), 1);
-    assert_eq!(auth.authenticate(&with_header("Bearer tok")).unwrap(), Some(user("second", "2", &[])));
+    assert_eq!(auth.authenticate(&with_header("Bearer tok")).await.unwrap(), Some(user("second", "2", &[])));
 }
 
-#[test]
-fn token_file_drops_empty_group_names() {
+#[tokio::test]
+async fn token_file_drops_empty_group_names() {
     let auth = tokens("t1,u,1,\"\"\nt2,u,2,\"a,,b\"\n");
-    assert_eq!(auth.authenticate(&with_header("Bearer t1")).unwrap().unwrap().groups, Vec::<String>::new());
-    assert_eq!(auth.authenticate(&with_header("Bearer t2")).unwrap().unwrap().groups, ["a", "b"]);
+    assert_eq!(auth.authenticate(&with_header("Bearer t1")).await.unwrap().unwrap().groups, Vec::<String>::new());
+    assert_eq!(auth.authenticate(&with_header("Bearer t2")).await.unwrap().unwrap().groups, ["a", "b"]);
 }
 
 #[test]
@@ -108,42 +112,43 @@ fn bearer_scheme_is_case_insensitive_and_parsed_like_upstream() {
     }
 }
 
-#[test]
-fn unknown_bearer_token_is_unauthorized_and_other_schemes_are_not_ours() {
+#[tokio::test]
+async fn unknown_bearer_token_is_unauthorized_and_other_schemes_are_not_ours() {
     let auth = tokens(TOKENS);
-    assert!(matches!(auth.authenticate(&with_header("Bearer nope")), Err(ApiError::Unauthorized(_))));
-    assert_eq!(auth.authenticate(&with_header("Basic dXNlcjpwYXNz")).unwrap(), None);
-    assert_eq!(auth.authenticate(&AuthnRequest::default()).unwrap(), None);
+    assert!(matches!(auth.authenticate(&with_header("Bearer nope")).await, Err(ApiError::Unauthorized(_))));
+    assert_eq!(auth.authenticate(&with_header("Basic dXNlcjpwYXNz")).await.unwrap(), None);
+    assert_eq!(auth.authenticate(&AuthnRequest::default()).await.unwrap(), None);
 }
 
-#[test]
-fn x509_user_is_common_name_and_groups_are_organizations() {
+#[tokio::test]
+async fn x509_user_is_common_name_and_groups_are_organizations() {
     let cert = cert_der(Some("jane"), &["devs"]);
     let certs = [cert];
-    let request = AuthnRequest { authorization: None, peer_certificates: &certs };
-    assert_eq!(X509Authenticator::new().authenticate(&request).unwrap(), Some(user("jane", "", &["devs"])));
+    let request = AuthnRequest { authorization: None, peer_certificates: &certs, audiences: &[] };
+    assert_eq!(X509Authenticator::new().authenticate(&request).await.unwrap(), Some(user("jane", "", &["devs"])));
 }
 
-#[test]
-fn x509_without_certificate_or_common_name_has_nothing_to_say() {
-    assert_eq!(X509Authenticator::new().authenticate(&AuthnRequest::default()).unwrap(), None);
+#[tokio::test]
+async fn x509_without_certificate_or_common_name_has_nothing_to_say() {
+    assert_eq!(X509Authenticator::new().authenticate(&AuthnRequest::default()).await.unwrap(), None);
     let certs = [cert_der(None, &["devs"])];
-    let request = AuthnRequest { authorization: None, peer_certificates: &certs };
-    assert_eq!(X509Authenticator::new().authenticate(&request).unwrap(), None);
+    let request = AuthnRequest { authorization: None, peer_certificates: &certs, audiences: &[] };
+    assert_eq!(X509Authenticator::new().authenticate(&request).await.unwrap(), None);
 }
 
-#[test]
-fn x509_unreadable_certificate_is_unauthorized() {
+#[tokio::test]
+async fn x509_unreadable_certificate_is_unauthorized() {
     let certs = [CertificateDer::from(vec![0x30, 0x03, 0x01, 0x02])];
-    let request = AuthnRequest { authorization: None, peer_certificates: &certs };
-    assert!(matches!(X509Authenticator::new().authenticate(&request), Err(ApiError::Unauthorized(_))));
+    let request = AuthnRequest { authorization: None, peer_certificates: &certs, audiences: &[] };
+    assert!(matches!(X509Authenticator::new().authenticate(&request).await, Err(ApiError::Unauthorized(_))));
 }
 
 /// An authenticator that answers the same thing every time.
 struct Fixed(Result<Option<UserInfo>, ApiError>);
 
+#[async_trait::async_trait]
 impl Authenticator for Fixed {
-    fn authenticate(&self, _: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
+    async fn authenticate(&self, _: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
         self.0.clone()
     }
 }
@@ -152,42 +157,45 @@ fn union(answers: Vec<Result<Option<UserInfo>, ApiError>>) -> UnionAuthenticator
     UnionAuthenticator::new(answers.into_iter().map(|a| Box::new(Fixed(a)) as Box<dyn Authenticator>).collect())
 }
 
-#[test]
-fn union_adds_system_authenticated_once() {
-    let found = union(vec![Ok(Some(user("u", "", &["g"])))]).authenticate(&AuthnRequest::default()).unwrap();
+#[tokio::test]
+async fn union_adds_system_authenticated_once() {
+    let found = union(vec![Ok(Some(user("u", "", &["g"])))]).authenticate(&AuthnRequest::default()).await.unwrap();
     assert_eq!(found.unwrap().groups, ["g", SYSTEM_AUTHENTICATED]);
     let already = union(vec![Ok(Some(user("u", "", &[SYSTEM_AUTHENTICATED, "g"])))]);
-    assert_eq!(already.authenticate(&AuthnRequest::default()).unwrap().unwrap().groups, [SYSTEM_AUTHENTICATED, "g"]);
+    assert_eq!(
+        already.authenticate(&AuthnRequest::default()).await.unwrap().unwrap().groups,
+        [SYSTEM_AUTHENTICATED, "g"]
+    );
     let unauthenticated = union(vec![Ok(Some(UserInfo::anonymous()))]);
     assert_eq!(
-        unauthenticated.authenticate(&AuthnRequest::default()).unwrap().unwrap().groups,
+        unauthenticated.authenticate(&AuthnRequest::default()).await.unwrap().unwrap().groups,
         [SYSTEM_UNAUTHENTICATED]
     );
 }
 
-#[test]
-fn union_first_user_wins_and_errors_do_not_stop_later_authenticators() {
+#[tokio::test]
+async fn union_first_user_wins_and_errors_do_not_stop_later_authenticators() {
     let auth = union(vec![
         Ok(None),
         Err(ApiError::Unauthorized("invalid bearer token".into())),
         Ok(Some(user("second", "", &[]))),
         Ok(Some(user("third", "", &[]))),
     ]);
-    assert_eq!(auth.authenticate(&AuthnRequest::default()).unwrap().unwrap().name, "second");
+    assert_eq!(auth.authenticate(&AuthnRequest::default()).await.unwrap().unwrap().name, "second");
 }
 
-#[test]
-fn union_without_user_is_anonymous_or_unauthorized() {
-    assert_eq!(union(vec![Ok(None), Ok(None)]).authenticate(&AuthnRequest::default()).unwrap(), None);
-    assert_eq!(union(vec![]).authenticate(&AuthnRequest::default()).unwrap(), None);
+#[tokio::test]
+async fn union_without_user_is_anonymous_or_unauthorized() {
+    assert_eq!(union(vec![Ok(None), Ok(None)]).authenticate(&AuthnRequest::default()).await.unwrap(), None);
+    assert_eq!(union(vec![]).authenticate(&AuthnRequest::default()).await.unwrap(), None);
     let failed = union(vec![Ok(None), Err(ApiError::Unauthorized("invalid bearer token".into()))]);
-    assert_eq!(failed.authenticate(&AuthnRequest::default()), Err(ApiError::Unauthorized("Unauthorized".into())));
+    assert_eq!(failed.authenticate(&AuthnRequest::default()).await, Err(ApiError::Unauthorized("Unauthorized".into())));
 }
 
-#[test]
-fn union_of_real_authenticators_accepts_a_certificate_despite_a_bad_token() {
+#[tokio::test]
+async fn union_of_real_authenticators_accepts_a_certificate_despite_a_bad_token() {
     let certs = [cert_der(Some("jane"), &["devs"])];
-    let request = AuthnRequest { authorization: Some("Bearer wrong"), peer_certificates: &certs };
+    let request = AuthnRequest { authorization: Some("Bearer wrong"), peer_certificates: &certs, audiences: &[] };
     let auth = UnionAuthenticator::new(vec![Box::new(tokens(TOKENS)), Box::new(X509Authenticator::new())]);
-    assert_eq!(auth.authenticate(&request).unwrap(), Some(user("jane", "", &["devs", SYSTEM_AUTHENTICATED])));
+    assert_eq!(auth.authenticate(&request).await.unwrap(), Some(user("jane", "", &["devs", SYSTEM_AUTHENTICATED])));
 }

@@ -112,9 +112,10 @@ pub(crate) fn bearer_token(authorization: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+#[async_trait::async_trait]
 impl Authenticator for TokenFileAuthenticator {
     /// `Ok(None)` without a bearer token; `Err` for a bearer token not in the file.
-    fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
+    async fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
         let Some(token) = request.authorization.and_then(bearer_token) else {
             return Ok(None);
         };

@@ -25,11 +25,12 @@ impl UnionAuthenticator {
     }
 }
 
+#[async_trait::async_trait]
 impl Authenticator for UnionAuthenticator {
-    fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
+    async fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
         let mut failed = false;
         for authenticator in &self.authenticators {
-            match authenticator.authenticate(request) {
+            match authenticator.authenticate(request).await {
                 Ok(Some(user)) => return Ok(Some(with_authenticated_group(user))),
                 Ok(None) => {}
                 Err(e) => {

@@ -22,10 +22,11 @@ impl X509Authenticator {
     }
 }
 
+#[async_trait::async_trait]
 impl Authenticator for X509Authenticator {
     /// `Ok(None)` without a certificate, and (as upstream) for a certificate without a CN.
     /// `Err` when the leaf cannot be read.
-    fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
+    async fn authenticate(&self, request: &AuthnRequest<'_>) -> Result<Option<UserInfo>, ApiError> {
         let Some(leaf) = request.peer_certificates.first() else {
             return Ok(None);
         };

@@ -3,7 +3,7 @@
 
 pub mod discovery;
 mod apply;
-mod body;
+pub(crate) mod body;
 mod delete;
 mod logs;
 mod pods;
@@ -97,6 +97,7 @@ pub async fn dispatch(call: Call<'_>) -> Result<HttpResponse, ApiError> {
         ("finalize", Verb::Update) => write::update(&call).await,
         ("binding", Verb::Create) => pods::bind(&call).await,
         ("eviction", Verb::Create) => pods::evict(&call).await,
+        ("token", Verb::Create) => crate::serviceaccount::token_request::create(&call).await,
         ("log", Verb::Get) => logs::get(&call).await,
         ("scale", Verb::Get) => scale::get(&call).await,
         ("scale", Verb::Update) => scale::update(&call).await,

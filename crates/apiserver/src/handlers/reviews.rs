@@ -21,7 +21,7 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     check_type(call, &mut review, res.kind, &res.api_version())?;
     let status = match (res.group, res.kind) {
         ("authentication.k8s.io", "SelfSubjectReview") => json!({"userInfo": user_info_json(call.user)}),
-        ("authentication.k8s.io", "TokenReview") => token_review(call, &review),
+        ("authentication.k8s.io", "TokenReview") => token_review(call, &review).await,
         ("authorization.k8s.io", "SelfSubjectAccessReview") => access_review(call, call.user, &review, None)?,
         ("authorization.k8s.io", "SubjectAccessReview") => {
             let user = user_from_spec(review.get("spec").unwrap_or(&Value::Null));
@@ -119,12 +119,21 @@ fn rules_review(call: &Call<'_>, review: &Value) -> Value {
     json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": false})
 }
 
-fn token_review(call: &Call<'_>, review: &Value) -> Value {
+async fn token_review(call: &Call<'_>, review: &Value) -> Value {
     let token = review.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
     let header = format!("Bearer {token}");
-    let request = AuthnRequest { authorization: Some(&header), peer_certificates: &[] };
-    match call.ctx.authenticator.authenticate(&request) {
-        Ok(Some(user)) => json!({"authenticated": true, "user": user_info_json(&user), "audiences": []}),
+    let audiences: Vec<String> = review
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let request = AuthnRequest { authorization: Some(&header), peer_certificates: &[], audiences: &audiences };
+    match call.ctx.authenticator.authenticate(&request).await {
+        Ok(Some(user)) => json!({
+            "authenticated": true,
+            "user": user_info_json(&user),
+            "audiences": crate::serviceaccount::authn::matching_audiences(token, &audiences),
+        }),
         Ok(None) => json!({"authenticated": false}),
         Err(e) => json!({"authenticated": false, "error": e.message()}),
     }

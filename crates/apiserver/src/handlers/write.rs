@@ -64,6 +64,9 @@ pub(super) async fn create_object(call: &Call<'_>, opts: &WriteOptions, mut obj:
     super::apply::track_create(call, &mut obj);
     validate(call, &obj, None)?;
     admission::admit_create(call.ctx, res, &obj).await?;
+    if res.group.is_empty() && res.kind == "Pod" {
+        crate::serviceaccount::admission::admit(&call.ctx.objects, &mut obj).await?;
+    }
     if opts.dry_run {
         return Ok(obj);
     }

@@ -11,7 +11,7 @@
 //!
 //! One server owns a directory at a time (the data directory is locked by the store).
 
-mod files;
+pub(crate) mod files;
 mod inspect;
 mod issue;
 mod subject;

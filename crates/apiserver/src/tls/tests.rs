@@ -52,7 +52,8 @@ async fn handshake(
         let (_, connection) = tls.get_ref();
         let certs = connection.peer_certificates().unwrap_or_default();
         let user = X509Authenticator::new()
-            .authenticate(&AuthnRequest { authorization: None, peer_certificates: certs })
+            .authenticate(&AuthnRequest { authorization: None, peer_certificates: certs, audiences: &[] })
+            .await
             .unwrap();
         Ok::<_, std::io::Error>(Accepted { user, alpn: connection.alpn_protocol().map(|p| p.to_vec()) })
     });
@@ -169,8 +170,8 @@ async fn spawn_whoami_server(pki: &Pki) -> SocketAddr {
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else { return };
                 let certs = tls.get_ref().1.peer_certificates().unwrap_or_default().to_vec();
-                let request = AuthnRequest { authorization: None, peer_certificates: &certs };
-                let body = match X509Authenticator::new().authenticate(&request) {
+                let request = AuthnRequest { authorization: None, peer_certificates: &certs, audiences: &[] };
+                let body = match X509Authenticator::new().authenticate(&request).await {
                     Ok(Some(user)) => format!("{} {}", user.name, user.groups.join(",")),
                     _ => "anonymous".to_string(),
                 };

@@ -4,6 +4,7 @@
 
 pub mod cgroups;
 pub mod config;
+pub mod events;
 pub mod hooks;
 pub mod observed;
 pub mod plan;

@@ -55,14 +55,30 @@ struct Worker {
     volumes_refreshed: Option<tokio::time::Instant>,
     /// Probe state per running container instance (by container id).
     probes: std::collections::HashMap<String, ContainerProbes>,
+    /// The pod's persistentVolumeClaim volumes once every claim resolved (a
+    /// pod's claims stay bound to the same volumes, so once is enough).
+    claims: Option<volumes::ClaimPaths>,
+    /// The last `FailedMount` message recorded, so a waiting pod does not
+    /// produce an event every round.
+    mount_failure: Option<String>,
+    /// The pod's ServiceAccount tokens (projected volumes).
+    tokens: std::sync::Mutex<volumes::tokens::TokenCache>,
 }
 
 /// Runs the worker for one pod until the pod is gone (its object deleted and its
 /// containers removed) or `shutdown`. `pod` carries the latest object; `None`
 /// means the API no longer has it.
 pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, shutdown: CancellationToken) {
-    let mut w =
-        Worker { ctx, failures: BTreeMap::new(), written: None, volumes_refreshed: None, probes: Default::default() };
+    let mut w = Worker {
+        ctx,
+        failures: BTreeMap::new(),
+        written: None,
+        volumes_refreshed: None,
+        probes: Default::default(),
+        claims: None,
+        mount_failure: None,
+        tokens: Default::default(),
+    };
     let mut uid = String::new();
     loop {
         let current = pod.borrow_and_update().clone();
@@ -121,7 +137,14 @@ impl Worker {
         let phase0 =
             status::pod_status(pod, &obs, &BTreeMap::new(), &BTreeMap::new(), &self.ctx.host_ip, chrono::Utc::now())
                 .phase;
-        let plan = plan::plan(pod, &obs, phase0.as_deref().unwrap_or("Pending"), &self.failures, now_nanos());
+        let mut plan = plan::plan(pod, &obs, phase0.as_deref().unwrap_or("Pending"), &self.failures, now_nanos());
+        let starts = |a: &Action| matches!(a, Action::CreateSandbox { .. } | Action::StartContainer { .. });
+        let mut held = false;
+        if plan.actions.iter().any(starts) && !self.volumes_mounted(pod).await {
+            // As upstream's volume manager: nothing starts until every volume is there.
+            plan.actions.retain(|a| !starts(a));
+            held = true;
+        }
         let acted = !plan.actions.is_empty();
         for action in &plan.actions {
             match action {
@@ -185,7 +208,13 @@ impl Worker {
                 Err(e) => return Err(e.into()),
             }
         }
-        let next = if acted { Duration::from_millis(100) } else { RESYNC };
+        let next = if acted {
+            Duration::from_millis(100)
+        } else if held {
+            Duration::from_secs(2)
+        } else {
+            RESYNC
+        };
         Ok(Some(plan.requeue_after.map_or(next, |r| r.min(next))))
     }
 
@@ -239,6 +268,36 @@ impl Worker {
         killed
     }
 
+    /// Whether the pod's persistentVolumeClaim volumes are resolved and their
+    /// directories exist; while not, records `FailedMount` (once per reason).
+    async fn volumes_mounted(&mut self, pod: &Pod) -> bool {
+        if self.claims.is_some() || volumes::claims::claim_volumes(pod).is_empty() {
+            return true;
+        }
+        let result = match volumes::api::fetch_claims(&self.ctx.client, pod).await {
+            Ok(claims) => volumes::claims::prepare(&claims).map(|()| claims),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(claims) => {
+                self.claims = Some(claims);
+                self.mount_failure = None;
+                true
+            }
+            Err(why) => {
+                if self.mount_failure.as_deref() != Some(why.as_str()) {
+                    let names: Vec<String> =
+                        volumes::claims::claim_volumes(pod).into_iter().map(|v| v.volume).collect();
+                    let message = volumes::claims::failed_mount_message(&names, &why);
+                    tracing::info!(pod = ?pod.metadata.name, "{message}");
+                    super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, "FailedMount", &message).await;
+                    self.mount_failure = Some(why);
+                }
+                false
+            }
+        }
+    }
+
     /// Readiness and started flags of running containers that have probes.
     fn probe_views(&self, pod: &Pod, obs: &Observed) -> BTreeMap<String, ProbeView> {
         let spec = pod.spec.clone().unwrap_or_default();
@@ -262,18 +321,42 @@ impl Worker {
             .spec
             .iter()
             .flat_map(|s| s.volumes.iter().flatten())
-            .any(|v| v.config_map.is_some() || v.secret.is_some());
-        let due = self.volumes_refreshed.is_none_or(|t| t.elapsed() >= VOLUME_REFRESH);
+            .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some());
+        let wanted = volumes::tokens::wanted(pod);
+        let tokens_due = !self.lock_tokens().due(&wanted, chrono::Utc::now().timestamp()).is_empty();
+        let due = tokens_due || self.volumes_refreshed.is_none_or(|t| t.elapsed() >= VOLUME_REFRESH);
         if !has || !due || !obs.sandboxes.iter().any(|s| s.ready) || pod.metadata.deletion_timestamp.is_some() {
             return;
         }
         self.volumes_refreshed = Some(tokio::time::Instant::now());
+        let tokens = match self.tokens(pod).await {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                tracing::info!(pod = ?pod.metadata.name, "refreshing tokens: {e}");
+                self.lock_tokens().tokens()
+            }
+        };
         if let Ok(sources) = self.env_sources(pod).await {
             let volumes = VolumeManager { root: self.ctx.volume_root.clone() };
-            if let Err(e) = volumes.setup(pod, &sources.config_maps, &sources.secrets) {
+            if let Err(e) = volumes.setup(pod, &sources.config_maps, &sources.secrets, &tokens) {
                 tracing::info!(pod = ?pod.metadata.name, "refreshing volumes: {e}");
             }
         }
+    }
+
+    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, volumes::tokens::TokenCache> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tokens the pod's projected volumes need, asking the API for those
+    /// missing or due for renewal.
+    async fn tokens(&self, pod: &Pod) -> Result<volumes::tokens::Tokens, String> {
+        let due = self.lock_tokens().due(&volumes::tokens::wanted(pod), chrono::Utc::now().timestamp());
+        for key in due {
+            let issued = volumes::api::request_token(&self.ctx.client, pod, &key).await?;
+            self.lock_tokens().insert(key, issued);
+        }
+        Ok(self.lock_tokens().tokens())
     }
 
     /// Pulls if needed, builds the config, creates and starts one container.
@@ -293,12 +376,16 @@ impl Worker {
         let sources = self.env_sources(pod).await.map_err(|e| fail("CreateContainerConfigError", e))?;
         let mut cfg = config::container_config(pod, name, attempt, &sources, &sandbox.ip, &self.ctx.host_ip)
             .map_err(|e: ConfigError| fail("CreateContainerConfigError", e.to_string()))?;
+        let tokens = self.tokens(pod).await.map_err(|e| fail("CreateContainerConfigError", e))?;
         let volumes = VolumeManager { root: self.ctx.volume_root.clone() };
         volumes
-            .setup(pod, &sources.config_maps, &sources.secrets)
+            .setup(pod, &sources.config_maps, &sources.secrets, &tokens)
             .map_err(|e| fail("CreateContainerConfigError", e.to_string()))?;
-        cfg.mounts = volumes::container_mounts(pod, name, &self.ctx.volume_root)
+        let claims = self.claims.clone().unwrap_or_default();
+        cfg.mounts = volumes::container_mounts(pod, name, &self.ctx.volume_root, &claims)
             .map_err(|e| fail("CreateContainerConfigError", e.to_string()))?;
+        volumes::make_sub_paths(pod, name, &cfg.mounts)
+            .map_err(|e| fail("CreateContainerConfigError", format!("subPath: {e}")))?;
         let sb_cfg = config::sandbox_config(pod, sandbox.attempt, &self.ctx.log_root, &self.ctx.dns);
         let id = rt
             .create_container(&sandbox.id, cfg, sb_cfg)

@@ -168,6 +168,24 @@ impl Cluster {
         cmd.output().expect("run kubectl")
     }
 
+    /// Runs kubectl as the holder of bearer `token` alone (no client
+    /// certificate: a kubeconfig with only the server and the cluster CA).
+    pub fn kubectl_with_token(&self, token: &str, args: &[&str]) -> Output {
+        let cache = tempfile::tempdir().unwrap();
+        let config = cache.path().join("config");
+        std::fs::write(&config, "apiVersion: v1\nkind: Config\n").unwrap();
+        let mut cmd = in_netns(self.netns.as_deref(), &kubectl_binary());
+        cmd.arg("--kubeconfig")
+            .arg(&config)
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .arg(format!("--server=https://127.0.0.1:{}", self.port))
+            .arg(format!("--certificate-authority={}", self.data_dir().join("tls/ca.crt").display()))
+            .arg(format!("--token={token}"))
+            .args(args);
+        cmd.output().expect("run kubectl")
+    }
+
     /// Runs kubectl and expects success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);

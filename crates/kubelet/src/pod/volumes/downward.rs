@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, DownwardAPIVolumeFile, Pod, ProjectedVolumeSource, Secret};
 
+use super::tokens::Tokens;
 use super::{config_map_data, projected_files, secret_data, VolumeFile};
 use crate::pod::config::resources::quantity;
 
@@ -110,12 +111,13 @@ pub fn downward_files(
 ///
 /// # Errors
 /// A missing (non-optional) ConfigMap or Secret or key, an unsupported field,
-/// or a serviceAccountToken source (the API server serves no TokenRequest yet).
+/// or a serviceAccountToken source whose token the shell could not get.
 pub fn projected_volume_files(
     pod: &Pod,
     p: &ProjectedVolumeSource,
     config_maps: &BTreeMap<String, ConfigMap>,
     secrets: &BTreeMap<String, Secret>,
+    tokens: &Tokens,
 ) -> Result<Vec<VolumeFile>, String> {
     let mode = p.default_mode.unwrap_or(0o644) as u32;
     let mut out = Vec::new();
@@ -134,10 +136,9 @@ pub fn projected_volume_files(
             }
         } else if let Some(d) = &s.downward_api {
             out.extend(downward_files(pod, d.items.as_deref().unwrap_or(&[]), mode)?);
-        } else if s.service_account_token.is_some() {
-            return Err(
-                "serviceAccountToken projections need TokenRequest, which skiff's API server does not serve yet".into(),
-            );
+        } else if let Some(t) = &s.service_account_token {
+            let token = tokens.get(&super::tokens::key(t)).ok_or("no service account token issued yet")?;
+            out.push(VolumeFile { path: t.path.clone(), data: token.clone().into_bytes(), mode });
         }
     }
     Ok(out)
@@ -232,9 +233,10 @@ mod tests {
             ..Default::default()
         };
         let cms = BTreeMap::from([("cfg".to_string(), cm)]);
-        let files = projected_volume_files(&pod(), &p, &cms, &BTreeMap::new()).unwrap();
+        let files = projected_volume_files(&pod(), &p, &cms, &BTreeMap::new(), &Tokens::new()).unwrap();
         assert_eq!((text(&files, "greeting"), text(&files, "ns")), ("hi".into(), "prod".into()));
-        let missing = projected_volume_files(&pod(), &p, &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
+        let missing =
+            projected_volume_files(&pod(), &p, &BTreeMap::new(), &BTreeMap::new(), &Tokens::new()).unwrap_err();
         assert!(missing.contains("configmap \"cfg\" not found"), "{missing}");
     }
 }

@@ -6,11 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod api;
+pub mod claims;
 pub mod downward;
+pub mod tokens;
 
 use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Pod, Secret, Volume};
 
 use crate::cri;
+pub use claims::ClaimPaths;
 
 /// One file of a configMap/secret volume: relative path, content, mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +104,9 @@ pub fn volume_dir(root: &Path, uid: &str, v: &Volume) -> PathBuf {
     root.join(uid).join("volumes").join(kind).join(&v.name)
 }
 
-/// The CRI mounts of container `name` (its `volumeMounts`, with `subPath`).
-pub fn container_mounts(pod: &Pod, name: &str, root: &Path) -> Result<Vec<cri::Mount>, Error> {
+/// The CRI mounts of container `name` (its `volumeMounts`, with `subPath`);
+/// persistentVolumeClaim volumes come from `claims` (resolved by the shell).
+pub fn container_mounts(pod: &Pod, name: &str, root: &Path, claims: &ClaimPaths) -> Result<Vec<cri::Mount>, Error> {
     let spec = pod.spec.clone().unwrap_or_default();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let Some(c) = spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| c.name == name) else {
@@ -116,9 +121,14 @@ pub fn container_mounts(pod: &Pod, name: &str, root: &Path) -> Result<Vec<cri::M
                 .iter()
                 .find(|v| v.name == m.name)
                 .ok_or_else(|| Error::NoSuchVolume { container: name.into(), volume: m.name.clone() })?;
-            let base = match &v.host_path {
-                Some(h) => PathBuf::from(&h.path),
-                None => volume_dir(root, &uid, v),
+            let claim = claims.get(&v.name);
+            let base = match (&v.host_path, claim) {
+                (Some(h), _) => PathBuf::from(&h.path),
+                (None, Some(c)) => c.path.clone(),
+                (None, None) if v.persistent_volume_claim.is_some() => {
+                    return Err(Error::Source { volume: v.name.clone(), why: "claim not resolved yet".into() })
+                }
+                (None, None) => volume_dir(root, &uid, v),
             };
             let host = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
                 Some(sub) => base.join(sub),
@@ -126,6 +136,7 @@ pub fn container_mounts(pod: &Pod, name: &str, root: &Path) -> Result<Vec<cri::M
             };
             // configMap, secret, downwardAPI and projected volumes are read-only, as upstream.
             let readonly = m.read_only.unwrap_or(false)
+                || claim.is_some_and(|c| c.read_only)
                 || v.config_map.is_some()
                 || v.secret.is_some()
                 || v.downward_api.is_some()
@@ -138,6 +149,26 @@ pub fn container_mounts(pod: &Pod, name: &str, root: &Path) -> Result<Vec<cri::M
             })
         })
         .collect()
+}
+
+/// Creates the directories `subPath` mounts of container `name` name that do
+/// not exist yet, as upstream's kubelet does (a file a configMap writes
+/// exists already and is left alone).
+pub fn make_sub_paths(pod: &Pod, name: &str, mounts: &[cri::Mount]) -> std::io::Result<()> {
+    let spec = pod.spec.as_ref();
+    let c = spec.and_then(|s| s.containers.iter().chain(s.init_containers.iter().flatten()).find(|c| c.name == name));
+    for m in c.iter().flat_map(|c| c.volume_mounts.iter().flatten()) {
+        if m.sub_path.as_deref().unwrap_or("").is_empty() {
+            continue;
+        }
+        for mount in mounts.iter().filter(|x| x.container_path == m.mount_path) {
+            let host = Path::new(&mount.host_path);
+            if std::fs::symlink_metadata(host).is_err() {
+                std::fs::create_dir_all(host)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets volumes up on disk; the I/O half.
@@ -153,6 +184,7 @@ impl VolumeManager {
         pod: &Pod,
         config_maps: &BTreeMap<String, ConfigMap>,
         secrets: &BTreeMap<String, Secret>,
+        tokens: &tokens::Tokens,
     ) -> Result<(), Error> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
@@ -208,9 +240,11 @@ impl VolumeManager {
                     .map_err(|why| Error::Source { volume: v.name.clone(), why })?;
                 write_files(&dir, &files).map_err(io)?;
             } else if let Some(p) = &v.projected {
-                let files = downward::projected_volume_files(pod, p, config_maps, secrets)
+                let files = downward::projected_volume_files(pod, p, config_maps, secrets, tokens)
                     .map_err(|why| Error::Source { volume: v.name.clone(), why })?;
                 write_files(&dir, &files).map_err(io)?;
+            } else if v.persistent_volume_claim.is_some() {
+                // Resolved and prepared by the shell before the sandbox exists (claims.rs).
             } else {
                 return Err(Error::Unsupported(v.name.clone()));
             }
@@ -351,11 +385,31 @@ mod tests {
                         {"name": "host", "mountPath": "/data", "subPath": "x"}]}]}
         }))
         .unwrap();
-        let m = container_mounts(&pod, "a", Path::new("/v")).unwrap();
+        let m = container_mounts(&pod, "a", Path::new("/v"), &ClaimPaths::new()).unwrap();
         assert_eq!(m[0].host_path, "/v/u/volumes/empty-dir/cache");
         assert!(!m[0].readonly);
         assert_eq!(m[1].host_path, "/v/u/volumes/configmap/cfg");
         assert!(m[1].readonly);
         assert_eq!(m[2].host_path, "/srv/x");
+    }
+
+    #[test]
+    fn claims_mount_their_volume_directory_read_only_when_asked() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u"},
+            "spec": {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "c"}},
+                                 {"name": "ro", "persistentVolumeClaim": {"claimName": "d", "readOnly": true}}],
+                     "containers": [{"name": "a", "volumeMounts": [
+                        {"name": "data", "mountPath": "/data", "subPath": "sub"},
+                        {"name": "data", "mountPath": "/all", "readOnly": true},
+                        {"name": "ro", "mountPath": "/ro"}]}]}
+        }))
+        .unwrap();
+        assert!(container_mounts(&pod, "a", Path::new("/v"), &ClaimPaths::new()).is_err(), "unresolved claims");
+        let at = |p: &str, read_only| claims::ClaimPath { path: p.into(), create: true, read_only };
+        let claims = ClaimPaths::from([("data".into(), at("/s/pvc-1", false)), ("ro".into(), at("/s/pvc-2", true))]);
+        let m = container_mounts(&pod, "a", Path::new("/v"), &claims).unwrap();
+        let got: Vec<_> = m.iter().map(|m| (m.host_path.as_str(), m.readonly)).collect();
+        assert_eq!(got, [("/s/pvc-1/sub", false), ("/s/pvc-1", true), ("/s/pvc-2", true)]);
     }
 }

@@ -13,6 +13,19 @@ use common::kubelet::wait_for;
 use common::Cluster;
 use serde_json::Value;
 
+/// What `kubernetes.config.load_incluster_config()` does in a pod, with the
+/// files and the address given: reads the token and CA, then calls the API.
+const IN_CLUSTER: &str = r#"
+import sys
+from kubernetes import client
+from kubernetes.config.incluster_config import InClusterConfigLoader
+env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": sys.argv[3]}
+InClusterConfigLoader(token_filename=sys.argv[1], cert_filename=sys.argv[2], environ=env).load_and_set()
+sa = client.CoreV1Api().read_namespaced_service_account("default", "default")
+who = client.AuthenticationV1Api().create_self_subject_review(client.V1SelfSubjectReview())
+print(sa.metadata.name, who.status.user_info.username)
+"#;
+
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -63,6 +76,17 @@ fn created_tokens_authenticate_as_their_service_account_until_it_or_the_bound_po
         assert!(groups.as_array().unwrap().iter().any(|x| x == g), "{g} in {groups}");
     }
     assert!(c.kubectl_with_token(&token, &["get", "pods"]).status.success());
+
+    // The Python client's in-cluster loader, given the token and CA files a pod has.
+    let token_file = c.manifest("token", &token);
+    let ca_file = c.data_dir().join("tls/ca.crt");
+    let out = std::process::Command::new("python3")
+        .args(["-c", IN_CLUSTER, &token_file, &ca_file.display().to_string(), &c.port.to_string()])
+        .output()
+        .expect("python3 with the kubernetes package (scripts/deps)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), "default system:serviceaccount:default:default");
 
     // Lifetimes under ten minutes are refused; longer ones are granted.
     let out = c.kubectl(&["create", "token", "default", "--duration=5m"]);

@@ -11,11 +11,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::node::{get, wait_until, Sandboxes};
-use common::{Cluster, SKIFF};
+use common::node::{containerd_with_images, get, wait_until};
+use common::Cluster;
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const STATEFULSET: &str = r#"
@@ -90,18 +89,7 @@ fn claims_survive_their_pods_and_pods_carry_working_service_account_tokens() {
     require_node_prerequisites();
     let netns = NetNs::create("skiff-claims");
     let c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "node-1"]);
-    let socket = c.data_dir().join("agent/containerd/containerd.sock");
-    let _cleanup = Sandboxes(socket.clone());
-    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
-        std::os::unix::net::UnixStream::connect(&socket).ok().map(|_| String::new())
-    });
-    for image in ["busybox", "pause"] {
-        let tar = c.data_dir().join(format!("{image}.tar"));
-        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let _cleanup = containerd_with_images(&c);
 
     // The StatefulSet's claims are provisioned on the node and its pods become Ready.
     c.ok(&["apply", "-f", &c.manifest("kv.yaml", STATEFULSET)]);

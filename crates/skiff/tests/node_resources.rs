@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::node::{get, wait_until, Sandboxes};
-use common::{Cluster, SKIFF};
+use common::node::{containerd_with_images, get, wait_until};
+use common::Cluster;
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 /// A cgroup file of a container, cgroup v1 (`controller`/`v1`) or v2 (`v2`).
@@ -34,18 +34,8 @@ fn limits_become_cgroups_a_memory_hog_is_oom_killed_and_security_context_holds()
     require_node_prerequisites();
     let netns = NetNs::create("skiff-res");
     let c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "node-1"]);
-    let socket = c.data_dir().join("agent/containerd/containerd.sock");
-    let _cleanup = Sandboxes(socket.clone());
-    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
-        std::os::unix::net::UnixStream::connect(&socket).ok().map(|_| String::new())
-    });
-    for image in ["busybox", "pause"] {
-        let tar = c.data_dir().join(format!("{image}.tar"));
-        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let cleanup = containerd_with_images(&c);
+    let socket = cleanup.0.clone();
     c.ok(&["apply", "-f", &c.manifest("pods.yaml", PODS)]);
 
     // Requests and limits → cgroup settings under the pod's Burstable cgroup.

@@ -1,11 +1,12 @@
 //! Helpers of the whole-node tests (a server with its agent in a test-made netns).
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use skiff_kubelet::testing::remove_all_sandboxes;
 
-use super::Cluster;
+use super::{Cluster, SKIFF};
 
 /// Removes every sandbox of the agent's containerd (its socket) when the test ends,
 /// even on failure, so no container outlives it.
@@ -17,6 +18,26 @@ impl Drop for Sandboxes {
             remove_all_sandboxes(&self.0);
         }
     }
+}
+
+/// Waits for the agent's containerd (its socket under the server's data
+/// directory), then builds busybox and pause from busybox-static and imports
+/// them, since no registry is reachable. The guard removes every sandbox when
+/// the test ends.
+pub fn containerd_with_images(c: &Cluster) -> Sandboxes {
+    let socket = c.data_dir().join("agent/containerd/containerd.sock");
+    let guard = Sandboxes(socket.clone());
+    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
+        std::os::unix::net::UnixStream::connect(&socket).ok().map(|_| ())
+    });
+    for image in ["busybox", "pause"] {
+        let tar = c.data_dir().join(format!("{image}.tar"));
+        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
+        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
+        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    guard
 }
 
 /// Polls `check` every 250 ms until it gives a value; panics after `timeout`.

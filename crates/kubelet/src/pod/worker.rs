@@ -43,6 +43,9 @@ pub struct NodeContext {
 /// when their source changed.
 pub const VOLUME_REFRESH: Duration = Duration::from_secs(30);
 
+/// How soon a failed ServiceAccount token renewal is tried again.
+pub const TOKEN_RETRY: Duration = Duration::from_secs(5);
+
 fn now_nanos() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
@@ -324,7 +327,10 @@ impl Worker {
             .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some());
         let wanted = volumes::tokens::wanted(pod);
         let tokens_due = !self.lock_tokens().due(&wanted, chrono::Utc::now().timestamp()).is_empty();
-        let due = tokens_due || self.volumes_refreshed.is_none_or(|t| t.elapsed() >= VOLUME_REFRESH);
+        // A token due for renewal is asked for at once, but a failed request
+        // (the API away, the ServiceAccount gone) is not repeated every second.
+        let since = |d: Duration| self.volumes_refreshed.is_none_or(|t| t.elapsed() >= d);
+        let due = (tokens_due && since(TOKEN_RETRY)) || since(VOLUME_REFRESH);
         if !has || !due || !obs.sandboxes.iter().any(|s| s.ready) || pod.metadata.deletion_timestamp.is_some() {
             return;
         }

@@ -7,6 +7,7 @@
 mod api;
 mod dns;
 mod etcd;
+mod kubelet;
 mod proxy;
 mod report;
 mod scheduler;
@@ -38,6 +39,9 @@ enum Command {
     /// The cluster DNS: queries per second and latency over UDP on loopback
     /// against a trivial responder in the same run.
     Dns(dns::DnsArgs),
+    /// The node agent: pod startup on one real node (in a namespace it
+    /// creates), and the cost of 1,000 hollow nodes with 30 pods each.
+    Kubelet(kubelet::KubeletArgs),
 }
 
 #[tokio::main]
@@ -48,5 +52,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Api(args) => api::run(args).await,
         Command::Proxy(args) => proxy::run(args).await,
         Command::Dns(args) => dns::run(args).await,
+        Command::Kubelet(args) => kubelet::run(args).await,
     }
 }

@@ -18,7 +18,7 @@
 //! 35–60 (anti-affinity) pods/s on 5,000 nodes.
 
 mod core;
-mod server;
+pub(crate) mod server;
 mod workload;
 
 use std::collections::HashMap;

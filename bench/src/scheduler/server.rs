@@ -19,18 +19,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start(binary: &Path, parent: &Path) -> anyhow::Result<Server> {
+        Server::start_with(binary, parent, &["--disable-agent", "--disable-scheduler"]).await
+    }
+
+    /// `skiff server` with `extra` flags (it runs in this thread's network namespace).
+    pub async fn start_with(binary: &Path, parent: &Path, extra: &[&str]) -> anyhow::Result<Server> {
         let data_dir = tempfile::tempdir_in(parent).with_context(|| format!("a data dir in {}", parent.display()))?;
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
         let mut child = Command::new(binary)
-            .args([
-                "server",
-                "--disable-agent",
-                "--disable-scheduler",
-                "--bind-address",
-                "127.0.0.1",
-                "--https-listen-port",
-                &port.to_string(),
-            ])
+            .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string()])
+            .args(extra)
             .arg("--data-dir")
             .arg(data_dir.path())
             .stdin(Stdio::null())
@@ -68,20 +66,30 @@ impl Server {
 
     /// Resident memory in MiB, from /proc.
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        kib / 1024.0
+        status_mib(&self.pid.to_string(), "VmRSS:")
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self._data_dir.path()
     }
 
     /// CPU seconds the server has used so far (user + system).
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds(&self.pid.to_string())
     }
+}
+
+/// A memory field of /proc/<pid>/status (`VmRSS:`, `VmHWM:`) in MiB; 0 when unreadable.
+pub fn status_mib(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
 }
 
 /// CPU seconds (user + system) of a process (`self` for this one), from /proc.

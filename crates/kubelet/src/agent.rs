@@ -3,23 +3,22 @@
 //! containerd unless given an endpoint), the Node and its podCIDR, the CNI
 //! config, then the pod manager.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{watcher, WatchStreamExt};
-use tokio::sync::watch;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::Api;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::containerd::{Containerd, ContainerdConfig};
-use crate::node::{self, Machine, Reserved};
+use crate::image::gc::ImageGc;
+use crate::node::{self, Heartbeat, Machine, Reserved};
 use crate::pod::config::DnsConfig;
-use crate::pod::observed::LABEL_POD_UID;
+use crate::pod::manager;
+use crate::pod::probe::{HollowProber, NetProber};
 use crate::pod::worker::{self, NodeContext};
 use crate::runtime::{CriRuntime, FakeConfig, FakeRuntime, Runtime};
 
@@ -92,6 +91,7 @@ impl Agent {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         let cfg = self.config;
         let mut tasks = JoinSet::new();
+        let mut fake = None;
         let (runtime, cni_dir): (Arc<dyn Runtime>, Option<PathBuf>) = match &cfg.runtime {
             RuntimeChoice::OwnContainerd => {
                 let dir = cfg.data_dir.join("containerd");
@@ -106,11 +106,23 @@ impl Agent {
             RuntimeChoice::Endpoint { endpoint, cni_conf_dir } => {
                 (Arc::new(CriRuntime::connect_lazy(endpoint)?), Some(cni_conf_dir.clone()))
             }
-            RuntimeChoice::Fake(f) => (Arc::new(FakeRuntime::new(f.clone())), None),
+            RuntimeChoice::Fake(f) => {
+                let rt = Arc::new(FakeRuntime::new(f.clone()));
+                fake = Some(rt.clone());
+                (rt, None)
+            }
         };
         let version = wait_for_runtime(runtime.as_ref(), &shutdown).await?;
         if matches!(cfg.runtime, RuntimeChoice::OwnContainerd) {
-            let socket = ContainerdConfig::under(&cfg.data_dir.join("containerd")).socket;
+            let cc = ContainerdConfig::under(&cfg.data_dir.join("containerd"));
+            let gc = ImageGc {
+                runtime: runtime.clone(),
+                image_fs: cc.root.clone(),
+                policy: Default::default(),
+                keep: vec![cc.sandbox_image.clone()],
+            };
+            tasks.spawn(gc.run(shutdown.clone()));
+            let socket = cc.socket;
             let busybox = Path::new(crate::image::busybox::DEFAULT_BUSYBOX);
             match crate::image::builtin::ensure(runtime.as_ref(), &socket, busybox, &cfg.data_dir.join("images")).await
             {
@@ -130,6 +142,11 @@ impl Agent {
                 .map_err(|source| Error::Cni { dir: dir.display().to_string(), source })?;
             eprintln!("skiff: agent: pod network {cidr} on cni0");
         }
+        if let (Some(fake), Some(cidr)) = (&fake, &pod_cidr) {
+            if let Err(e) = fake.set_pod_cidr(cidr) {
+                tracing::warn!("hollow pods keep the fake's own addresses: {e}");
+            }
+        }
         let ctx = Arc::new(NodeContext {
             runtime: runtime.clone(),
             client: self.client.clone(),
@@ -138,6 +155,12 @@ impl Agent {
             log_root: cfg.data_dir.join("pods"),
             volume_root: cfg.data_dir.join("pod-volumes"),
             dns: cfg.dns.clone(),
+            resync: worker::RESYNC,
+            cgroups: !matches!(cfg.runtime, RuntimeChoice::Fake(_)),
+            prober: match cfg.runtime {
+                RuntimeChoice::Fake(_) => Arc::new(HollowProber),
+                _ => Arc::new(NetProber),
+            },
         });
         if let Some(ca) = &cfg.client_ca_pem {
             let addr = std::net::SocketAddr::from(([0, 0, 0, 0], cfg.kubelet_port));
@@ -154,17 +177,20 @@ impl Agent {
             let (client, name, stop) = (self.client.clone(), cfg.node_name.clone(), shutdown.clone());
             tasks.spawn(async move { crate::routes::run(client, name, &crate::routes::IpRouteTable, stop).await });
         }
-        let machine = Machine::detect(&cfg.data_dir);
-        tasks.spawn(node_loop(
-            self.client.clone(),
-            registered,
-            cfg.clone(),
-            machine,
+        let heartbeat = Heartbeat {
+            client: self.client.clone(),
+            node: registered,
+            node_ip: cfg.node_ip.clone(),
+            machine: Machine::detect(&cfg.data_dir),
+            reserved: cfg.reserved.clone(),
             version,
-            runtime.clone(),
-            shutdown.clone(),
-        ));
-        tasks.spawn(pod_manager(ctx, shutdown.clone()));
+            runtime: runtime.clone(),
+            check_every: Duration::from_secs(2),
+        };
+        tasks.spawn(heartbeat.run(shutdown.clone()));
+        let (pod_tx, pod_rx) = mpsc::channel(256);
+        tasks.spawn(manager::watch_node_pods(self.client.clone(), cfg.node_name.clone(), pod_tx, shutdown.clone()));
+        tasks.spawn(manager::run(ctx, pod_rx, shutdown.clone()));
         while let Some(r) = tasks.join_next().await {
             if let Err(e) = r {
                 tracing::error!("agent task failed: {e}");
@@ -209,154 +235,6 @@ async fn wait_for_pod_cidr(client: &kube::Client, name: &str, shutdown: &Cancell
         tokio::select! {
             _ = shutdown.cancelled() => return None,
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
-}
-
-/// Lease every 10 s; node status when it changes, and at least every minute.
-async fn node_loop(
-    client: kube::Client,
-    mut node: Node,
-    cfg: AgentConfig,
-    machine: Machine,
-    version: crate::cri::VersionResponse,
-    rt: Arc<dyn Runtime>,
-    shutdown: CancellationToken,
-) {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let mut last_status_write = tokio::time::Instant::now() - Duration::from_secs(3600);
-    let mut lease_due = tokio::time::Instant::now();
-    loop {
-        let now = tokio::time::Instant::now();
-        if now >= lease_due {
-            if let Err(e) = node::renew_lease(&client, &node).await {
-                tracing::warn!("renewing the node lease: {e}");
-            }
-            lease_due = now + node::LEASE_RENEW;
-        }
-        let ready = match rt.status().await {
-            Ok(st) => {
-                let bad: Vec<_> = st
-                    .conditions
-                    .iter()
-                    .filter(|c| !c.status)
-                    .map(|c| format!("{}: {}", c.r#type, c.message))
-                    .collect();
-                if bad.is_empty() {
-                    Ok(())
-                } else {
-                    Err(bad.join("; "))
-                }
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        let images = rt.list_images().await.unwrap_or_default();
-        let status = node::node_status(
-            &cfg.node_name,
-            &cfg.node_ip,
-            &machine,
-            &cfg.reserved,
-            &version,
-            ready,
-            &images,
-            node.status.as_ref(),
-        );
-        let stale = now.duration_since(last_status_write) >= Duration::from_secs(60);
-        if stale || node.status.as_ref().is_none_or(|old| node::changed(old, &status)) {
-            let patch = serde_json::json!({"status": status});
-            match nodes.patch_status(&cfg.node_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                Ok(n) => {
-                    node = n;
-                    last_status_write = now;
-                }
-                Err(e) => tracing::warn!("writing the node status: {e}"),
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-    }
-}
-
-/// Watches the pods bound to this node and keeps one worker per pod; removes
-/// sandboxes of pods the API no longer has.
-async fn pod_manager(ctx: Arc<NodeContext>, shutdown: CancellationToken) {
-    let pods: Api<Pod> = Api::all(ctx.client.clone());
-    let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node_name));
-    let mut stream = Box::pin(watcher(pods, cfg).default_backoff());
-    let mut workers: HashMap<String, watch::Sender<Option<Pod>>> = HashMap::new();
-    let mut tasks = JoinSet::new();
-    let mut init_seen: Option<HashSet<String>> = None;
-    let mut orphan_check = tokio::time::interval(Duration::from_secs(10));
-    // Orphans are judged only against a complete list of the node's pods.
-    let mut listed = false;
-    loop {
-        let event = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = orphan_check.tick(), if listed => {
-                workers.retain(|_, tx| !tx.is_closed());
-                remove_orphans(&ctx, &workers).await;
-                continue;
-            }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            e = stream.next() => match e { Some(e) => e, None => break },
-        };
-        let mut deliver = |pod: Pod, workers: &mut HashMap<String, watch::Sender<Option<Pod>>>| {
-            let uid = pod.metadata.uid.clone().unwrap_or_default();
-            if let Some(tx) = workers.get(&uid).filter(|tx| !tx.is_closed()) {
-                let _ = tx.send(Some(pod));
-                return uid;
-            }
-            let (tx, rx) = watch::channel(Some(pod));
-            workers.insert(uid.clone(), tx);
-            tasks.spawn(worker::run(ctx.clone(), rx, shutdown.clone()));
-            uid
-        };
-        match event {
-            Ok(watcher::Event::Init) => init_seen = Some(HashSet::new()),
-            Ok(watcher::Event::InitApply(p)) => {
-                let uid = deliver(p, &mut workers);
-                init_seen.get_or_insert_with(HashSet::new).insert(uid);
-            }
-            Ok(watcher::Event::InitDone) => {
-                // A re-list: pods that vanished meanwhile are gone.
-                let seen = init_seen.take().unwrap_or_default();
-                listed = true;
-                for (uid, tx) in &workers {
-                    if !seen.contains(uid) {
-                        let _ = tx.send(None);
-                    }
-                }
-            }
-            Ok(watcher::Event::Apply(p)) => {
-                deliver(p, &mut workers);
-            }
-            Ok(watcher::Event::Delete(p)) => {
-                if let Some(tx) = workers.get(p.metadata.uid.as_deref().unwrap_or("")) {
-                    let _ = tx.send(None);
-                }
-            }
-            Err(e) => tracing::warn!("pod watch: {e}"),
-        }
-    }
-    tasks.shutdown().await;
-}
-
-/// Stops and removes sandboxes labelled with a pod uid that has no worker (pods
-/// deleted while the agent was down).
-async fn remove_orphans(ctx: &NodeContext, workers: &HashMap<String, watch::Sender<Option<Pod>>>) {
-    let Ok(sandboxes) = ctx.runtime.list_pod_sandbox(None).await else { return };
-    let orphans: BTreeMap<String, String> = sandboxes
-        .into_iter()
-        .filter_map(|s| s.labels.get(LABEL_POD_UID).cloned().map(|uid| (s.id, uid)))
-        .filter(|(_, uid)| !workers.contains_key(uid))
-        .collect();
-    for (id, uid) in orphans {
-        tracing::info!(%uid, "removing sandbox {id} of a pod that no longer exists");
-        let _ = ctx.runtime.stop_pod_sandbox(&id).await;
-        if ctx.runtime.remove_pod_sandbox(&id).await.is_ok() {
-            crate::pod::cgroups::remove_pod_cgroups(&uid);
         }
     }
 }

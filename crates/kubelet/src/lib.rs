@@ -5,11 +5,13 @@
 //!   and [`runtime::FakeRuntime`] (in memory, for tests and hollow nodes).
 //! - [`image`]: OCI images built locally (busybox, pause) and imported into
 //!   containerd, since no registry is reachable.
+//! - [`agent`]: one node; [`hollow`]: many hollow nodes in one process.
 
 pub mod agent;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod hollow;
 pub mod image;
 pub mod node;
 pub mod node_ipam;

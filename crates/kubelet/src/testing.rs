@@ -150,6 +150,18 @@ impl TestContainerd {
     }
 }
 
+/// Removes every sandbox of the containerd at its socket when dropped, even
+/// when a test or benchmark fails, so no container outlives it.
+pub struct Sandboxes(pub PathBuf);
+
+impl Drop for Sandboxes {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            remove_all_sandboxes(&self.0);
+        }
+    }
+}
+
 /// Stops and removes every sandbox (and so every container) of the containerd at
 /// `socket`. Blocking; safe to call from `Drop`, inside or outside a tokio runtime.
 pub fn remove_all_sandboxes(socket: &Path) {

@@ -3,11 +3,14 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use skiff_kubelet::agent::{Agent, AgentConfig, RuntimeChoice};
-use skiff_kubelet::node::Reserved;
+use skiff_kubelet::hollow::{Fleet, FleetConfig};
+use skiff_kubelet::node::{Machine, Reserved};
 use skiff_kubelet::pod::config::DnsConfig;
+use skiff_kubelet::runtime::FakeConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{AgentArgs, NodeArgs};
@@ -110,8 +113,65 @@ fn cluster_ca(args: &AgentArgs) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// The hollow nodes of `skiff agent --runtime fake`: `--nodes N` named
+/// `<prefix>-<i>`, or one named `--node-name`.
+fn fleet_config(args: &AgentArgs, ip: IpAddr) -> anyhow::Result<FleetConfig> {
+    let h = &args.hollow;
+    let names = match h.nodes {
+        Some(0) => anyhow::bail!("--nodes must be at least 1"),
+        Some(n) => (0..n).map(|i| format!("{}-{i}", h.node_name_prefix)).collect(),
+        None => vec![args.node.node_name.clone().unwrap_or_else(host_name)],
+    };
+    let data_dir = args.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let node = &args.node;
+    Ok(FleetConfig {
+        names,
+        node_ip: ip.to_string(),
+        fake: FakeConfig {
+            sandbox_delay: h.fake_sandbox_delay,
+            start_delay: h.fake_start_delay,
+            // As if every image were in a registry: hollow pods run any image.
+            pull_anything: true,
+            failure_rate: h.fake_failure_rate,
+            seed: h.fake_seed,
+            ..Default::default()
+        },
+        machine: Machine::detect(&data_dir),
+        reserved: Reserved { millicpu: node.reserved_millicpu, memory_bytes: node.reserved_memory_mib << 20 },
+        dns: DnsConfig { cluster_dns: vec![node.cluster_dns.clone()], cluster_domain: node.cluster_domain.clone() },
+        data_dir,
+        resync: h.hollow_resync_period,
+        status_check: Duration::from_secs(10),
+    })
+}
+
+/// `skiff agent --runtime fake`: hollow nodes until SIGTERM or Ctrl-C. No
+/// containerd, CNI, service proxy, routes or kubelet server.
+async fn run_hollow(args: AgentArgs) -> anyhow::Result<()> {
+    let stop = crate::server::stop_signals()?;
+    let client = client(&args).await?;
+    let ip = args.node_ip.unwrap_or_else(detect_node_ip);
+    let fleet = Fleet::new(fleet_config(&args, ip)?, client);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(fleet.run(shutdown.clone()));
+    eprintln!("skiff: agent running hollow nodes; stop with SIGTERM or Ctrl-C");
+    tokio::select! {
+        _ = stop => {}
+        r = task => return r.context("the hollow nodes' task failed"),
+    }
+    shutdown.cancel();
+    Ok(())
+}
+
 /// `skiff agent`: runs until SIGTERM or Ctrl-C.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    if args.runtime == "fake" {
+        return run_hollow(args).await;
+    }
+    if args.hollow.nodes.is_some() {
+        anyhow::bail!("--nodes runs hollow nodes: it needs --runtime fake");
+    }
     let stop = crate::server::stop_signals()?;
     let client = client(&args).await?;
     let ip = args.node_ip.unwrap_or_else(detect_node_ip);

@@ -128,7 +128,54 @@ pub struct AgentArgs {
     pub runtime: String,
 
     #[command(flatten)]
+    pub hollow: HollowArgs,
+
+    #[command(flatten)]
     pub node: NodeArgs,
+}
+
+/// Hollow nodes (`skiff agent --runtime fake`): many simulated nodes in one
+/// process, for tests, capacity planning and benchmarks.
+#[derive(Args, Debug, Clone)]
+pub struct HollowArgs {
+    /// Run this many hollow nodes, named `<prefix>-0` … `<prefix>-<N-1>`
+    /// (needs `--runtime fake`). Without it, `--runtime fake` runs one node
+    /// named `--node-name`.
+    #[arg(long, env = "SKIFF_NODES")]
+    pub nodes: Option<usize>,
+
+    /// The prefix of the hollow nodes' names.
+    #[arg(long, env = "SKIFF_NODE_NAME_PREFIX", default_value = "hollow")]
+    pub node_name_prefix: String,
+
+    /// How long a hollow container takes to start.
+    #[arg(long, env = "SKIFF_FAKE_START_DELAY", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub fake_start_delay: Duration,
+
+    /// How long a hollow pod sandbox takes to create.
+    #[arg(long, env = "SKIFF_FAKE_SANDBOX_DELAY", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub fake_sandbox_delay: Duration,
+
+    /// The fraction (0–1) of hollow container starts that fail (exit 128,
+    /// restarted by the pod's policy with back-off).
+    #[arg(long, env = "SKIFF_FAKE_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub fake_failure_rate: f64,
+
+    /// Seed of the failure draws (node i uses seed + i), so a run replays.
+    #[arg(long, env = "SKIFF_FAKE_SEED", default_value_t = 1)]
+    pub fake_seed: u64,
+
+    /// How often a hollow pod's worker looks at its fake containers unasked
+    /// (they never change on their own; a real node looks every second).
+    #[arg(long, env = "SKIFF_HOLLOW_RESYNC_PERIOD", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub hollow_resync_period: Duration,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a fraction between 0 and 1")),
+    }
 }
 
 #[derive(Args, Debug, Clone)]

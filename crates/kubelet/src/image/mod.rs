@@ -5,6 +5,7 @@
 
 pub mod builtin;
 pub mod busybox;
+pub mod gc;
 pub mod import;
 pub mod oci;
 

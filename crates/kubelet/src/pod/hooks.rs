@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Probe};
 
-use super::probe;
+use super::probe::{self, Prober};
 use crate::runtime::RuntimeService;
 
 /// Upstream's floor for the SIGTERM → SIGKILL wait after a preStop hook.
@@ -43,6 +43,7 @@ pub fn grace_after_hook(grace: i64, spent: Duration) -> i64 {
 /// What failed: the command's exit code or output, the HTTP answer, a timeout.
 pub async fn run(
     rt: &dyn RuntimeService,
+    net: &dyn Prober,
     container_id: &str,
     c: &Container,
     h: &LifecycleHandler,
@@ -70,7 +71,7 @@ pub async fn run(
             timeout_seconds: Some(timeout.as_secs().max(1) as i32),
             ..Default::default()
         };
-        return if probe::run_probe(rt, container_id, c, &p, pod_ip).await {
+        return if probe::run_probe(rt, net, container_id, c, &p, pod_ip).await {
             Ok(())
         } else {
             Err(format!("HTTP GET {} on port {:?} failed", get.path.as_deref().unwrap_or("/"), get.port))
@@ -113,10 +114,13 @@ mod tests {
         let c = Container::default();
         let h = LifecycleHandler { sleep: Some(SleepAction { seconds: 600 }), ..Default::default() };
         let before = tokio::time::Instant::now();
-        assert_eq!(run(&rt, "x", &c, &h, "", Duration::from_secs(5)).await, Ok(()));
+        assert_eq!(run(&rt, &probe::HollowProber, "x", &c, &h, "", Duration::from_secs(5)).await, Ok(()));
         assert_eq!(tokio::time::Instant::now() - before, Duration::from_secs(5));
         let exec =
             LifecycleHandler { exec: Some(ExecAction { command: Some(vec!["true".into()]) }), ..Default::default() };
-        assert!(run(&rt, "missing", &c, &exec, "", Duration::from_secs(5)).await.unwrap_err().contains("not found"));
+        assert!(run(&rt, &probe::HollowProber, "missing", &c, &exec, "", Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .contains("not found"));
     }
 }

@@ -6,6 +6,7 @@ pub mod cgroups;
 pub mod config;
 pub mod events;
 pub mod hooks;
+pub mod manager;
 pub mod observed;
 pub mod plan;
 pub mod probe;

@@ -37,6 +37,15 @@ pub struct NodeContext {
     /// Root of the pods' volumes (`<uid>/volumes/<kind>/<name>`).
     pub volume_root: PathBuf,
     pub dns: DnsConfig,
+    /// How often a worker looks at the runtime without being asked: [`RESYNC`]
+    /// for a real runtime; longer for hollow nodes, whose containers never
+    /// change on their own.
+    pub resync: Duration,
+    /// Whether pods have cgroups to clean up (not on hollow nodes).
+    pub cgroups: bool,
+    /// How network probes and hooks reach pods ([`probe::NetProber`], or
+    /// [`probe::HollowProber`] where pod addresses are not real).
+    pub prober: Arc<dyn probe::Prober>,
 }
 
 /// How often configMap and secret volumes are re-read from the API and rewritten
@@ -216,7 +225,7 @@ impl Worker {
         } else if held {
             Duration::from_secs(2)
         } else {
-            RESYNC
+            self.ctx.resync
         };
         Ok(Some(plan.requeue_after.map_or(next, |r| r.min(next))))
     }
@@ -250,7 +259,7 @@ impl Worker {
             let now = now_nanos();
             let state = self.probes.entry(o.id.clone()).or_default();
             for (kind, p) in probe::due_probes(c, state, o.started_at, now) {
-                let ok = probe::run_probe(rt, &o.id, c, p, &sandbox.ip).await;
+                let ok = probe::run_probe(rt, ctx.prober.as_ref(), &o.id, c, p, &sandbox.ip).await;
                 let tracker = match kind {
                     Kind::Startup => &mut state.startup,
                     Kind::Liveness => &mut state.liveness,
@@ -408,7 +417,7 @@ impl Worker {
         if let Some(h) = hooks::handler(c, Hook::PostStart) {
             let grace = plan::grace_seconds(pod);
             let limit = Duration::from_secs(grace.max(30) as u64);
-            if let Err(e) = hooks::run(rt, &id, c, h, &sandbox.ip, limit).await {
+            if let Err(e) = hooks::run(rt, self.ctx.prober.as_ref(), &id, c, h, &sandbox.ip, limit).await {
                 let _ = rt.stop_container(&id, grace).await;
                 return Err(fail("PostStartHookError", e));
             }
@@ -513,7 +522,7 @@ impl Worker {
         if let Some((c, h)) = c.and_then(|c| hooks::handler(c, Hook::PreStop).map(|h| (c, h))) {
             let started = std::time::Instant::now();
             let limit = Duration::from_secs(grace.max(0) as u64);
-            match tokio::time::timeout(limit, hooks::run(rt, id, c, h, pod_ip, limit)).await {
+            match tokio::time::timeout(limit, hooks::run(rt, self.ctx.prober.as_ref(), id, c, h, pod_ip, limit)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::info!(container = %name, "preStop hook failed: {e}"),
                 Err(_) => tracing::info!(container = %name, "preStop hook did not finish within {grace}s"),
@@ -533,7 +542,9 @@ impl Worker {
         for sb in &obs.sandboxes {
             self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
         }
-        super::cgroups::remove_pod_cgroups(uid);
+        if self.ctx.cgroups {
+            super::cgroups::remove_pod_cgroups(uid);
+        }
         VolumeManager { root: self.ctx.volume_root.clone() }.teardown(uid);
         Ok(())
     }

@@ -1,24 +1,12 @@
 //! Helpers of the whole-node tests (a server with its agent in a test-made netns).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use skiff_kubelet::testing::remove_all_sandboxes;
+/// Removes every sandbox of the agent's containerd (its socket) when the test ends.
+pub use skiff_kubelet::testing::Sandboxes;
 
 use super::{Cluster, SKIFF};
-
-/// Removes every sandbox of the agent's containerd (its socket) when the test ends,
-/// even on failure, so no container outlives it.
-pub struct Sandboxes(pub PathBuf);
-
-impl Drop for Sandboxes {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            remove_all_sandboxes(&self.0);
-        }
-    }
-}
 
 /// Waits for the agent's containerd (its socket under the server's data
 /// directory), then builds busybox and pause from busybox-static and imports

@@ -1,15 +1,21 @@
 //! The Node object: its status built from what the machine and the runtime say
 //! (pure: [`node_status`]), and the shell that registers it, keeps its Lease in
-//! `kube-node-lease` renewed every 10 s and its status current.
+//! `kube-node-lease` renewed every 10 s ([`lease`]) and its status current
+//! ([`heartbeat`]).
+
+pub mod heartbeat;
+pub mod lease;
+
+pub use heartbeat::Heartbeat;
+pub use lease::LeaseRenewer;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ContainerImage, Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::cri;
@@ -225,50 +231,6 @@ pub async fn register(
         Err(kube::Error::Api(e)) if e.code == 409 => nodes.get(name).await,
         Err(e) => Err(e),
     }
-}
-
-/// Renews (creating if needed) the node's Lease in `kube-node-lease`.
-pub async fn renew_lease(client: &kube::Client, node: &Node) -> Result<(), kube::Error> {
-    let name = node.metadata.name.clone().unwrap_or_default();
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let now = MicroTime(Utc::now());
-    match leases.get_opt(&name).await? {
-        Some(mut lease) => {
-            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-            spec.renew_time = Some(now);
-            spec.holder_identity = Some(name.clone());
-            spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
-            leases.replace(&name, &PostParams::default(), &lease).await?;
-        }
-        None => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    namespace: Some("kube-node-lease".into()),
-                    owner_references: Some(vec![OwnerReference {
-                        api_version: "v1".into(),
-                        kind: "Node".into(),
-                        name: name.clone(),
-                        uid: node.metadata.uid.clone().unwrap_or_default(),
-                        ..Default::default()
-                    }]),
-                    ..Default::default()
-                },
-                spec: Some(LeaseSpec {
-                    holder_identity: Some(name.clone()),
-                    lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
-                    renew_time: Some(now),
-                    ..Default::default()
-                }),
-            };
-            match leases.create(&PostParams::default(), &lease).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 409 => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
 //! Liveness, readiness and startup probes. [`Tracker`] is the pure part: when a
 //! probe is due (initialDelaySeconds, periodSeconds) and what its results add up
 //! to (successThreshold, failureThreshold). [`run_probe`] performs one probe:
-//! exec through CRI, httpGet and tcpSocket from the agent to the pod IP.
+//! exec through CRI; httpGet, tcpSocket and grpc through a [`Prober`] (from
+//! the agent to the pod IP, or nowhere on hollow nodes).
+
+pub mod grpc;
+pub mod net;
 
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use net::{HollowProber, NetProber, Prober, ServingStatus};
 
 use crate::runtime::RuntimeService;
 
@@ -124,10 +129,11 @@ fn port_of(port: &IntOrString, c: &Container) -> Option<u16> {
     }
 }
 
-/// Runs one probe. `Ok(false)` is a probe failure; there is no `Err`: anything
+/// Runs one probe. `false` is a probe failure; there is no `Err`: anything
 /// that goes wrong counts as failure, as upstream.
 pub async fn run_probe(
     rt: &dyn RuntimeService,
+    net: &dyn Prober,
     container_id: &str,
     c: &Container,
     probe: &Probe,
@@ -141,33 +147,45 @@ pub async fn run_probe(
     if let Some(t) = &probe.tcp_socket {
         let host = t.host.clone().unwrap_or_else(|| pod_ip.to_string());
         let Some(port) = port_of(&t.port, c) else { return false };
-        return matches!(
-            tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host.as_str(), port))).await,
-            Ok(Ok(_))
-        );
+        return net.tcp(&host, port, timeout).await;
     }
     if let Some(h) = &probe.http_get {
         let host = h.host.clone().unwrap_or_else(|| pod_ip.to_string());
         let Some(port) = port_of(&h.port, c) else { return false };
         let path = h.path.clone().unwrap_or_else(|| "/".into());
-        let mut headers = String::new();
-        for hh in h.http_headers.iter().flatten() {
-            headers.push_str(&format!("{}: {}\r\n", hh.name, hh.value));
-        }
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n{headers}\r\n"
-        );
-        let attempt = async {
-            let mut s = tokio::net::TcpStream::connect((host.as_str(), port)).await.ok()?;
-            s.write_all(request.as_bytes()).await.ok()?;
-            let mut buf = vec![0u8; 64];
-            let n = s.read(&mut buf).await.ok()?;
-            http_status(&buf[..n])
-        };
-        return matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(code)) if (200..400).contains(&code));
+        let headers: Vec<(&str, &str)> =
+            h.http_headers.iter().flatten().map(|hh| (hh.name.as_str(), hh.value.as_str())).collect();
+        let request = http_request(&host, port, &path, &headers);
+        return matches!(net.http(&host, port, &request, timeout).await, Some(code) if (200..400).contains(&code));
     }
-    // gRPC probes are not implemented yet: report failure rather than pretend.
+    if let Some(g) = &probe.grpc {
+        // Upstream dials the pod IP only; a port outside u16 fails the probe.
+        let Ok(port) = u16::try_from(g.port) else { return false };
+        let service = g.service.clone().unwrap_or_default();
+        return match net.grpc(pod_ip, port, &service, timeout).await {
+            Ok(ServingStatus::Serving) => true,
+            Ok(other) => {
+                tracing::debug!(container = %c.name, "gRPC probe: service {service:?} is {}", other.as_str_name());
+                false
+            }
+            Err(e) => {
+                tracing::debug!(container = %c.name, "gRPC probe: {e}");
+                false
+            }
+        };
+    }
     false
+}
+
+/// The HTTP/1.1 request of an httpGet probe or hook, with upstream's headers.
+pub fn http_request(host: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut extra = String::new();
+    for (name, value) in headers {
+        extra.push_str(&format!("{name}: {value}\r\n"));
+    }
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n{extra}\r\n"
+    )
 }
 
 /// The status code of an HTTP/1.x response's first line.
@@ -235,5 +253,53 @@ mod tests {
         assert_eq!(http_status(b"HTTP/1.1 204 No Content\r\n"), Some(204));
         assert_eq!(http_status(b"HTTP/1.0 500 x\r\n"), Some(500));
         assert_eq!(http_status(b"SSH-2.0"), None);
+    }
+
+    fn container(probe: serde_json::Value) -> (Container, Probe) {
+        let p: Probe = serde_json::from_value(probe).unwrap();
+        let c = Container { name: "c".into(), readiness_probe: Some(p.clone()), ..Default::default() };
+        (c, p)
+    }
+
+    #[tokio::test]
+    async fn grpc_probes_pass_only_on_serving() {
+        let rt = crate::runtime::FakeRuntime::new(Default::default());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let addr = grpc::test_server::serve(Duration::ZERO, &stop).await;
+        let port = addr.port() as i32;
+        let run = |probe: serde_json::Value| {
+            let (c, p) = container(probe);
+            let rt = &rt;
+            async move { run_probe(rt, &NetProber, "id", &c, &p, "127.0.0.1").await }
+        };
+        assert!(run(serde_json::json!({"grpc": {"port": port}})).await, "the server's own health");
+        assert!(!run(serde_json::json!({"grpc": {"port": port, "service": "db"}})).await, "NOT_SERVING");
+        assert!(!run(serde_json::json!({"grpc": {"port": port, "service": "nope"}})).await, "unknown service");
+        assert!(!run(serde_json::json!({"grpc": {"port": 70000}})).await, "no such port");
+        stop.cancel();
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() as i32;
+        assert!(!run(serde_json::json!({"grpc": {"port": free}, "timeoutSeconds": 1})).await, "nothing listening");
+    }
+
+    #[tokio::test]
+    async fn hollow_nodes_network_probes_pass_without_a_packet() {
+        let rt = crate::runtime::FakeRuntime::new(Default::default());
+        // 192.0.2.0/24 is TEST-NET-1: a real prober would have to leave the
+        // machine; the hollow one must not try.
+        for probe in [
+            serde_json::json!({"grpc": {"port": 9000}}),
+            serde_json::json!({"httpGet": {"port": 80, "path": "/healthz"}}),
+            serde_json::json!({"tcpSocket": {"port": 5432}}),
+        ] {
+            let (c, p) = container(probe);
+            assert!(run_probe(&rt, &HollowProber, "id", &c, &p, "192.0.2.10").await);
+        }
+    }
+
+    #[test]
+    fn http_requests_carry_upstreams_headers() {
+        let r = http_request("10.42.0.5", 8080, "/ready", &[("X-A", "b")]);
+        assert!(r.starts_with("GET /ready HTTP/1.1\r\nHost: 10.42.0.5:8080\r\nUser-Agent: kube-probe/1.32\r\n"), "{r}");
+        assert!(r.ends_with("X-A: b\r\n\r\n"), "{r}");
     }
 }

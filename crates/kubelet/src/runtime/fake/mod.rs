@@ -1,6 +1,11 @@
 //! [`FakeRuntime`]: sandboxes and containers that "run" in memory. Used by unit
 //! tests and by hollow nodes (many nodes simulated in one process), so it keeps
-//! the whole CRI state machine, not just canned answers.
+//! the whole CRI state machine, not just canned answers. Pod addresses come
+//! from the node's podCIDR once [`FakeRuntime::set_pod_cidr`] has given it one.
+
+mod ipam;
+
+pub use ipam::{Ipam, IpamError};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -26,6 +31,10 @@ pub struct FakeConfig {
     /// `pull_image` succeeds for any image (as if a registry had it). When false,
     /// pulls of absent images fail.
     pub pull_anything: bool,
+    /// The fraction (0–1) of container starts that fail as a failing image's do,
+    /// drawn from a generator seeded with `seed`, so a run replays exactly.
+    pub failure_rate: f64,
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +64,10 @@ struct State {
     sandboxes: BTreeMap<String, Sandbox>,
     containers: BTreeMap<String, Container>,
     images: BTreeSet<String>,
+    /// Pod addresses, once the node has a podCIDR.
+    ipam: Option<Ipam>,
+    /// Container starts so far: the failure draw of the n-th start.
+    starts: u64,
 }
 
 impl State {
@@ -116,10 +129,41 @@ impl FakeRuntime {
         Ok(())
     }
 
+    /// Gives sandboxes created from now on addresses from `cidr` (the node's
+    /// podCIDR), keeping those of existing sandboxes.
+    ///
+    /// # Errors
+    /// When `cidr` is not an IPv4 range the fake can use.
+    pub fn set_pod_cidr(&self, cidr: &str) -> Result<(), IpamError> {
+        let mut ipam = Ipam::new(cidr)?;
+        let mut st = self.lock();
+        for sb in st.sandboxes.values() {
+            ipam.reserve(&sb.ip);
+        }
+        st.ipam = Some(ipam);
+        Ok(())
+    }
+
+    /// Whether the next container start is drawn to fail (`failure_rate`).
+    fn draw_failure(&self, st: &mut State) -> bool {
+        st.starts += 1;
+        self.config.failure_rate > 0.0 && unit_draw(self.config.seed, st.starts) < self.config.failure_rate
+    }
+
     /// Adds an image, as `skiff image import` would.
     pub fn add_image(&self, image: &str) {
         self.lock().images.insert(normalize_image(image));
     }
+}
+
+/// A uniform number in [0, 1) for draw `n` of generator `seed` (splitmix64:
+/// stateless, so each draw depends only on its index).
+fn unit_draw(seed: u64, n: u64) -> f64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn matches_labels(
@@ -157,7 +201,12 @@ impl RuntimeService for FakeRuntime {
         let mut st = self.lock();
         let id = st.id("sb");
         let n = st.next_id;
-        let ip = format!("10.88.{}.{}", (n >> 8) & 0xff, (n & 0xff).max(2));
+        let ip = match st.ipam.as_mut() {
+            Some(ipam) => {
+                ipam.allocate().map_err(|e| Error::Failed { op: "RunPodSandbox", message: e.to_string() })?.to_string()
+            }
+            None => format!("10.88.{}.{}", (n >> 8) & 0xff, (n & 0xff).max(2)),
+        };
         st.sandboxes.insert(id.clone(), Sandbox { config, ready: true, created_at: now_nanos(), ip });
         Ok(id)
     }
@@ -182,7 +231,11 @@ impl RuntimeService for FakeRuntime {
     async fn remove_pod_sandbox(&self, id: &str) -> Result<()> {
         let mut st = self.lock();
         st.containers.retain(|_, c| c.sandbox_id != id);
-        st.sandboxes.remove(id);
+        if let Some(sb) = st.sandboxes.remove(id) {
+            if let Some(ipam) = st.ipam.as_mut() {
+                ipam.release(&sb.ip);
+            }
+        }
         Ok(())
     }
 
@@ -260,7 +313,12 @@ impl RuntimeService for FakeRuntime {
         if !self.config.start_delay.is_zero() {
             tokio::time::sleep(self.config.start_delay).await;
         }
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if !st.containers.contains_key(id) {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        let drawn = self.draw_failure(st);
         let c = st.containers.get_mut(id).ok_or_else(|| Error::NotFound(id.to_string()))?;
         if c.state != cri::ContainerState::ContainerCreated {
             return Err(Error::Failed {
@@ -270,13 +328,14 @@ impl RuntimeService for FakeRuntime {
         }
         let image = normalize_image(&c.config.image.as_ref().map(|i| i.image.clone()).unwrap_or_default());
         let now = now_nanos();
-        if self.config.failing_images.iter().any(|i| normalize_image(i) == image) {
+        if drawn || self.config.failing_images.iter().any(|i| normalize_image(i) == image) {
             c.state = cri::ContainerState::ContainerExited;
             c.started_at = now;
             c.finished_at = now;
             c.exit_code = 128;
             c.reason = "StartError".into();
-            return Err(Error::Failed { op: "StartContainer", message: format!("fake: image {image} is set to fail") });
+            let why = if drawn { "drawn to fail (--fake-failure-rate)" } else { "set to fail" };
+            return Err(Error::Failed { op: "StartContainer", message: format!("fake: image {image}: {why}") });
         }
         c.state = cri::ContainerState::ContainerRunning;
         c.started_at = now;
@@ -414,8 +473,10 @@ impl ImageService for FakeRuntime {
         Ok(fake_image(&image).id)
     }
 
+    /// By name or by id, as CRI's RemoveImage.
     async fn remove_image(&self, image: &str) -> Result<()> {
-        self.lock().images.remove(&normalize_image(image));
+        let name = normalize_image(image);
+        self.lock().images.retain(|i| *i != name && fake_image(i).id != image);
         Ok(())
     }
 }
@@ -449,5 +510,79 @@ mod tests {
             ..Default::default()
         });
         super::super::testing::conformance(&rt, &super::super::testing::Env::fake()).await;
+    }
+
+    fn sandbox(name: &str) -> cri::PodSandboxConfig {
+        cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata { name: name.into(), uid: name.into(), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    fn container(image: &str) -> cri::ContainerConfig {
+        cri::ContainerConfig { image: Some(super::super::image_spec(image)), ..Default::default() }
+    }
+
+    async fn ip_of(rt: &FakeRuntime, id: &str) -> String {
+        rt.pod_sandbox_status(id).await.unwrap().network.unwrap().ip
+    }
+
+    #[tokio::test]
+    async fn sandboxes_get_addresses_from_the_pod_cidr_and_give_them_back() {
+        let rt = FakeRuntime::new(FakeConfig::default());
+        let before = rt.run_pod_sandbox(sandbox("a")).await.unwrap();
+        assert_eq!(ip_of(&rt, &before).await, "10.88.0.2", "no podCIDR yet: the fallback range");
+        rt.set_pod_cidr("10.42.3.0/24").unwrap();
+        let one = rt.run_pod_sandbox(sandbox("b")).await.unwrap();
+        let two = rt.run_pod_sandbox(sandbox("c")).await.unwrap();
+        assert_eq!(ip_of(&rt, &one).await, "10.42.3.2");
+        assert_eq!(ip_of(&rt, &two).await, "10.42.3.3");
+        rt.remove_pod_sandbox(&one).await.unwrap();
+        let three = rt.run_pod_sandbox(sandbox("d")).await.unwrap();
+        assert_eq!(ip_of(&rt, &three).await, "10.42.3.2", "a removed sandbox's address is reused");
+        assert!(rt.set_pod_cidr("fd00::/64").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_pod_cidr_fails_the_sandbox() {
+        let rt = FakeRuntime::new(FakeConfig::default());
+        rt.set_pod_cidr("10.42.0.0/30").unwrap();
+        rt.run_pod_sandbox(sandbox("a")).await.unwrap();
+        let err = rt.run_pod_sandbox(sandbox("b")).await.unwrap_err();
+        assert!(err.to_string().contains("no free address"), "{err}");
+    }
+
+    async fn failed_starts(rate: f64, seed: u64, n: usize) -> Vec<bool> {
+        let rt = FakeRuntime::new(FakeConfig {
+            images: vec!["busybox:1.36".into()],
+            failure_rate: rate,
+            seed,
+            ..Default::default()
+        });
+        let sb = rt.run_pod_sandbox(sandbox("p")).await.unwrap();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let id = rt.create_container(&sb, container("busybox:1.36"), sandbox("p")).await.unwrap();
+            let failed = rt.start_container(&id).await.is_err();
+            let st = rt.container_status(&id).await.unwrap();
+            if failed {
+                assert_eq!((st.state, st.exit_code), (cri::ContainerState::ContainerExited as i32, 128));
+            } else {
+                assert_eq!(st.state, cri::ContainerState::ContainerRunning as i32);
+            }
+            out.push(failed);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn the_failure_rate_fails_that_share_of_starts_and_replays_from_its_seed() {
+        assert!(failed_starts(0.0, 1, 200).await.iter().all(|f| !f));
+        assert!(failed_starts(1.0, 1, 50).await.iter().all(|f| *f));
+        let a = failed_starts(0.25, 7, 400).await;
+        let share = a.iter().filter(|f| **f).count() as f64 / a.len() as f64;
+        assert!((0.15..0.35).contains(&share), "about a quarter fail: {share}");
+        assert_eq!(a, failed_starts(0.25, 7, 400).await, "same seed, same failures");
+        assert_ne!(a, failed_starts(0.25, 8, 400).await, "another seed, other failures");
     }
 }

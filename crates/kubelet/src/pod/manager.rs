@@ -1,0 +1,131 @@
+//! The pod manager of one node: one [`worker`] per pod bound to it, fed by
+//! watch events on those pods. Where the events come from is the caller's
+//! business: a real agent watches `spec.nodeName=<node>` ([`watch_node_pods`]);
+//! a process of hollow nodes shares one watch and dispatches by node
+//! ([`crate::hollow`]). Sandboxes of pods the API no longer has are removed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::{watcher, WatchStreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::observed::LABEL_POD_UID;
+use super::worker::{self, NodeContext};
+
+/// A change to the pods bound to a node, as kube's watcher reports it.
+pub type PodEvent = watcher::Event<Pod>;
+
+/// How often sandboxes without a pod are looked for (after a complete list).
+pub const ORPHAN_CHECK: Duration = Duration::from_secs(10);
+
+/// Runs the pods' workers until `shutdown` or until `events` ends.
+pub async fn run(ctx: Arc<NodeContext>, mut events: mpsc::Receiver<PodEvent>, shutdown: CancellationToken) {
+    let mut workers: HashMap<String, watch::Sender<Option<Pod>>> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    let mut init_seen: Option<HashSet<String>> = None;
+    let mut orphan_check = tokio::time::interval(ORPHAN_CHECK);
+    // Orphans are judged only against a complete list of the node's pods.
+    let mut listed = false;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = orphan_check.tick(), if listed => {
+                workers.retain(|_, tx| !tx.is_closed());
+                remove_orphans(&ctx, &workers).await;
+                continue;
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            e = events.recv() => match e { Some(e) => e, None => break },
+        };
+        let mut deliver = |pod: Pod, workers: &mut HashMap<String, watch::Sender<Option<Pod>>>| {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            if let Some(tx) = workers.get(&uid).filter(|tx| !tx.is_closed()) {
+                let _ = tx.send(Some(pod));
+                return uid;
+            }
+            let (tx, rx) = watch::channel(Some(pod));
+            workers.insert(uid.clone(), tx);
+            tasks.spawn(worker::run(ctx.clone(), rx, shutdown.clone()));
+            uid
+        };
+        match event {
+            watcher::Event::Init => init_seen = Some(HashSet::new()),
+            watcher::Event::InitApply(p) => {
+                let uid = deliver(p, &mut workers);
+                init_seen.get_or_insert_with(HashSet::new).insert(uid);
+            }
+            watcher::Event::InitDone => {
+                // A re-list: pods that vanished meanwhile are gone.
+                let seen = init_seen.take().unwrap_or_default();
+                listed = true;
+                for (uid, tx) in &workers {
+                    if !seen.contains(uid) {
+                        let _ = tx.send(None);
+                    }
+                }
+            }
+            watcher::Event::Apply(p) => {
+                deliver(p, &mut workers);
+            }
+            watcher::Event::Delete(p) => {
+                if let Some(tx) = workers.get(p.metadata.uid.as_deref().unwrap_or("")) {
+                    let _ = tx.send(None);
+                }
+            }
+        }
+    }
+    tasks.shutdown().await;
+}
+
+/// Watches the pods with `spec.nodeName=<node>` and forwards the events to
+/// `tx` until `shutdown` or the receiver is gone. Watch errors are logged and
+/// retried with kube's default back-off.
+pub async fn watch_node_pods(
+    client: kube::Client,
+    node_name: String,
+    tx: mpsc::Sender<PodEvent>,
+    shutdown: CancellationToken,
+) {
+    let pods: Api<Pod> = Api::all(client);
+    let cfg = watcher::Config::default().fields(&format!("spec.nodeName={node_name}"));
+    let mut stream = Box::pin(watcher(pods, cfg).default_backoff());
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            e = stream.next() => match e { Some(e) => e, None => return },
+        };
+        match event {
+            Ok(e) => {
+                if tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!("pod watch: {e}"),
+        }
+    }
+}
+
+/// Stops and removes sandboxes labelled with a pod uid that has no worker (pods
+/// deleted while the agent was down).
+async fn remove_orphans(ctx: &NodeContext, workers: &HashMap<String, watch::Sender<Option<Pod>>>) {
+    let Ok(sandboxes) = ctx.runtime.list_pod_sandbox(None).await else { return };
+    let orphans: BTreeMap<String, String> = sandboxes
+        .into_iter()
+        .filter_map(|s| s.labels.get(LABEL_POD_UID).cloned().map(|uid| (s.id, uid)))
+        .filter(|(_, uid)| !workers.contains_key(uid))
+        .collect();
+    for (id, uid) in orphans {
+        tracing::info!(%uid, "removing sandbox {id} of a pod that no longer exists");
+        let _ = ctx.runtime.stop_pod_sandbox(&id).await;
+        if ctx.runtime.remove_pod_sandbox(&id).await.is_ok() && ctx.cgroups {
+            super::cgroups::remove_pod_cgroups(&uid);
+        }
+    }
+}

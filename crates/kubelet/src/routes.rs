@@ -52,7 +52,9 @@ pub enum RouteError {
 pub fn desired(nodes: &[Node], self_name: &str) -> Routes {
     let mut routes = Routes::new();
     for node in nodes {
-        if node.metadata.name.as_deref() == Some(self_name) {
+        // Hollow nodes' pods exist nowhere: no route to them.
+        let hollow = node.metadata.labels.as_ref().is_some_and(|l| l.contains_key(crate::hollow::HOLLOW_LABEL));
+        if node.metadata.name.as_deref() == Some(self_name) || hollow {
             continue;
         }
         let spec = node.spec.as_ref();
@@ -256,6 +258,9 @@ mod tests {
         ];
         let want = desired(&nodes, "a");
         assert_eq!(want, Routes::from([("10.42.1.0/24".into(), "192.168.5.2".parse().unwrap())]));
+        let mut hollow = node("h", Some("10.42.7.0/24"), Some("192.168.5.7"));
+        hollow.metadata.labels = Some([(crate::hollow::HOLLOW_LABEL.to_string(), "true".to_string())].into());
+        assert!(desired(&[hollow], "a").is_empty(), "no route to a hollow node's pods");
     }
 
     #[test]

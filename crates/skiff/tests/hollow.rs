@@ -85,7 +85,7 @@ fn pods(c: &Cluster) -> BTreeMap<String, (String, String, String)> {
 /// The first three octets of a /24 podCIDR (`10.42.3.0/24` → `10.42.3.`).
 fn prefix_of(cidr: &str) -> String {
     let net = cidr.split('/').next().unwrap_or("");
-    format!("{}.", net.rsplitn(2, '.').nth(1).unwrap_or(""))
+    format!("{}.", net.rsplit_once('.').map_or("", |(head, _)| head))
 }
 
 #[test]

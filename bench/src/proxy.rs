@@ -6,8 +6,8 @@
 //! what the proxy does between seeing a change and having it in place, minus the
 //! batching delay and the watch delivery (measured by the proxy's
 //! `kubeproxy_network_programming_duration_seconds` in a running cluster).
-//! Changes go through partial syncs (only changed chains); three full syncs of
-//! the same kind of change follow as the reference (`*_partial_vs_full`).
+//! Changes go through partial syncs (only changed chains); `--full-syncs` full
+//! syncs of the same kind of change follow as the reference (`*_partial_vs_full`).
 //! The CPU line counts this process and the tools it ran (iptables-restore, nft).
 //! Needs root, `ip`, iptables and nft.
 
@@ -32,6 +32,10 @@ pub struct ProxyArgs {
     /// EndpointSlice changes applied per case.
     #[arg(long, default_value_t = 10)]
     changes: usize,
+    /// Full syncs per case, the reference (at 10,000 Services each takes minutes
+    /// with iptables).
+    #[arg(long, default_value_t = 1)]
+    full_syncs: usize,
 }
 
 /// A network namespace, deleted on drop.
@@ -116,7 +120,12 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
             // The reference: the same change applied by a full sync (what every
             // sync did before partial syncs, and what the periodic resync does).
             let mut full = Latencies::default();
-            for c in 0..3 {
+            eprintln!(
+                "proxy: {mode}, {n} services: {} partial syncs, p50 {:.1} ms",
+                args.changes,
+                lat.quantile_ms(0.5)
+            );
+            for c in 0..args.full_syncs.max(1) {
                 let i = (c * 104_729 + 13) % n;
                 slices[i].endpoints[0] =
                     endpoint(&format!("10.40.{}.{}", c / 250, c % 250 + 1), "node-a", None, None, None);

@@ -3,7 +3,8 @@
 //! After every kill the store must open cleanly, hold every acknowledged write, and
 //! keep revisions monotonic.
 //!
-//! Rounds vary how often the child flushes its WAL to the data file: all the time
+//! Rounds vary the number of writers (1 or 32, so both write paths are killed
+//! mid-write) and how often the child flushes its WAL to the data file: all the time
 //! (kills land in the middle of durable redb commits), at the default pace, or never
 //! (recovery replays everything from the WAL), with small WAL segments so kills also
 //! land in segment rotation and recycling.
@@ -33,10 +34,14 @@ async fn acknowledged_writes_survive_sigkill() {
             1 => 100,
             _ => 3_600_000,
         };
+        // Every other round one writer: its writes take the direct path (the caller's
+        // thread writes the WAL); with many, most go through the writer and syncer.
+        let tasks = if round % 2 == 1 { 1 } else { 32 };
         let mut child = Command::new(env!("CARGO_BIN_EXE_skiff-store-crash-writer"))
             .arg(dir.path())
             .arg(round.to_string())
             .args(["--flush-ms", &flush_ms.to_string(), "--segment-bytes", "65536"])
+            .args(["--tasks", &tasks.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -90,7 +95,7 @@ async fn acknowledged_writes_survive_sigkill() {
         );
         assert_eq!(current as usize, stored.len(), "round {round}: revisions are not dense");
         println!(
-            "round {round} (flush every {flush_ms} ms): {round_acks} acknowledged, {} keys, revision {current}",
+            "round {round} ({tasks} writers, flush every {flush_ms} ms): {round_acks} acknowledged, {} keys, revision {current}",
             stored.len()
         );
         last_revision = current;

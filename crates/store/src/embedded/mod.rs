@@ -1,12 +1,15 @@
 //! The embedded backend: a redb data file and a write-ahead log in the data directory.
 //!
-//! A write goes through three threads, pipelined:
+//! A write to an idle store is done by the caller's thread: apply, one WAL write
+//! with its fdatasync, publish (`writer::try_direct`). Writes that find the store
+//! busy go through two threads, pipelined:
 //! - the **writer** applies waiting transactions in order against the latest state
 //!   and encodes their changes (`writer`);
 //! - the **syncer** writes them to the WAL as one frame and fdatasyncs once, then
-//!   makes them visible, answers the callers and publishes the events (`syncer`);
-//! - the **flusher** writes visible groups to the data file in one durable redb
-//!   commit every ~100 ms, and runs compactions (`flusher`).
+//!   makes them visible, answers the callers and publishes the events (`syncer`).
+//!
+//! The **flusher** writes visible groups to the data file in one durable redb
+//! commit every ~100 ms, and runs compactions (`flusher`).
 //!
 //! Readers take a redb snapshot and overlay the visible groups not yet flushed
 //! (`overlay`); they read at the visible revision, so they never see a write that is
@@ -26,7 +29,7 @@ mod watch;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -38,9 +41,9 @@ use self::flusher::Flusher;
 use self::layout::{LOG, META, REVS};
 use self::read::engine;
 use self::state::{Committed, Shared};
-use self::syncer::Syncer;
+use self::syncer::{Committer, Syncer};
 use self::wal::{SegmentPool, WalWriter};
-use self::writer::{Request, Writer};
+use self::writer::{Request, Writer, WriterCore};
 use crate::error::{Error, Result};
 use crate::store::{validate_txn, Store, WatchStream};
 use crate::types::*;
@@ -93,6 +96,9 @@ struct Inner {
     shared: Arc<Shared>,
     path: PathBuf,
     requests: Option<mpsc::Sender<Request>>,
+    /// The writer's state, shared by the writer thread and direct writes.
+    core: Arc<Mutex<WriterCore>>,
+    committer: Arc<Committer>,
     published: broadcast::Sender<Arc<Committed>>,
     threads: Threads,
 }
@@ -151,14 +157,10 @@ impl RedbStore {
         let (requests, receiver) = mpsc::channel(4096);
         let (to_syncer, groups) = std::sync::mpsc::sync_channel(1024);
         let (published, _) = broadcast::channel(1024);
-        let writer = Writer::new(db.clone(), shared.clone(), receiver, to_syncer, MAX_UNFLUSHED)?;
-        let syncer = Syncer {
-            wal,
-            shared: shared.clone(),
-            groups,
-            published: published.clone(),
-            flush_revisions: FLUSH_REVISIONS,
-        };
+        let core = Arc::new(Mutex::new(WriterCore::new(db.clone(), recovered.revision, MAX_UNFLUSHED)));
+        let committer = Arc::new(Committer::new(wal, shared.clone(), published.clone(), FLUSH_REVISIONS));
+        let writer = Writer::new(core.clone(), shared.clone(), receiver, to_syncer);
+        let syncer = Syncer { committer: committer.clone(), groups };
         let flusher = Flusher {
             db: db.clone(),
             shared: shared.clone(),
@@ -175,7 +177,16 @@ impl RedbStore {
                 .map_err(|e| Error::backend_from(format!("cannot start the store's {name} thread"), e))
         };
         // Dropping `inner` on an error below stops the threads already started.
-        let mut inner = Inner { db, shared, path, requests: Some(requests), published, threads: Threads::default() };
+        let mut inner = Inner {
+            db,
+            shared,
+            path,
+            requests: Some(requests),
+            core,
+            committer,
+            published,
+            threads: Threads::default(),
+        };
         inner.threads.flusher = Some(spawn("store-flusher", Box::new(move || flusher.run()))?);
         inner.threads.syncer = Some(spawn("store-syncer", Box::new(move || syncer.run()))?);
         inner.threads.writer = Some(spawn("store-writer", Box::new(move || writer.run()))?);
@@ -311,6 +322,13 @@ impl Store for RedbStore {
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse> {
         validate_txn(&txn)?;
+        let inner = &self.inner;
+        let requests = inner.requests.as_ref().ok_or(Error::Closed)?;
+        let queue_empty = requests.capacity() == requests.max_capacity();
+        let txn = match writer::try_direct(&inner.core, &inner.committer, &inner.shared, queue_empty, txn) {
+            Ok(result) => return result,
+            Err(busy) => busy,
+        };
         let (reply, response) = oneshot::channel();
         self.send(Request::Txn { txn, reply }).await?;
         response.await.map_err(|_| Error::Closed)?

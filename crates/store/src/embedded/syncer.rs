@@ -1,6 +1,7 @@
 //! The syncer thread: makes the writer's groups durable, then visible. It takes every
 //! group waiting, writes them as one WAL frame and fdatasyncs once, then — in order —
-//! raises the visible revision, answers the callers and publishes the events.
+//! raises the visible revision, answers the callers and publishes the events
+//! ([`Committer`], which a caller writing directly to an idle store uses as well).
 //!
 //! # Guarantees
 //! - A caller is answered `Ok` only after its group, and every group before it, is
@@ -11,7 +12,7 @@
 //! - After a WAL failure nothing more is written: every later group fails.
 
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, oneshot};
 
@@ -44,38 +45,45 @@ impl PendingGroup {
     }
 }
 
-pub struct Syncer {
-    pub wal: WalWriter,
+/// Makes applied groups durable and then visible: the WAL and what follows a
+/// write to it. Used by the syncer thread and by callers writing directly on an idle
+/// store (`writer::try_direct`); the WAL lock orders them.
+pub struct Committer {
+    wal: Mutex<WalWriter>,
     pub shared: Arc<Shared>,
-    pub groups: Receiver<PendingGroup>,
     pub published: broadcast::Sender<Arc<Committed>>,
     /// Wake the flusher once this many revisions are waiting.
     pub flush_revisions: i64,
 }
 
-impl Syncer {
-    /// Runs until the writer is gone and every group it sent is handled.
-    pub fn run(mut self) {
-        while let Ok(first) = self.groups.recv() {
-            let mut bytes = first.payload.len();
-            let mut batch = vec![first];
-            while bytes < MAX_FRAME_BYTES {
-                let Ok(next) = self.groups.try_recv() else { break };
-                bytes += next.payload.len();
-                batch.push(next);
-            }
-            self.sync(batch);
-        }
+impl Committer {
+    pub fn new(
+        wal: WalWriter,
+        shared: Arc<Shared>,
+        published: broadcast::Sender<Arc<Committed>>,
+        flush_revisions: i64,
+    ) -> Self {
+        Committer { wal: Mutex::new(wal), shared, published, flush_revisions }
     }
 
-    fn sync(&mut self, batch: Vec<PendingGroup>) {
+    /// The WAL. Whoever holds it commits next.
+    pub fn lock(&self) -> MutexGuard<'_, WalWriter> {
+        // A panic while writing leaves at worst a frame that is not acknowledged,
+        // which recovery drops as a torn tail.
+        self.wal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the groups as one WAL frame and fdatasyncs once, then — in order —
+    /// raises the visible revision, answers the callers and publishes the events.
+    /// The caller holds the WAL lock (`wal`), so commits happen in revision order.
+    pub fn commit(&self, wal: &mut WalWriter, batch: Vec<PendingGroup>) {
         if let Some(cause) = self.shared.lock().poisoned.clone() {
             batch.into_iter().for_each(|g| g.fail(|| poisoned_error(&cause)));
             return;
         }
         let revision = batch.last().expect("a batch is never empty").revision;
         if batch.iter().any(|g| !g.payload.is_empty()) {
-            if let Err(e) = self.wal.append(batch.iter().map(|g| g.payload.as_slice()), revision) {
+            if let Err(e) = wal.append(batch.iter().map(|g| g.payload.as_slice()), revision) {
                 let cause = format!("cannot write the WAL: {e}");
                 self.shared.poison(cause.clone());
                 batch.into_iter().for_each(|g| g.fail(|| Error::backend(format!("embedded store: {cause}"))));
@@ -103,10 +111,33 @@ impl Syncer {
         }
 
         // Housekeeping after the callers are answered, off their latency.
-        match self.wal.rotate_if_full() {
+        match wal.rotate_if_full() {
             Ok(true) => self.shared.request_flush(),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot start a new WAL segment; appending to the current one"),
+        }
+    }
+}
+
+/// The syncer thread: commits the groups the writer thread applied.
+pub struct Syncer {
+    pub committer: Arc<Committer>,
+    pub groups: Receiver<PendingGroup>,
+}
+
+impl Syncer {
+    /// Runs until the writer is gone and every group it sent is handled.
+    pub fn run(self) {
+        while let Ok(first) = self.groups.recv() {
+            let mut bytes = first.payload.len();
+            let mut batch = vec![first];
+            while bytes < MAX_FRAME_BYTES {
+                let Ok(next) = self.groups.try_recv() else { break };
+                bytes += next.payload.len();
+                batch.push(next);
+            }
+            let mut wal = self.committer.lock();
+            self.committer.commit(&mut wal, batch);
         }
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -115,24 +115,31 @@ impl SegmentPool {
     }
 
     /// Opens segment `sequence`: a renamed spare if there is one, else a new file.
-    /// Durable, the directory entry included.
+    /// Durable, the directory entry included. Opened with `O_DSYNC`: each write
+    /// returns once its data (and the file size, for an append) is on stable storage,
+    /// exactly what `fdatasync` after it would give, in one system call instead of two.
     fn open_segment(&self, sequence: u64) -> io::Result<File> {
         let path = segment_path(&self.dir, sequence);
         let spare = self.lock().spares.pop();
+        let options = || {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).custom_flags(libc::O_DSYNC);
+            options
+        };
         let file = match spare.map(|spare| std::fs::rename(&spare, &path).map(|()| spare)) {
-            Some(Ok(_)) => OpenOptions::new().read(true).write(true).open(&path)?,
+            Some(Ok(_)) => options().open(&path)?,
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "cannot reuse a WAL segment; creating a new one");
-                OpenOptions::new().read(true).write(true).create_new(true).open(&path)?
+                options().create_new(true).open(&path)?
             }
-            None => OpenOptions::new().read(true).write(true).create_new(true).open(&path)?,
+            None => options().create_new(true).open(&path)?,
         };
         sync_dir(&self.dir)?;
         Ok(file)
     }
 }
 
-/// Appends frames to the current segment, one write and one fdatasync per frame.
+/// Appends frames to the current segment, one synchronous (`O_DSYNC`) write per frame.
 pub struct WalWriter {
     pool: Arc<SegmentPool>,
     sequence: u64,
@@ -161,7 +168,8 @@ impl WalWriter {
         last_revision: Revision,
     ) -> io::Result<()> {
         let frame = encode_frame(self.sequence, payloads);
-        let result = self.file.write_all_at(&frame, self.len).and_then(|()| self.file.sync_data());
+        // The file is O_DSYNC: the write returns once the frame is on disk.
+        let result = self.file.write_all_at(&frame, self.len);
         match result {
             Ok(()) => {
                 self.len += frame.len() as u64;

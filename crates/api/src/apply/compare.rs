@@ -127,6 +127,47 @@ fn walk(old: Option<&Value>, new: Option<&Value>, node: Node, path: &mut Path, o
     }
 }
 
+/// The fields a create sets: exactly `compare(Some(&baseline(new)), Some(new), node).added`
+/// (a create modifies and removes nothing), in one walk of `new` without building the
+/// baseline, the key sets or the other two sets. Creates are the commonest write; this
+/// is their whole ownership computation.
+pub fn created(new: &Value, node: Node) -> FieldSet {
+    let mut out = FieldSet::new();
+    walk_created(new, node, true, &mut Vec::new(), &mut out);
+    out
+}
+
+/// `in_baseline`: the baseline holds this value, i.e. it is the root or a struct inside
+/// a struct (the baseline keeps structs, emptied of everything else). Such a value is
+/// never a member itself; anything else is new, and a member along with what is below it.
+fn walk_created(new: &Value, node: Node, in_baseline: bool, path: &mut Path, out: &mut FieldSet) {
+    match form(new, node) {
+        Form::Object(n, map) => {
+            let is_struct = matches!(node, Node::Struct(_));
+            for (key, child) in map {
+                let child_node = n.field(key);
+                let child_in_baseline =
+                    in_baseline && is_struct && matches!(child_node, Node::Struct(_)) && child.is_object();
+                path.push(PathElement::field(key.as_str()));
+                walk_created(child, child_node, child_in_baseline, path, out);
+                path.pop();
+            }
+        }
+        Form::List(l, items) if !in_baseline => {
+            for (pe, item) in index(l, items) {
+                path.push(pe);
+                walk_created(item, l.item(), false, path, out);
+                path.pop();
+            }
+        }
+        // In the baseline only the root can be a list or a leaf, and the root is no field.
+        Form::List(..) | Form::Leaf => {}
+    }
+    if !in_baseline {
+        out.insert(path);
+    }
+}
+
 /// Items by path element; a repeated element keeps its first item (upstream ignores
 /// duplicates in live objects the same way).
 pub(super) fn index(list: ListNode, items: &[Value]) -> BTreeMap<PathElement, &Value> {
@@ -144,6 +185,43 @@ mod tests {
 
     fn fields(c: &Comparison) -> [Value; 3] {
         [c.added.to_fields_v1(), c.modified.to_fields_v1(), c.removed.to_fields_v1()]
+    }
+
+    #[test]
+    fn created_is_the_comparison_with_the_baseline() {
+        let cases = [
+            (
+                ("", "v1", "ConfigMap"),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "d", "labels": {"a": "1"}, "annotations": {}}, "data": {"k": "v", "e": ""}}),
+            ),
+            (
+                ("apps", "v1", "Deployment"),
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "finalizers": ["x"], "ownerReferences": [{"uid": "u", "name": "o", "kind": "K", "apiVersion": "v1"}]},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "strategy": {},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                        "containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80, "protocol": "TCP"}], "env": [], "resources": {"limits": {"cpu": "1"}}},
+                                       {"name": "c", "image": "duplicate"}],
+                        "tolerations": [{"key": "k", "operator": "Exists"}], "nodeSelector": null, "securityContext": {}}}},
+                "status": {"replicas": 1}}),
+            ),
+            (
+                ("", "v1", "Pod"),
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "args": ["a", "b", "a"]}], "unknown": {"x": [1, {"y": 2}]}}}),
+            ),
+            (("", "v1", "Pod"), json!({"metadata": {}, "spec": {}})),
+            (
+                ("example.com", "v1", "Widget"),
+                json!({"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"a": {"b": [1, 2]}, "c": null}}),
+            ),
+        ];
+        for ((group, version, kind), obj) in cases {
+            let node = Node::root(group, version, kind);
+            let full = compare(Some(&super::super::baseline(&obj, node)), Some(&obj), node);
+            assert!(full.modified.is_empty() && full.removed.is_empty(), "{kind}");
+            assert_eq!(created(&obj, node).to_fields_v1(), full.added.to_fields_v1(), "{kind}");
+            assert_eq!(created(&obj, node), full.added, "{kind}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::compare::compare;
+use super::compare::{compare, created};
 use super::managed::{ManagedFields, ManagedFieldsEntry, Operation};
 use super::set::FieldSet;
 use super::{baseline, Manager, Scope, MAX_UPDATE_MANAGERS};
@@ -48,4 +48,26 @@ pub fn record_update(
     });
     managed.prune_empty();
     managed.cap_updaters(MAX_UPDATE_MANAGERS);
+}
+
+/// [`record_update`] for a create by one manager into empty `managed` (the request
+/// sent no `managedFields`): the creator owns exactly the fields it set, found in one
+/// walk of `new`. Same result as `record_update(managed, None, ..)`, for a fraction
+/// of the work.
+pub fn record_create(managed: &mut ManagedFields, new: &Value, scope: &Scope, writer: &Manager<'_>, now: &str) {
+    if !managed.entries.is_empty() {
+        return record_update(managed, None, new, scope, writer, now);
+    }
+    let fields = created(new, scope.root).difference(scope.strip).without_prefixes(&scope.ignored);
+    if fields.is_empty() {
+        return;
+    }
+    managed.put(ManagedFieldsEntry {
+        manager: writer.manager.to_string(),
+        operation: Operation::Update,
+        api_version: writer.api_version.to_string(),
+        time: Some(now.to_string()),
+        subresource: writer.subresource.to_string(),
+        fields,
+    });
 }

@@ -120,7 +120,12 @@ fn record(call: &Call<'_>, managed: &mut ManagedFields, current: Option<&Value>,
     let manager = manager_name(call);
     let api_version = call.resource.api_version();
     let who = Manager { manager: &manager, api_version: &api_version, subresource: &call.req.subresource };
-    ssa::record_update(managed, current, new, &scope(call), &who, &strategy::now());
+    match current {
+        // A create: the one-walk form (it falls back to the general one when the
+        // request brought managedFields of its own).
+        None => ssa::record_create(managed, new, &scope(call), &who, &strategy::now()),
+        Some(_) => ssa::record_update(managed, current, new, &scope(call), &who, &strategy::now()),
+    }
     managed.write_to(new);
 }
 

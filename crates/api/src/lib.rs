@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod conversion;
+pub mod cron;
 pub mod defaults;
 pub mod error;
 pub mod meta;
@@ -11,8 +12,8 @@ pub mod names;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;
-pub mod validation;
 pub mod selector;
+pub mod validation;
 
 pub use error::{ApiError, ApiResult, Cause, Target};
 pub use registry::{Resource, Storage, Subresource, RESOURCES};

@@ -1,5 +1,6 @@
 //! The command line. Every flag can also be set from the environment
-//! (`SKIFF_<FLAG>`), which is how the systemd units configure skiff.
+//! (`SKIFF_<FLAG>`), which is how the systemd units configure skiff, and, for
+//! `server` and `agent`, from a config file (see `config`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,10 +16,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the control plane: the data store and the Kubernetes API server (and, as
-    /// they land, the scheduler, controllers and a local agent). Serves until
-    /// SIGTERM or Ctrl-C.
-    Server(ServerArgs),
+    /// Run the control plane (the data store, API server, scheduler, controllers and
+    /// cluster DNS) and an agent for this machine. Serves until SIGTERM or Ctrl-C,
+    /// which leave the pods running.
+    Server(Box<ServerArgs>),
     /// Run only the scheduler, against any Kubernetes API server.
     Scheduler(SchedulerArgs),
     /// Run only the controller manager, against any Kubernetes API server.
@@ -28,7 +29,7 @@ pub enum Command {
     Image(ImageCommand),
     /// Run a node agent (kubelet) that joins a cluster: registers this machine as
     /// a Node and runs the pods bound to it through containerd.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
 }
 
 /// Flags shared by `skiff agent` and the agent inside `skiff server`.
@@ -98,6 +99,12 @@ pub struct NodeArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct AgentArgs {
+    /// A YAML file whose keys are this command's long flags (`data-dir: /x`,
+    /// `disable-controllers: [a, b]`, `disable-agent: true`); flags and environment
+    /// variables win over it [default: /etc/skiff/config.yaml, when it exists].
+    #[arg(long, env = "SKIFF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// The cluster to join (a kubeconfig with the server, its CA and credentials).
     #[arg(long, env = "KUBECONFIG", required_unless_present = "server")]
     pub kubeconfig: Option<PathBuf>,
@@ -261,6 +268,12 @@ pub struct SchedulerArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
+    /// A YAML file whose keys are this command's long flags (`data-dir: /x`,
+    /// `disable-controllers: [a, b]`, `disable-agent: true`); flags and environment
+    /// variables win over it [default: /etc/skiff/config.yaml, when it exists].
+    #[arg(long, env = "SKIFF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Where the server keeps its state (the embedded store, certificates, ...).
     #[arg(long, env = "SKIFF_DATA_DIR", default_value_os_t = default_data_dir())]
     pub data_dir: PathBuf,

@@ -2,6 +2,7 @@
 
 mod agent;
 mod cli;
+mod config;
 mod controllers;
 mod dns;
 mod exit;
@@ -20,7 +21,17 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let applied = match config::apply(std::env::args_os().collect()) {
+        Ok(applied) => applied,
+        Err(e) => return exit::fail(&e.into()),
+    };
+    let cli = match cli::Cli::try_parse_from(&applied.argv) {
+        Ok(cli) => cli,
+        Err(e) => return config::command_line_error(e, &applied),
+    };
+    if let Some(file) = &applied.file {
+        eprintln!("skiff: settings from {}", file.display());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -31,11 +42,11 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            cli::Command::Server(args) => server::run(args).await,
+            cli::Command::Server(args) => server::run(*args).await,
             cli::Command::Scheduler(args) => scheduler::run(args).await,
             cli::Command::ControllerManager(args) => controllers::run(args).await,
             cli::Command::Image(cmd) => image::run(cmd).await,
-            cli::Command::Agent(args) => agent::run(args).await,
+            cli::Command::Agent(args) => agent::run(*args).await,
         }
     });
     match result {

@@ -17,6 +17,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Before anything else, so a stop request during start-up is not lost.
     let stop = stop_signals()?;
+    // Every part writes under it: a directory skiff may not create is said plainly.
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|source| crate::exit::DataDirError { dir: args.data_dir.clone(), source })?;
     // Checked first: a machine that cannot run the local agent is told so at once.
     let agent_config = match args.disable_agent {
         true => None,

@@ -143,3 +143,34 @@ fn a_cronjob_fires_on_schedule_with_an_injected_clock() {
     // (kubectl's manual Job carries the template's labels too.)
     assert_eq!(jobs(&c), ["manual".to_string(), second]);
 }
+
+/// Upstream refuses a CronJob whose schedule or time zone it cannot use, with a
+/// 422 naming the field and robfig/cron's (or Go's) reason.
+#[test]
+fn invalid_schedules_and_time_zones_are_rejected() {
+    let c = Cluster::start();
+    let err = c.fails(&["create", "cronjob", "bad", "--image=busybox", "--schedule=61 * * * *"]);
+    assert!(
+        err.contains(r#"The CronJob "bad" is invalid: spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61"#),
+        "{err}"
+    );
+    let err = c.fails(&["create", "cronjob", "bad", "--image=busybox", "--schedule=every day"]);
+    assert!(err.contains("expected exactly 5 fields, found 2: [every day]"), "{err}");
+    let bad_zone = CRON.replace("timeZone: Etc/UTC", "timeZone: Mars/Olympus_Mons");
+    let err = c.fails(&["apply", "-f", &c.manifest("zone.yaml", &bad_zone)]);
+    assert!(
+        err.contains(r#"spec.timeZone: Invalid value: "Mars/Olympus_Mons": unknown time zone Mars/Olympus_Mons"#),
+        "{err}"
+    );
+    // The status code is 422 (Invalid), as kubectl's raw request shows.
+    let raw = c.kubectl(&["create", "cronjob", "bad", "--image=busybox", "--schedule=@every", "-v=6"]);
+    let log = String::from_utf8_lossy(&raw.stderr);
+    assert!(log.contains("422 Unprocessable Entity"), "{log}");
+    // A valid one is accepted, and an update to an invalid schedule is refused.
+    c.ok(&["apply", "-f", &c.manifest("tick.yaml", CRON)]);
+    let err = c.fails(&["patch", "cronjob", "tick", "--type=merge", "-p", r#"{"spec":{"schedule":"* * *"}}"#]);
+    assert!(
+        err.contains("spec.schedule: Invalid value: \"* * *\": expected exactly 5 fields, found 3: [* * *]"),
+        "{err}"
+    );
+}

@@ -32,10 +32,21 @@ impl Server {
 /// Starts `skiff server` and waits for its "ready" line; returns the server and the
 /// lines it printed so far.
 fn start_server(data_dir: &Path) -> (Server, Vec<String>) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let port = free_port().to_string();
+    let data_dir = data_dir.to_str().unwrap();
+    start(&["--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir", data_dir], &[])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `skiff server --disable-agent --disable-dns ARGS` with `env` added.
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Server, Vec<String>) {
     let mut child = Command::new(SKIFF)
-        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir"])
-        .arg(data_dir)
+        .args(["server", "--disable-agent", "--disable-dns"])
+        .args(args)
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -147,4 +158,90 @@ fn a_node_without_containerd_is_a_clear_error() {
     if unsafe { libc::geteuid() } == 0 {
         assert!(stderr.contains("`containerd` on PATH (Debian package containerd"), "{stderr}");
     }
+}
+
+/// A config file sets the port and the data directory; the environment wins over
+/// it, and a flag over both.
+#[test]
+fn a_config_file_sets_flags_and_the_environment_and_flags_win_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("from-config");
+    let (port, env_port, flag_port) = (free_port(), free_port(), free_port());
+    let file = dir.path().join("config.yaml");
+    let yaml = format!(
+        "# skiff server's settings\ndata-dir: {}\nhttps-listen-port: {port}\nbind-address: 127.0.0.1\n\
+         disable-controllers: [cronjob, job]\n",
+        data.display()
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let config = file.to_str().unwrap();
+    let listening = |lines: &[String], port: u16| {
+        lines.iter().any(|l| l.contains(&format!("API server listening on https://127.0.0.1:{port}")))
+    };
+
+    let (server, lines) = start(&["--config", config], &[]);
+    assert!(lines[0].contains(&format!("settings from {config}")), "{lines:?}");
+    assert!(listening(&lines, port), "{lines:?}");
+    assert!(data.join("db/state.redb").exists(), "the data directory is the file's");
+    assert!(server.stop().success());
+
+    let (server, lines) = start(&[], &[("SKIFF_CONFIG", config), ("SKIFF_HTTPS_LISTEN_PORT", &env_port.to_string())]);
+    assert!(listening(&lines, env_port), "the environment wins over the file: {lines:?}");
+    assert!(server.stop().success());
+
+    let env = [("SKIFF_CONFIG", config), ("SKIFF_HTTPS_LISTEN_PORT", "1")];
+    let (server, lines) = start(&["--https-listen-port", &flag_port.to_string()], &env);
+    assert!(listening(&lines, flag_port), "the flag wins over both: {lines:?}");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_bad_config_file_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yaml");
+    let run = |yaml: &str| {
+        std::fs::write(&file, yaml).unwrap();
+        let out = Command::new(SKIFF).args(["server", "--disable-agent", "--config"]).arg(&file).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = run("data-dir: /tmp/x\nhttps-port: 7443\n");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("unknown key `https-port`") && stderr.contains(file.to_str().unwrap()), "{stderr}");
+    let (code, stderr) = run("https-listen-port: lots\n");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("'lots'") && stderr.contains("`https-listen-port` is set in the config file"), "{stderr}");
+    let (code, stderr) = run("disable-agent: [yes]\n");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("`disable-agent`: expected true or false"), "{stderr}");
+}
+
+/// A data directory skiff may not create is refused at once, naming it, with exit 4.
+#[test]
+fn an_unwritable_data_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |data_dir: &Path, as_nobody: bool| {
+        let mut cmd = match as_nobody {
+            true => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", SKIFF]);
+                c
+            }
+            false => Command::new(SKIFF),
+        };
+        let out =
+            cmd.args(["server", "--disable-agent", "--disable-dns", "--data-dir"]).arg(data_dir).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // A file where a directory should be: refused even for root.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let (code, stderr) = run(&blocker.join("server"), false);
+    assert_eq!(code, Some(4), "exit code 4: the data store cannot be opened; stderr: {stderr}");
+    assert!(stderr.contains(&format!("cannot create the data directory {}/server", blocker.display())), "{stderr}");
+    // No permission: under a directory only root may enter, as another user.
+    let root = unsafe { libc::geteuid() } == 0;
+    let denied = if root { dir.path().join("server") } else { Path::new("/root/skiff-test/server").to_path_buf() };
+    let (code, stderr) = run(&denied, root);
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains("Permission denied") && stderr.contains("--data-dir"), "{stderr}");
 }

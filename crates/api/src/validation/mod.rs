@@ -2,6 +2,7 @@
 //! kind): required fields, enums, ranges, and immutable fields on update. Each
 //! failure is one `Cause` with upstream's field path and wording.
 
+mod cronjob;
 mod pod;
 mod workloads;
 
@@ -23,6 +24,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
             workloads::workload(kind, obj, old, &mut causes)
         }
         ("batch", "Job") => workloads::job(obj, old, &mut causes),
+        ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
         ("", "Service") => workloads::service(obj, old, &mut causes),
         ("", "ConfigMap" | "Secret") => workloads::data_keys(obj, &mut causes),
         _ => {}

@@ -11,7 +11,9 @@ pub fn workload(kind: &str, obj: &Value, old: Option<&Value>, causes: &mut Vec<C
         None => causes.push(Cause::required("spec.selector")),
         Some(sel) => match LabelSelector::from_structured(sel) {
             Err(e) => causes.push(Cause::invalid("spec.selector", sel, e.0)),
-            Ok(s) if s.is_empty() => causes.push(Cause::invalid("spec.selector", sel, "empty selector is invalid for deployment")),
+            Ok(s) if s.is_empty() => {
+                causes.push(Cause::invalid("spec.selector", sel, "empty selector is invalid for deployment"))
+            }
             Ok(s) => {
                 let labels = obj.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
                 if !s.matches_object(&json!({"metadata": {"labels": labels}})) {
@@ -39,7 +41,10 @@ pub fn workload(kind: &str, obj: &Value, old: Option<&Value>, causes: &mut Vec<C
         if obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate")
             && obj.pointer("/spec/strategy/rollingUpdate").is_some()
         {
-            causes.push(Cause::forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"));
+            causes.push(Cause::forbidden(
+                "spec.strategy.rollingUpdate",
+                "may not be specified when strategy `type` is 'Recreate'",
+            ));
         }
     }
     if let Some(old) = old {
@@ -61,25 +66,37 @@ pub fn workload(kind: &str, obj: &Value, old: Option<&Value>, causes: &mut Vec<C
 }
 
 pub fn job(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
-    super::pod::pod_spec(obj.pointer("/spec/template/spec"), "spec.template.spec", causes);
-    match obj.pointer("/spec/template/spec/restartPolicy") {
+    job_spec(obj.get("spec"), "spec", causes);
+    if let Some(old) = old {
+        if old.pointer("/spec/template") != obj.pointer("/spec/template")
+            && old.pointer("/spec/suspend") != Some(&json!(true))
+        {
+            causes.push(Cause::invalid(
+                "spec.template",
+                obj.pointer("/spec/template").unwrap_or(&Value::Null),
+                "field is immutable",
+            ));
+        }
+    }
+}
+
+/// A Job's spec at `path` (`spec`, or a CronJob's `spec.jobTemplate.spec`).
+pub fn job_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
+    let at = |p: &str| spec.and_then(|s| s.pointer(p));
+    super::pod::pod_spec(at("/template/spec"), &format!("{path}.template.spec"), causes);
+    match at("/template/spec/restartPolicy") {
         Some(Value::String(p)) if p == "OnFailure" || p == "Never" => {}
         other => causes.push(Cause::not_supported(
-            "spec.template.spec.restartPolicy",
+            format!("{path}.template.spec.restartPolicy"),
             other.unwrap_or(&Value::Null),
             &["OnFailure", "Never"],
         )),
     }
     for field in ["parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"] {
-        if let Some(v) = obj.pointer(&format!("/spec/{field}")) {
+        if let Some(v) = at(&format!("/{field}")) {
             if !v.is_null() && !super::int_in(v, 0, i32::MAX as i64) {
-                causes.push(Cause::invalid(format!("spec.{field}"), v, "must be greater than or equal to 0"));
+                causes.push(Cause::invalid(format!("{path}.{field}"), v, "must be greater than or equal to 0"));
             }
-        }
-    }
-    if let Some(old) = old {
-        if old.pointer("/spec/template") != obj.pointer("/spec/template") && old.pointer("/spec/suspend") != Some(&json!(true)) {
-            causes.push(Cause::invalid("spec.template", obj.pointer("/spec/template").unwrap_or(&Value::Null), "field is immutable"));
         }
     }
 }
@@ -87,7 +104,11 @@ pub fn job(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
 pub fn service(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
     let service_type = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
     if !matches!(service_type, "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
-        causes.push(Cause::not_supported("spec.type", &json!(service_type), &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]));
+        causes.push(Cause::not_supported(
+            "spec.type",
+            &json!(service_type),
+            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        ));
     }
     let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
     let ports = obj.pointer("/spec/ports").and_then(Value::as_array);
@@ -99,7 +120,11 @@ pub fn service(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
     for (i, p) in ports.into_iter().flatten().enumerate() {
         let port = p.get("port").unwrap_or(&Value::Null);
         if !super::int_in(port, 1, 65535) {
-            causes.push(Cause::invalid(format!("spec.ports[{i}].port"), port, "must be between 1 and 65535, inclusive"));
+            causes.push(Cause::invalid(
+                format!("spec.ports[{i}].port"),
+                port,
+                "must be between 1 and 65535, inclusive",
+            ));
         }
         let name = p.get("name").and_then(Value::as_str).unwrap_or("");
         if multiple && name.is_empty() {
@@ -109,11 +134,17 @@ pub fn service(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
         }
         if let Some(np) = p.get("nodePort") {
             if !super::int_in(np, 1, 65535) {
-                causes.push(Cause::invalid(format!("spec.ports[{i}].nodePort"), np, "must be between 1 and 65535, inclusive"));
+                causes.push(Cause::invalid(
+                    format!("spec.ports[{i}].nodePort"),
+                    np,
+                    "must be between 1 and 65535, inclusive",
+                ));
             }
         }
     }
-    if service_type == "ExternalName" && obj.pointer("/spec/externalName").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if service_type == "ExternalName"
+        && obj.pointer("/spec/externalName").and_then(Value::as_str).is_none_or(str::is_empty)
+    {
         causes.push(Cause::required("spec.externalName"));
     }
     if let Some(old) = old {

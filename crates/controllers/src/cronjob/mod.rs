@@ -4,7 +4,8 @@
 //! `active`, `lastScheduleTime` and `lastSuccessfulTime`.
 
 pub mod reconcile;
-pub mod schedule;
+/// Cron schedules, shared with the API server's CronJob validation.
+pub use skiff_api::cron as schedule;
 
 use std::sync::Arc;
 

@@ -6,14 +6,22 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 
+/// Why a schedule does not parse, worded as robfig/cron words it (upstream's
+/// validation puts that text in its `spec.schedule: Invalid value` message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    #[error("expected exactly 5 fields, found {0}: {1}")]
+    #[error("empty spec string")]
+    Empty,
+    /// The count and the fields, printed as Go prints a `[]string`.
+    #[error("expected exactly 5 fields, found {0}: [{1}]")]
     FieldCount(usize, String),
     #[error("unrecognized descriptor: {0}")]
     Descriptor(String),
-    #[error("failed to parse {field} field {value:?}: {reason}")]
-    Field { field: &'static str, value: String, reason: String },
+    #[error("provided bad location {0}: unknown time zone {0}")]
+    Location(String),
+    /// A field's problem: robfig's message, naming the part of the field.
+    #[error("{reason}")]
+    Field { field: &'static str, reason: String },
 }
 
 /// A parsed schedule: one bit per allowed value of each field.
@@ -49,61 +57,99 @@ const WEEKDAY: Field =
     Field { name: "day-of-week", min: 0, max: 6, names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"] };
 
 impl Field {
-    fn err(&self, value: &str, reason: impl Into<String>) -> Error {
-        Error::Field { field: self.name, value: value.into(), reason: reason.into() }
+    fn err(&self, reason: String) -> Error {
+        Error::Field { field: self.name, reason }
     }
 
-    fn number(&self, s: &str) -> Result<u32, Error> {
+    /// robfig's `parseIntOrName`: a name of this field, else a non-negative integer.
+    fn number(&self, s: &str) -> Result<u64, Error> {
         if let Some(i) = self.names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
-            return Ok(self.min + i as u32);
+            return Ok(u64::from(self.min) + i as u64);
         }
-        let n: u32 = s.parse().map_err(|_| self.err(s, "not a number"))?;
-        if n < self.min || n > self.max {
-            return Err(self.err(s, format!("beyond range {}-{}", self.min, self.max)));
-        }
-        Ok(n)
+        int(s).map_err(|reason| self.err(reason))
     }
 
-    /// The bits of a comma-separated field and whether it was a plain `*`/`?`.
+    /// The bits of a comma-separated field and whether it was a plain `*`/`?`,
+    /// checked in robfig's order and with its messages.
     fn parse(&self, text: &str) -> Result<(u64, bool), Error> {
         let mut bits = 0u64;
         let mut any = false;
+        let (min, max) = (u64::from(self.min), u64::from(self.max));
         for part in text.split(',') {
-            let (range, step) = match part.split_once('/') {
-                Some((r, s)) => {
-                    let step: u32 = s.parse().map_err(|_| self.err(part, "bad step"))?;
-                    if step == 0 {
-                        return Err(self.err(part, "step of zero"));
-                    }
-                    (r, Some(step))
+            let range_and_step: Vec<&str> = part.split('/').collect();
+            let low_and_high: Vec<&str> = range_and_step[0].split('-').collect();
+            let (low, mut high, star) = match low_and_high[..] {
+                ["*" | "?", ..] => (min, max, true),
+                [one] => {
+                    let n = self.number(one)?;
+                    (n, n, false)
                 }
-                None => (part, None),
+                [a, b] => (self.number(a)?, self.number(b)?, false),
+                _ => return Err(self.err(format!("too many hyphens: {part}"))),
             };
-            let (low, high) = if range == "*" || range == "?" {
-                any |= step.is_none_or(|s| s == 1);
-                (self.min, self.max)
-            } else if let Some((a, b)) = range.split_once('-') {
-                (self.number(a)?, self.number(b)?)
-            } else {
-                let n = self.number(range)?;
-                // `5/15` means from 5 to the end in steps of 15.
-                (n, if step.is_some() { self.max } else { n })
+            let step = match range_and_step[..] {
+                [_] => 1,
+                [_, step] => {
+                    let step = int(step).map_err(|reason| self.err(reason))?;
+                    // `5/15` means from 5 to the end in steps of 15.
+                    if low_and_high.len() == 1 {
+                        high = max;
+                    }
+                    step
+                }
+                _ => return Err(self.err(format!("too many slashes: {part}"))),
             };
-            if low > high {
-                return Err(self.err(part, "range start after its end"));
+            if low < min {
+                return Err(self.err(format!("beginning of range ({low}) below minimum ({min}): {part}")));
             }
-            let step = step.unwrap_or(1);
+            if high > max {
+                return Err(self.err(format!("end of range ({high}) above maximum ({max}): {part}")));
+            }
+            if low > high {
+                return Err(self.err(format!("beginning of range ({low}) beyond end of range ({high}): {part}")));
+            }
+            if step == 0 {
+                return Err(self.err(format!("step of range should be a positive number: {part}")));
+            }
+            any |= star && step == 1;
             bits |= (low..=high).step_by(step as usize).fold(0u64, |b, v| b | (1 << v));
         }
         Ok((bits, any))
     }
 }
 
+/// robfig's `mustParseInt`, with Go's `strconv.Atoi` wording.
+fn int(s: &str) -> Result<u64, String> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("failed to parse int from {s}: strconv.Atoi: parsing {s:?}: invalid syntax"));
+    }
+    let n: i64 = s
+        .parse()
+        .map_err(|_| format!("failed to parse int from {s}: strconv.Atoi: parsing {s:?}: value out of range"))?;
+    if n < 0 {
+        return Err(format!("negative number ({n}) not allowed: {s}"));
+    }
+    Ok(n as u64)
+}
+
 impl Schedule {
     /// # Errors
     /// The text is not a five-field schedule or a known macro.
     pub fn parse(text: &str) -> Result<Schedule, Error> {
-        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::Empty);
+        }
+        // `TZ=Zone ` / `CRON_TZ=Zone ` in front: robfig checks the zone (the API
+        // refuses such schedules on create, telling users to use `timeZone`).
+        let mut text = text.trim();
+        if let Some(rest) = text.strip_prefix("TZ=").or_else(|| text.strip_prefix("CRON_TZ=")) {
+            let (zone, spec) = rest.split_once(' ').unwrap_or((rest, ""));
+            if zone.parse::<chrono_tz::Tz>().is_err() && zone != "Local" {
+                return Err(Error::Location(zone.into()));
+            }
+            text = spec.trim();
+        }
         let expanded = match text {
             "@yearly" | "@annually" => "0 0 1 1 *",
             "@monthly" => "0 0 1 * *",
@@ -115,7 +161,7 @@ impl Schedule {
         };
         let fields: Vec<&str> = expanded.split_whitespace().collect();
         if fields.len() != 5 {
-            return Err(Error::FieldCount(fields.len(), text.into()));
+            return Err(Error::FieldCount(fields.len(), fields.join(" ")));
         }
         let (minutes, _) = MINUTE.parse(fields[0])?;
         let (hours, _) = HOUR.parse(fields[1])?;
@@ -217,13 +263,25 @@ mod tests {
     }
 
     #[test]
-    fn bad_schedules_are_errors() {
-        assert!(matches!(Schedule::parse("* * * *"), Err(Error::FieldCount(4, _))));
-        assert!(matches!(Schedule::parse("@every 5m"), Err(Error::Descriptor(_))));
-        assert!(matches!(Schedule::parse("60 * * * *"), Err(Error::Field { field: "minute", .. })));
-        assert!(matches!(Schedule::parse("*/0 * * * *"), Err(Error::Field { .. })));
-        assert!(matches!(Schedule::parse("5-1 * * * *"), Err(Error::Field { .. })));
-        assert!(matches!(Schedule::parse("* * * foo *"), Err(Error::Field { field: "month", .. })));
+    fn bad_schedules_are_errors_worded_as_robfig_cron_words_them() {
+        let err = |spec: &str| Schedule::parse(spec).unwrap_err().to_string();
+        assert_eq!(err(""), "empty spec string");
+        assert_eq!(err("* * * *"), "expected exactly 5 fields, found 4: [* * * *]");
+        assert_eq!(err("not a  schedule"), "expected exactly 5 fields, found 3: [not a schedule]");
+        assert_eq!(err("@every 5m"), "unrecognized descriptor: @every 5m");
+        assert_eq!(err("60 * * * *"), "end of range (60) above maximum (59): 60");
+        assert_eq!(err("* * 0 * *"), "beginning of range (0) below minimum (1): 0");
+        assert_eq!(err("*/0 * * * *"), "step of range should be a positive number: */0");
+        assert_eq!(err("5-1 * * * *"), "beginning of range (5) beyond end of range (1): 5-1");
+        assert_eq!(err("1-2-3 * * * *"), "too many hyphens: 1-2-3");
+        assert_eq!(err("1/2/3 * * * *"), "too many slashes: 1/2/3");
+        assert_eq!(err("* * * foo *"), r#"failed to parse int from foo: strconv.Atoi: parsing "foo": invalid syntax"#);
+        assert_eq!(
+            err("TZ=Mars/Olympus 0 * * * *"),
+            "provided bad location Mars/Olympus: unknown time zone Mars/Olympus"
+        );
+        assert!(Schedule::parse("CRON_TZ=Europe/Berlin 0 * * * *").is_ok());
+        assert!(Schedule::parse("0 0 * * SUN-sat").is_ok());
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn invalid_schedules_and_time_zones_are_rejected() {
     let c = Cluster::start();
     let err = c.fails(&["create", "cronjob", "bad", "--image=busybox", "--schedule=61 * * * *"]);
     assert!(
-        err.contains(r#"The CronJob "bad" is invalid: spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61"#),
+        err.contains(r#"CronJob.batch "bad" is invalid: spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61"#),
         "{err}"
     );
     let err = c.fails(&["create", "cronjob", "bad", "--image=busybox", "--schedule=every day"]);

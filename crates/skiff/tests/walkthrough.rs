@@ -9,8 +9,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::node::Sandboxes;
 use common::Cluster;
-use skiff_kubelet::testing::{remove_all_sandboxes, require_node_prerequisites, NetNs};
+use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const MARKER: &str = "<!-- walkthrough:";
 /// The node's address inside the test's network namespace.
@@ -35,17 +36,6 @@ fn the_readme_walkthrough_block_is_found() {
     assert!(lines.first().is_some_and(|l| l.starts_with("export KUBECONFIG=")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("kubectl apply -f examples/quickstart/app.yaml")), "{lines:?}");
     assert!(lines.last().is_some_and(|l| l.starts_with("kubectl delete")), "{lines:?}");
-}
-
-/// Removes every sandbox of the agent's containerd when the test ends.
-struct Sandboxes(std::path::PathBuf);
-
-impl Drop for Sandboxes {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            remove_all_sandboxes(&self.0);
-        }
-    }
 }
 
 #[test]

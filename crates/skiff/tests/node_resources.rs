@@ -129,7 +129,10 @@ spec:
   containers:
   - name: main
     image: busybox:1.36
-    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    # Allocates after a second: a process that hits its limit within milliseconds of
+    # starting can be killed before containerd's shim watches the cgroup for OOM
+    # (it starts watching after the task starts), and is then reported `Error`.
+    command: ["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1"]
     resources:
       limits: {cpu: 200m, memory: 16Mi}
 ---

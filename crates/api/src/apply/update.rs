@@ -38,14 +38,7 @@ pub fn record_update(
     }
     let previous = managed.find(writer.manager, Operation::Update, writer.subresource, writer.api_version);
     let fields = previous.map_or_else(FieldSet::new, |e| e.fields.clone()).union(&changed);
-    managed.put(ManagedFieldsEntry {
-        manager: writer.manager.to_string(),
-        operation: Operation::Update,
-        api_version: writer.api_version.to_string(),
-        time: Some(now.to_string()),
-        subresource: writer.subresource.to_string(),
-        fields,
-    });
+    managed.put(update_entry(writer, now, fields));
     managed.prune_empty();
     managed.cap_updaters(MAX_UPDATE_MANAGERS);
 }
@@ -62,12 +55,17 @@ pub fn record_create(managed: &mut ManagedFields, new: &Value, scope: &Scope, wr
     if fields.is_empty() {
         return;
     }
-    managed.put(ManagedFieldsEntry {
+    managed.put(update_entry(writer, now, fields));
+}
+
+/// The `Update` entry `writer` owns after its write at `now`.
+fn update_entry(writer: &Manager<'_>, now: &str, fields: FieldSet) -> ManagedFieldsEntry {
+    ManagedFieldsEntry {
         manager: writer.manager.to_string(),
         operation: Operation::Update,
         api_version: writer.api_version.to_string(),
         time: Some(now.to_string()),
         subresource: writer.subresource.to_string(),
         fields,
-    });
+    }
 }

@@ -50,6 +50,8 @@ pub struct AgentConfig {
     pub client_ca_pem: Option<String>,
     /// The kubelet's HTTPS port.
     pub kubelet_port: u16,
+    /// Static pod manifests (not read on a hollow node).
+    pub pod_manifest_path: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,35 @@ impl Agent {
                 Err(e) => eprintln!("skiff: agent: no built-in images (pods need images imported by hand): {e}"),
             }
         }
+        let ctx = Arc::new(NodeContext {
+            runtime: runtime.clone(),
+            client: self.client.clone(),
+            node_name: cfg.node_name.clone(),
+            host_ip: cfg.node_ip.clone(),
+            log_root: cfg.data_dir.join("pods"),
+            volume_root: cfg.data_dir.join("pod-volumes"),
+            dns: cfg.dns.clone(),
+            resync: worker::RESYNC,
+            cgroups: !matches!(cfg.runtime, RuntimeChoice::Fake(_)),
+            prober: match cfg.runtime {
+                RuntimeChoice::Fake(_) => Arc::new(HollowProber),
+                _ => Arc::new(NetProber),
+            },
+        });
+        // The pod manager starts before the Node is registered: static pods
+        // run from their files whether or not the API server answers (a first
+        // start has no pod network until the podCIDR comes, and retries).
+        let (pod_tx, pod_rx) = mpsc::channel(256);
+        tasks.spawn(manager::run(ctx, pod_rx, shutdown.clone()));
+        if !matches!(cfg.runtime, RuntimeChoice::Fake(_)) {
+            let source = crate::static_pods::source::StaticPodSource {
+                dir: cfg.pod_manifest_path.clone(),
+                node_name: cfg.node_name.clone(),
+                client: self.client.clone(),
+                tx: pod_tx.clone(),
+            };
+            tasks.spawn(source.run(shutdown.clone()));
+        }
         let labels = node::node_labels(&cfg.node_name, cfg.control_plane);
         let registered = node::register(&self.client, &cfg.node_name, labels)
             .await
@@ -147,21 +178,6 @@ impl Agent {
                 tracing::warn!("hollow pods keep the fake's own addresses: {e}");
             }
         }
-        let ctx = Arc::new(NodeContext {
-            runtime: runtime.clone(),
-            client: self.client.clone(),
-            node_name: cfg.node_name.clone(),
-            host_ip: cfg.node_ip.clone(),
-            log_root: cfg.data_dir.join("pods"),
-            volume_root: cfg.data_dir.join("pod-volumes"),
-            dns: cfg.dns.clone(),
-            resync: worker::RESYNC,
-            cgroups: !matches!(cfg.runtime, RuntimeChoice::Fake(_)),
-            prober: match cfg.runtime {
-                RuntimeChoice::Fake(_) => Arc::new(HollowProber),
-                _ => Arc::new(NetProber),
-            },
-        });
         if let Some(ca) = &cfg.client_ca_pem {
             let addr = std::net::SocketAddr::from(([0, 0, 0, 0], cfg.kubelet_port));
             let names = vec![cfg.node_name.clone(), cfg.node_ip.clone()];
@@ -188,9 +204,7 @@ impl Agent {
             check_every: Duration::from_secs(2),
         };
         tasks.spawn(heartbeat.run(shutdown.clone()));
-        let (pod_tx, pod_rx) = mpsc::channel(256);
         tasks.spawn(manager::watch_node_pods(self.client.clone(), cfg.node_name.clone(), pod_tx, shutdown.clone()));
-        tasks.spawn(manager::run(ctx, pod_rx, shutdown.clone()));
         while let Some(r) = tasks.join_next().await {
             if let Err(e) = r {
                 tracing::error!("agent task failed: {e}");

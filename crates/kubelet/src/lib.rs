@@ -20,4 +20,5 @@ pub mod preflight;
 pub mod routes;
 pub mod runtime;
 pub mod server;
+pub mod static_pods;
 pub mod testing;

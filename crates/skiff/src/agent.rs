@@ -70,13 +70,14 @@ pub fn config(
     Ok(AgentConfig {
         node_name: node.node_name.clone().unwrap_or_else(host_name),
         node_ip: ip.to_string(),
-        data_dir,
         runtime,
         reserved: Reserved { millicpu: node.reserved_millicpu, memory_bytes: node.reserved_memory_mib << 20 },
         dns: DnsConfig { cluster_dns: vec![node.cluster_dns.clone()], cluster_domain: node.cluster_domain.clone() },
         control_plane,
         client_ca_pem: None,
         kubelet_port: node.kubelet_port,
+        pod_manifest_path: node.pod_manifest_path.clone().unwrap_or_else(|| data_dir.join("manifests")),
+        data_dir,
     })
 }
 

@@ -95,6 +95,12 @@ pub struct NodeArgs {
     /// Memory held back from pods, in MiB.
     #[arg(long, env = "SKIFF_RESERVED_MEMORY_MIB", default_value_t = 0)]
     pub reserved_memory_mib: u64,
+
+    /// A directory of static pod manifests (one v1 Pod per YAML or JSON file),
+    /// run by the agent without the API server and shown there as mirror pods
+    /// [default: the agent's data directory's `manifests/`].
+    #[arg(long, env = "SKIFF_POD_MANIFEST_PATH", value_name = "DIR")]
+    pub pod_manifest_path: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

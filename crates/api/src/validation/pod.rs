@@ -55,6 +55,7 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
                     }
                 }
             }
+            container_restart_policy(c, field == "initContainers", &at, causes);
             if let Some(policy) = c.get("imagePullPolicy") {
                 if !matches!(policy.as_str(), Some("Always" | "IfNotPresent" | "Never")) {
                     causes.push(Cause::not_supported(
@@ -95,6 +96,31 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
                 causes.push(Cause::duplicate(format!("{path}.volumes[{i}].name"), &json!(n)))
             }
             _ => {}
+        }
+    }
+}
+
+/// A container's own `restartPolicy`: only `Always`, only on init containers
+/// (sidecars); probes and lifecycle hooks only on app containers and sidecars.
+fn container_restart_policy(c: &Value, init: bool, at: &str, causes: &mut Vec<Cause>) {
+    let policy = c.get("restartPolicy").filter(|p| !p.is_null());
+    match policy {
+        Some(_) if !init => {
+            causes.push(Cause::forbidden(format!("{at}.restartPolicy"), "may not be set for non-init containers"))
+        }
+        Some(p) if p.as_str() != Some("Always") => {
+            causes.push(Cause::not_supported(format!("{at}.restartPolicy"), p, &["Always"]))
+        }
+        _ => {}
+    }
+    if init && policy.is_none() {
+        for field in ["lifecycle", "livenessProbe", "readinessProbe", "startupProbe"] {
+            if c.get(field).is_some_and(|v| !v.is_null()) {
+                causes.push(Cause::forbidden(
+                    format!("{at}.{field}"),
+                    "may not be set for init containers without restartPolicy=Always",
+                ));
+            }
         }
     }
 }
@@ -174,6 +200,27 @@ mod tests {
         let mut c = Vec::new();
         pod_spec(Some(&json!({})), "spec", &mut c);
         assert_eq!(c[0].field, "spec.containers");
+    }
+
+    #[test]
+    fn only_init_containers_may_be_sidecars() {
+        let mut c = Vec::new();
+        let spec = json!({
+            "initContainers": [
+                {"name": "s", "image": "x", "restartPolicy": "Always", "startupProbe": {"exec": {"command": ["true"]}}},
+                {"name": "i", "image": "x", "restartPolicy": "OnFailure"},
+                {"name": "j", "image": "x", "readinessProbe": {"exec": {"command": ["true"]}}}],
+            "containers": [{"name": "a", "image": "x", "restartPolicy": "Always"}]});
+        pod_spec(Some(&spec), "spec", &mut c);
+        let got: Vec<(&str, &str)> = c.iter().map(|c| (c.field.as_str(), c.reason.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("spec.initContainers[1].restartPolicy", "FieldValueNotSupported"),
+                ("spec.initContainers[2].readinessProbe", "FieldValueForbidden"),
+                ("spec.containers[0].restartPolicy", "FieldValueForbidden"),
+            ]
+        );
     }
 
     #[test]

@@ -40,11 +40,30 @@ impl Default for Policy {
     }
 }
 
-/// The image filesystem's size and free space, in bytes.
+/// The image filesystem's usage as `df` computes it, in bytes: `used` is
+/// what is allocated, `available` what unprivileged writers may still use.
+/// Blocks reserved for root count as neither: on a filesystem with a large
+/// reserve, "capacity minus available" would call it far fuller than it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Disk {
-    pub capacity: u64,
+    pub used: u64,
     pub available: u64,
+}
+
+impl Disk {
+    /// From statvfs counts: used = blocks − bfree, available = bavail.
+    pub fn from_statvfs(blocks: u64, bfree: u64, bavail: u64, frsize: u64) -> Disk {
+        Disk { used: blocks.saturating_sub(bfree).saturating_mul(frsize), available: bavail.saturating_mul(frsize) }
+    }
+
+    /// What `df` reports: used / (used + available), in percent rounded up.
+    pub fn usage_percent(&self) -> u64 {
+        let total = self.used as u128 + self.available as u128;
+        if total == 0 {
+            return 0;
+        }
+        (self.used as u128 * 100).div_ceil(total) as u64
+    }
 }
 
 /// What the collector remembers of one image (unix seconds).
@@ -78,8 +97,11 @@ impl ImageRecords {
 pub struct Decision {
     pub remove: Vec<String>,
     pub bytes: u64,
-    /// Bytes that should have been freed and could not be (everything left is
-    /// in use, pinned or too young); 0 when the target was met or not needed.
+    /// What usage above the low threshold asked for; 0 when under the high one.
+    pub to_free: u64,
+    /// Bytes that should have been freed and no image could free (everything
+    /// left is in use, pinned or too young); 0 when the target was met or not
+    /// needed.
     pub short_by: u64,
 }
 
@@ -94,17 +116,13 @@ pub fn plan(
     records: &ImageRecords,
     now: i64,
 ) -> Decision {
-    if disk.capacity == 0 {
+    let total = disk.used as u128 + disk.available as u128;
+    if total == 0 || disk.usage_percent() < policy.high_percent as u64 {
         return Decision::default();
     }
-    let used = disk.capacity.saturating_sub(disk.available);
-    let usage = used as u128 * 100 / disk.capacity as u128;
-    if usage < policy.high_percent as u128 {
-        return Decision::default();
-    }
-    // As upstream: free what brings the available space to (100 - low)% of capacity.
-    let target_available = disk.capacity as u128 * (100 - policy.low_percent.min(100)) as u128 / 100;
-    let to_free = target_available.saturating_sub(disk.available as u128) as u64;
+    // Free what brings usage down to the low threshold.
+    let target_used = total * policy.low_percent.min(100) as u128 / 100;
+    let to_free = (disk.used as u128).saturating_sub(target_used) as u64;
     let min_age = policy.min_age.as_secs() as i64;
     let mut candidates: Vec<(&cri::Image, Record)> = images
         .iter()
@@ -114,7 +132,7 @@ pub fn plan(
         .collect();
     candidates
         .sort_by(|(a, ra), (b, rb)| (ra.last_used, ra.first_seen, &a.id).cmp(&(rb.last_used, rb.first_seen, &b.id)));
-    let mut d = Decision::default();
+    let mut d = Decision { to_free, ..Decision::default() };
     for (img, _) in candidates {
         if d.bytes >= to_free {
             break;
@@ -187,13 +205,18 @@ impl ImageGc {
             self.runtime.remove_image(id).await?;
         }
         if d.short_by > 0 {
-            tracing::warn!("image garbage collection could not free {} more bytes: the rest is in use", d.short_by);
+            // Upstream's wording.
+            tracing::warn!(
+                "Failed to garbage collect required amount of images. Attempted to free {} bytes, but only found {} bytes eligible to free.",
+                d.to_free,
+                d.bytes
+            );
         }
         Ok(())
     }
 }
 
-/// statvfs of `dir`: capacity and space available to unprivileged users.
+/// statvfs of `dir`, as `df` reads it.
 fn disk_of(dir: &std::path::Path) -> Option<Disk> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
@@ -205,8 +228,8 @@ fn disk_of(dir: &std::path::Path) -> Option<Disk> {
         }
         st
     };
-    let frsize = st.f_frsize as u64;
-    Some(Disk { capacity: st.f_blocks as u64 * frsize, available: st.f_bavail as u64 * frsize })
+    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+    Some(Disk::from_statvfs(st.f_blocks as u64, st.f_bfree as u64, st.f_bavail as u64, st.f_frsize as u64))
 }
 
 #[cfg(test)]
@@ -252,7 +275,7 @@ mod tests {
             remove: &'static [&'static str],
             short_by: u64,
         }
-        // 100 GiB disk: 80% target → 20 GiB available.
+        // 100 GiB disk (no reserve): 80% target → 20 GiB available.
         let cases = [
             Case { name: "under the high threshold: nothing", available: 16, remove: &[], short_by: 0 },
             Case { name: "exactly at 85%: collect to 80% (5 GiB)", available: 15, remove: &["c", "b"], short_by: 0 },
@@ -265,7 +288,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let disk = Disk { capacity: 100 * GIB, available: case.available * GIB };
+            let disk = Disk { used: (100 - case.available) * GIB, available: case.available * GIB };
             let d = plan(&policy, disk, &images, &in_use, &recs, 10_000);
             assert_eq!(d.remove, case.remove.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{}", case.name);
             assert_eq!(d.short_by, case.short_by, "{}", case.name);
@@ -273,10 +296,27 @@ mod tests {
     }
 
     #[test]
+    fn usage_is_dfs_not_counting_the_root_reserve() {
+        // statvfs of a machine's root where df said 67%: 66,053,021 blocks of
+        // 4 KiB, 50,224,428 free, 7,992,879 available (a large root reserve).
+        // "capacity minus available" made that 88% and asked to free 19.5 GB.
+        let disk = Disk::from_statvfs(66_053_021, 50_224_428, 7_992_879, 4096);
+        assert_eq!(disk.usage_percent(), 67);
+        let images = vec![img("old", 4, false)];
+        let recs = records(&[("old", 0, 0)]);
+        let d = plan(&Policy::default(), disk, &images, &BTreeSet::new(), &recs, 1_000);
+        assert_eq!(d, Decision::default(), "under the high threshold: nothing to do, nothing to warn about");
+        // The same disk at 90% (df): free down to 80% of used + available.
+        let disk = Disk { used: 90 * GIB, available: 10 * GIB };
+        let d = plan(&Policy::default(), disk, &images, &BTreeSet::new(), &recs, 1_000);
+        assert_eq!((d.to_free, d.bytes, d.short_by), (10 * GIB, 4 * GIB, 6 * GIB));
+    }
+
+    #[test]
     fn removal_stops_once_enough_is_freed() {
         let images = vec![img("old", 4, false), img("older", 4, false), img("newer", 4, false)];
         let recs = records(&[("old", 0, 200), ("older", 0, 100), ("newer", 0, 300)]);
-        let disk = Disk { capacity: 100 * GIB, available: 14 * GIB }; // 86% used, 6 GiB to free
+        let disk = Disk { used: 86 * GIB, available: 14 * GIB }; // 86% used, 6 GiB to free
         let d = plan(&Policy::default(), disk, &images, &BTreeSet::new(), &recs, 1_000);
         assert_eq!(d.remove, vec!["older".to_string(), "old".to_string()]);
         assert_eq!(d.bytes, 8 * GIB);
@@ -287,7 +327,7 @@ mod tests {
     fn ties_in_last_use_go_to_the_first_seen() {
         let images = vec![img("x", 10, false), img("y", 10, false)];
         let recs = records(&[("x", 50, 0), ("y", 10, 0)]);
-        let disk = Disk { capacity: 100 * GIB, available: 10 * GIB };
+        let disk = Disk { used: 90 * GIB, available: 10 * GIB };
         let d = plan(&Policy::default(), disk, &images, &BTreeSet::new(), &recs, 1_000);
         assert_eq!(d.remove, vec!["y".to_string()]);
     }
@@ -297,14 +337,14 @@ mod tests {
         let images = vec![img("x", 10, false)];
         let d = plan(
             &Policy::default(),
-            Disk { capacity: 0, available: 0 },
+            Disk { used: 0, available: 0 },
             &images,
             &BTreeSet::new(),
             &records(&[("x", 0, 0)]),
             1_000,
         );
         assert!(d.remove.is_empty());
-        let full = Disk { capacity: 100 * GIB, available: 0 };
+        let full = Disk { used: 100 * GIB, available: 0 };
         let d = plan(&Policy::default(), full, &images, &BTreeSet::new(), &ImageRecords::default(), 1_000);
         assert!(d.remove.is_empty(), "an image the collector has not seen yet has no age");
     }

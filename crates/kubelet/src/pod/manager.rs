@@ -2,7 +2,8 @@
 //! watch events on those pods. Where the events come from is the caller's
 //! business: a real agent watches `spec.nodeName=<node>` ([`watch_node_pods`]);
 //! a process of hollow nodes shares one watch and dispatches by node
-//! ([`crate::hollow`]). Sandboxes of pods the API no longer has are removed.
+//! ([`crate::hollow`]); static pods come from their manifest files
+//! ([`crate::static_pods`]). Sandboxes of pods nobody has any more are removed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub async fn run(ctx: Arc<NodeContext>, mut events: mpsc::Receiver<PodEvent>, sh
         };
         let mut deliver = |pod: Pod, workers: &mut HashMap<String, watch::Sender<Option<Pod>>>| {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
+            // A mirror pod only shows a static pod, whose worker runs it.
+            if crate::static_pods::is_mirror(&pod) {
+                return uid;
+            }
             if let Some(tx) = workers.get(&uid).filter(|tx| !tx.is_closed()) {
                 let _ = tx.send(Some(pod));
                 return uid;
@@ -66,7 +71,8 @@ pub async fn run(ctx: Arc<NodeContext>, mut events: mpsc::Receiver<PodEvent>, sh
                 let seen = init_seen.take().unwrap_or_default();
                 listed = true;
                 for (uid, tx) in &workers {
-                    if !seen.contains(uid) {
+                    // Static pods come from files, not from the API's list.
+                    if !seen.contains(uid) && !tx.borrow().as_ref().is_some_and(crate::static_pods::is_static) {
                         let _ = tx.send(None);
                     }
                 }

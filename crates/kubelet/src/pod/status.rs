@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::observed::{ContainerObs, ContainerPhase, Observed};
-use super::plan::{should_restart, Waiting};
+use super::plan::{is_sidecar, should_restart, Waiting};
 
 /// What the probes say about one running container (by container id); a
 /// container without an entry is ready and started as soon as it runs.
@@ -132,20 +132,34 @@ impl Ctx<'_> {
     }
 }
 
-/// Whether every init container has completed successfully.
+/// Whether the pod is initialized: every regular init container completed
+/// successfully and every sidecar started (once the app containers began,
+/// a sidecar restarting does not undo it).
 fn initialized(pod: &Pod, ctx: &Ctx<'_>) -> bool {
-    let inits = pod.spec.as_ref().and_then(|s| s.init_containers.as_ref());
-    inits
-        .into_iter()
-        .flatten()
-        .all(|c| ctx.latest(&c.name).is_some_and(|o| o.phase == ContainerPhase::Exited && o.exit_code == 0))
+    let Some(spec) = pod.spec.as_ref() else { return true };
+    let apps_began = spec.containers.iter().any(|c| ctx.latest(&c.name).is_some());
+    spec.init_containers.iter().flatten().all(|c| match ctx.latest(&c.name) {
+        Some(o) if is_sidecar(c) => {
+            apps_began
+                || o.phase == ContainerPhase::Exited
+                || (o.phase == ContainerPhase::Running && ctx.probes.get(&o.id).is_none_or(|p| p.started))
+        }
+        Some(o) => o.phase == ContainerPhase::Exited && o.exit_code == 0,
+        None => false,
+    })
 }
 
 /// The phase, by upstream's rules (`getPhase`).
 fn phase(pod: &Pod, ctx: &Ctx<'_>, init_statuses: &[ContainerStatus], statuses: &[ContainerStatus]) -> &'static str {
-    let failed_init = init_statuses
-        .iter()
-        .any(|s| s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code != 0));
+    // A sidecar that exits is restarted whatever the pod's policy: only regular
+    // init containers fail a pod.
+    let sidecar = |name: &str| {
+        pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten()).any(|c| c.name == name && is_sidecar(c))
+    };
+    let failed_init = init_statuses.iter().any(|s| {
+        !sidecar(&s.name)
+            && s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
+    });
     if failed_init && ctx.policy == "Never" {
         return "Failed";
     }
@@ -219,8 +233,19 @@ pub fn pod_status(
     let sandbox = observed.current_sandbox().filter(|s| s.ready);
     let ctx = Ctx { observed, sandbox: sandbox.map(|s| s.id.as_str()), waiting, policy, probes };
     let inited = initialized(pod, &ctx);
-    let init_statuses: Vec<_> =
-        spec.init_containers.iter().flatten().map(|c| ctx.status(c, "PodInitializing")).collect();
+    let init_statuses: Vec<_> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| {
+            let mut s = ctx.status(c, "PodInitializing");
+            if !is_sidecar(c) {
+                // As upstream: a regular init container is ready once it completed.
+                s.ready = s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code == 0);
+            }
+            s
+        })
+        .collect();
     let app_waiting = if inited { "ContainerCreating" } else { "PodInitializing" };
     let statuses: Vec<_> = spec.containers.iter().map(|c| ctx.status(c, app_waiting)).collect();
     let mut phase = phase(pod, &ctx, &init_statuses, &statuses);
@@ -228,7 +253,9 @@ pub fn pod_status(
     if let Some(old_phase) = old.phase.as_deref().filter(|p| super::plan::is_terminal(p)) {
         phase = if old_phase == "Failed" { "Failed" } else { "Succeeded" };
     }
-    let all_ready = statuses.iter().all(|s| s.ready);
+    // Sidecars count for readiness like app containers (upstream 1.29+).
+    let sidecars_ready = spec.init_containers.iter().flatten().zip(&init_statuses).all(|(c, s)| !is_sidecar(c) || s.ready);
+    let all_ready = statuses.iter().all(|s| s.ready) && sidecars_ready;
     let not_ready = if phase == "Succeeded" || phase == "Failed" { "PodCompleted" } else { "ContainersNotReady" };
     let scheduled =
         old.conditions.iter().flatten().find(|c| c.type_ == "PodScheduled").cloned().unwrap_or(PodCondition {
@@ -264,4 +291,69 @@ pub fn pod_status(
 /// Whether a container status says its container will not run again.
 pub fn finished(policy: &str, s: &ContainerStatus) -> bool {
     s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| !should_restart(policy, t.exit_code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod::observed::SandboxObs;
+
+    fn obs(containers: &[(&str, ContainerPhase, i32)]) -> Observed {
+        Observed {
+            sandboxes: vec![SandboxObs { id: "sb".into(), attempt: 0, ready: true, ip: "10.42.0.5".into(), created_at: 1 }],
+            containers: containers
+                .iter()
+                .map(|(name, phase, exit_code)| ContainerObs {
+                    id: name.to_string(),
+                    sandbox_id: "sb".into(),
+                    name: name.to_string(),
+                    attempt: 0,
+                    phase: *phase,
+                    exit_code: *exit_code,
+                    reason: String::new(),
+                    message: String::new(),
+                    created_at: 1,
+                    started_at: 1,
+                    finished_at: 2,
+                    image: "busybox".into(),
+                    image_ref: "sha256:x".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn condition_of(st: &PodStatus, type_: &str) -> String {
+        st.conditions.iter().flatten().find(|c| c.type_ == type_).map(|c| c.status.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn sidecars_count_in_init_statuses_and_readiness() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u"},
+            "spec": {"restartPolicy": "Never",
+                     "initContainers": [{"name": "i", "image": "b"}, {"name": "s", "image": "b", "restartPolicy": "Always"}],
+                     "containers": [{"name": "a", "image": "b"}]}
+        }))
+        .unwrap();
+        let none: BTreeMap<String, Waiting> = BTreeMap::new();
+        let no_probes: BTreeMap<String, ProbeView> = BTreeMap::new();
+        let now = Utc::now();
+        // The sidecar runs but its startup probe has not passed: not initialized.
+        let o = obs(&[("i", ContainerPhase::Exited, 0), ("s", ContainerPhase::Running, 0)]);
+        let probing = BTreeMap::from([("s".to_string(), ProbeView { ready: false, started: false })]);
+        let st = pod_status(&pod, &o, &none, &probing, "", now);
+        assert_eq!(condition_of(&st, "Initialized"), "False");
+        let inits = st.init_container_statuses.clone().unwrap();
+        assert_eq!((inits[0].ready, inits[1].started, inits[1].ready), (true, Some(false), false));
+        // Started: initialized; the app runs but the unready sidecar keeps the pod unready.
+        let o = obs(&[("i", ContainerPhase::Exited, 0), ("s", ContainerPhase::Running, 0), ("a", ContainerPhase::Running, 0)]);
+        let unready = BTreeMap::from([("s".to_string(), ProbeView { ready: false, started: true })]);
+        let st = pod_status(&pod, &o, &none, &unready, "", now);
+        assert_eq!((st.phase.as_deref(), condition_of(&st, "Initialized")), (Some("Running"), "True".into()));
+        assert_eq!(condition_of(&st, "Ready"), "False");
+        assert_eq!(condition_of(&pod_status(&pod, &o, &none, &no_probes, "", now), "Ready"), "True");
+        // The app finished; a sidecar killed on the way out does not fail the pod.
+        let o = obs(&[("i", ContainerPhase::Exited, 0), ("s", ContainerPhase::Exited, 137), ("a", ContainerPhase::Exited, 0)]);
+        assert_eq!(pod_status(&pod, &o, &none, &no_probes, "", now).phase.as_deref(), Some("Succeeded"));
+    }
 }

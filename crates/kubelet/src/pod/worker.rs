@@ -3,12 +3,12 @@
 //! it changed. Wakes on pod changes, on a back-off ending, and every
 //! [`RESYNC`] to notice containers that exited.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -62,8 +62,9 @@ fn now_nanos() -> i64 {
 struct Worker {
     ctx: Arc<NodeContext>,
     failures: BTreeMap<String, StartFailure>,
-    /// The last status written, so an unchanged one is not written again.
-    written: Option<serde_json::Value>,
+    /// The last status written (and, for a static pod, the uid of the mirror
+    /// pod it went to), so an unchanged one is not written again.
+    written: Option<(serde_json::Value, Option<String>)>,
     volumes_refreshed: Option<tokio::time::Instant>,
     /// Probe state per running container instance (by container id).
     probes: std::collections::HashMap<String, ContainerProbes>,
@@ -92,11 +93,16 @@ pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, s
         tokens: Default::default(),
     };
     let mut uid = String::new();
+    // A static pod whose file changed or went away is stopped as a deleted
+    // pod is (preStop hooks, its grace period); an API pod that vanished is not
+    // waited for.
+    let mut static_pod: Option<Pod> = None;
     loop {
         let current = pod.borrow_and_update().clone();
         let wait = match current {
             Some(p) => {
                 uid = p.metadata.uid.clone().unwrap_or_default();
+                static_pod = crate::static_pods::is_static(&p).then(|| p.clone());
                 match w.sync(&p).await {
                     Ok(Some(next)) => next,
                     Ok(None) => return,
@@ -109,7 +115,8 @@ pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, s
             None => {
                 // The object is gone (deleted with grace 0, or by someone else):
                 // nothing may keep running for it.
-                match w.remove_everything(&uid, 0).await {
+                let grace = static_pod.as_ref().map(plan::grace_seconds).unwrap_or(0);
+                match w.remove_everything(&uid, static_pod.as_ref(), grace).await {
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(%uid, "cleanup failed: {e}");
@@ -146,10 +153,12 @@ impl Worker {
         let ctx = self.ctx.clone();
         let rt = ctx.runtime.as_ref();
         let mut obs = observed::observe(rt, &uid).await?;
+        // Probe results of the last round: whether sidecars have started.
+        let views0 = self.probe_views(pod, &obs);
         let phase0 =
-            status::pod_status(pod, &obs, &BTreeMap::new(), &BTreeMap::new(), &self.ctx.host_ip, chrono::Utc::now())
-                .phase;
-        let mut plan = plan::plan(pod, &obs, phase0.as_deref().unwrap_or("Pending"), &self.failures, now_nanos());
+            status::pod_status(pod, &obs, &BTreeMap::new(), &views0, &self.ctx.host_ip, chrono::Utc::now()).phase;
+        let phase0 = phase0.as_deref().unwrap_or("Pending");
+        let mut plan = plan::plan_with_probes(pod, &obs, phase0, &self.failures, &views0, now_nanos());
         let starts = |a: &Action| matches!(a, Action::CreateSandbox { .. } | Action::StartContainer { .. });
         let mut held = false;
         if plan.actions.iter().any(starts) && !self.volumes_mounted(pod).await {
@@ -169,11 +178,31 @@ impl Worker {
                 }
                 Action::CreateSandbox { attempt } => {
                     let cfg = config::sandbox_config(pod, *attempt, &self.ctx.log_root, &self.ctx.dns);
-                    rt.run_pod_sandbox(cfg).await?;
+                    match rt.run_pod_sandbox(cfg).await {
+                        Ok(_) => {
+                            self.failures.remove(plan::SANDBOX);
+                        }
+                        // Visible as upstream's event, retried with back-off; the
+                        // status is still written (ContainerCreating).
+                        Err(e) => {
+                            let why = match e {
+                                runtime::Error::Failed { message, .. } => message,
+                                e => e.to_string(),
+                            };
+                            let (reason, message) = super::events::sandbox_failed(&why);
+                            tracing::info!(pod = ?pod.metadata.name, "{message}");
+                            super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, reason, &message).await;
+                            let count = self.failures.get(plan::SANDBOX).map(|f| f.count).unwrap_or(0) + 1;
+                            let f = StartFailure { reason: reason.into(), message: why, at: now_nanos(), count };
+                            self.failures.insert(plan::SANDBOX.to_string(), f);
+                        }
+                    }
                 }
                 Action::StartContainer { name, attempt, .. } => {
                     if let Err(f) = self.start(pod, &obs, name, *attempt).await {
                         tracing::info!(pod = ?pod.metadata.name, container = %name, "{}: {}", f.reason, f.message);
+                        let (reason, message) = super::events::start_failed(&f);
+                        super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, reason, &message).await;
                         let count = self.failures.get(name).map(|p| p.count).unwrap_or(0) + 1;
                         self.failures.insert(name.clone(), StartFailure { count, at: now_nanos(), ..f });
                     } else {
@@ -181,7 +210,7 @@ impl Worker {
                     }
                 }
                 Action::Finalize => {
-                    self.remove_everything(&uid, 0).await?;
+                    self.remove_everything(&uid, None, 0).await?;
                     let dp = DeleteParams {
                         grace_period_seconds: Some(0),
                         preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
@@ -205,17 +234,21 @@ impl Worker {
         }
         let views = self.probe_views(pod, &obs);
         let mut waiting = plan.waiting.clone();
-        for (name, f) in &self.failures {
+        for (name, f) in self.failures.iter().filter(|(name, _)| name.as_str() != plan::SANDBOX) {
             waiting.entry(name.clone()).or_insert(Waiting { reason: f.reason.clone(), message: f.message.clone() });
         }
         let st = status::pod_status(pod, &obs, &waiting, &views, &self.ctx.host_ip, chrono::Utc::now());
         let value = serde_json::to_value(&st).unwrap_or_default();
         let current = pod.status.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default());
-        if current.as_ref() != Some(&value) && self.written.as_ref() != Some(&value) {
+        // A static pod's status goes to its mirror pod; one recreated
+        // (`kubectl delete`) needs it written again.
+        let target = pod.metadata.annotations.as_ref().and_then(|a| a.get(crate::static_pods::MIRROR_UID)).cloned();
+        let written = self.written.as_ref().filter(|(_, t)| *t == target).map(|(v, _)| v);
+        if current.as_ref() != Some(&value) && written != Some(&value) {
             let patch = serde_json::json!({"status": value});
             let name = pod.metadata.name.as_deref().unwrap_or("");
             match self.pods(pod).patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                Ok(_) => self.written = Some(value),
+                Ok(_) => self.written = Some((value, target)),
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => return Err(e.into()),
             }
@@ -252,7 +285,7 @@ impl Worker {
         let spec = pod.spec.clone().unwrap_or_default();
         let mut killed = false;
         for o in running {
-            let Some(c) = spec.containers.iter().find(|c| c.name == o.name) else { continue };
+            let Some(c) = probed_container(&spec, &o.name) else { continue };
             if c.liveness_probe.is_none() && c.readiness_probe.is_none() && c.startup_probe.is_none() {
                 continue;
             }
@@ -270,7 +303,7 @@ impl Worker {
             if state.failed() {
                 tracing::info!(pod = ?pod.metadata.name, container = %o.name, "probe failed; restarting the container");
                 let grace = plan::grace_seconds(pod);
-                if let Err(e) = self.stop_container(Some(pod), &o.name, &o.id, &sandbox.ip, grace).await {
+                if let Err(e) = self.stop_container(Some(pod), &o.name, &o.id, &sandbox.ip, grace, None).await {
                     tracing::warn!("stopping {}: {e}", o.id);
                 }
                 self.probes.remove(&o.id);
@@ -316,7 +349,7 @@ impl Worker {
         obs.containers
             .iter()
             .filter_map(|o| {
-                let c = spec.containers.iter().find(|c| c.name == o.name)?;
+                let c = probed_container(&spec, &o.name)?;
                 if c.liveness_probe.is_none() && c.readiness_probe.is_none() && c.startup_probe.is_none() {
                     return None;
                 }
@@ -410,6 +443,8 @@ impl Worker {
         // restart back-off applies, as upstream.
         if let Err(e) = rt.start_container(&id).await {
             tracing::info!(container = %name, "start failed: {e}");
+            let message = format!("Error: {e}");
+            super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, "Failed", &message).await;
             return Ok(());
         }
         // postStart runs before the container counts as started; when it fails
@@ -490,13 +525,29 @@ impl Worker {
 
     /// Stops every running container at once — each runs its preStop hook
     /// (when `pod` is given) within `grace`, then gets SIGTERM and the rest of
-    /// `grace` before SIGKILL — then every sandbox.
+    /// `grace` before SIGKILL; sidecars get theirs only after the app containers
+    /// and the sidecars declared after them stopped ([`plan::termination_waits`])
+    /// — then every sandbox.
     async fn kill(&self, pod: Option<&Pod>, obs: &Observed, grace: i64) -> Result<(), runtime::Error> {
         let rt = self.ctx.runtime.as_ref();
         let ip = obs.current_sandbox().map(|s| s.ip.clone()).unwrap_or_default();
-        let running = obs.containers.iter().filter(|c| c.phase == ContainerPhase::Running);
-        let results =
-            futures::future::join_all(running.map(|c| self.stop_container(pod, &c.name, &c.id, &ip, grace))).await;
+        let running: Vec<_> = obs.containers.iter().filter(|c| c.phase == ContainerPhase::Running).collect();
+        let names: Vec<&str> = running.iter().map(|c| c.name.as_str()).collect();
+        let waits = pod.map(|p| plan::termination_waits(p, &names)).unwrap_or_default();
+        let (stopped, _) = watch::channel(BTreeSet::<String>::new());
+        let ip = ip.as_str();
+        let stops = running.iter().map(|c| {
+            let turn = waits.get(&c.name).filter(|w| !w.is_empty()).map(|w| (stopped.subscribe(), w.clone()));
+            let stopped = &stopped;
+            async move {
+                let result = self.stop_container(pod, &c.name, &c.id, ip, grace, turn).await;
+                stopped.send_modify(|s| {
+                    s.insert(c.name.clone());
+                });
+                result
+            }
+        });
+        let results = futures::future::join_all(stops).await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         for sb in &obs.sandboxes {
             rt.stop_pod_sandbox(&sb.id).await?;
@@ -505,7 +556,9 @@ impl Worker {
     }
 
     /// Stops one container: its preStop hook first (if `pod` has one for it),
-    /// then SIGTERM with what is left of `grace`, as upstream's killContainer.
+    /// then — once `turn` says every container it waits for has stopped, or the
+    /// grace period ran out — SIGTERM with what is left of `grace`, as
+    /// upstream's killContainer.
     async fn stop_container(
         &self,
         pod: Option<&Pod>,
@@ -513,32 +566,40 @@ impl Worker {
         id: &str,
         pod_ip: &str,
         grace: i64,
+        turn: Option<(watch::Receiver<BTreeSet<String>>, Vec<String>)>,
     ) -> Result<(), runtime::Error> {
         let rt = self.ctx.runtime.as_ref();
         let spec = pod.and_then(|p| p.spec.as_ref());
         let c =
             spec.and_then(|s| s.containers.iter().chain(s.init_containers.iter().flatten()).find(|c| c.name == name));
-        let mut left = grace;
+        let started = std::time::Instant::now();
+        let limit = Duration::from_secs(grace.max(0) as u64);
+        let mut waited = false;
         if let Some((c, h)) = c.and_then(|c| hooks::handler(c, Hook::PreStop).map(|h| (c, h))) {
-            let started = std::time::Instant::now();
-            let limit = Duration::from_secs(grace.max(0) as u64);
             match tokio::time::timeout(limit, hooks::run(rt, self.ctx.prober.as_ref(), id, c, h, pod_ip, limit)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::info!(container = %name, "preStop hook failed: {e}"),
                 Err(_) => tracing::info!(container = %name, "preStop hook did not finish within {grace}s"),
             }
-            left = hooks::grace_after_hook(grace, started.elapsed());
+            waited = true;
         }
+        if let Some((mut rx, waits)) = turn {
+            let left = limit.saturating_sub(started.elapsed());
+            let _ = tokio::time::timeout(left, rx.wait_for(|done| waits.iter().all(|w| done.contains(w)))).await;
+            waited = true;
+        }
+        let left = if waited { hooks::grace_after_hook(grace, started.elapsed()) } else { grace };
         rt.stop_container(id, left).await
     }
 
-    /// Stops and removes every sandbox and container of pod `uid`.
-    async fn remove_everything(&self, uid: &str, grace: i64) -> Result<(), runtime::Error> {
+    /// Stops (as [`Self::kill`]) and removes every sandbox and container of
+    /// pod `uid`.
+    async fn remove_everything(&self, uid: &str, pod: Option<&Pod>, grace: i64) -> Result<(), runtime::Error> {
         if uid.is_empty() {
             return Ok(());
         }
         let obs = observed::observe(self.ctx.runtime.as_ref(), uid).await?;
-        self.kill(None, &obs, grace).await?;
+        self.kill(pod, &obs, grace).await?;
         for sb in &obs.sandboxes {
             self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
         }
@@ -548,4 +609,13 @@ impl Worker {
         VolumeManager { root: self.ctx.volume_root.clone() }.teardown(uid);
         Ok(())
     }
+}
+
+/// The container of `spec` named `name` that can have probes: an app container
+/// or a sidecar.
+fn probed_container<'a>(spec: &'a PodSpec, name: &str) -> Option<&'a Container> {
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten().filter(|c| plan::is_sidecar(c)))
+        .find(|c| c.name == name)
 }

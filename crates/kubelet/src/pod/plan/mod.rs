@@ -6,13 +6,20 @@
 //! `restartPolicy` with exponential back-off (10 s doubling to 5 min). A pod being
 //! deleted has its containers stopped within its grace period, then its sandbox,
 //! and finally its API object removed.
+//!
+//! Sidecars (init containers with `restartPolicy: Always`, upstream's
+//! SidecarContainers) start in their place among the init containers; the next
+//! init container waits until the sidecar has started (its startup probe
+//! passed), and they are restarted with back-off whenever they exit, whatever
+//! the pod's policy, until the pod finishes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::observed::{ContainerPhase, Observed};
+use super::status::ProbeView;
 
 /// The first restart waits this long; each further one doubles it.
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
@@ -53,6 +60,10 @@ pub struct StartFailure {
     pub at: i64,
     pub count: u32,
 }
+
+/// The key of the sandbox's own failures in the failures map (no container
+/// can be named so): a failed RunPodSandbox is retried with the same back-off.
+pub const SANDBOX: &str = "";
 
 /// Why a container that should run is waiting, for the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,9 +114,54 @@ pub fn is_terminal(phase: &str) -> bool {
     matches!(phase, "Succeeded" | "Failed")
 }
 
-/// Computes what to do next. `phase` is the phase the status core computes from
-/// the same observation; `failures` are start failures the worker remembers.
+/// Whether `c` is a sidecar: an init container that keeps running
+/// (`restartPolicy: Always`).
+pub fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
+/// Who waits for whom when the pod's running containers (`running`, by name)
+/// are stopped together, as upstream's terminationOrdering: app containers wait
+/// for nobody; each sidecar waits until every app container and every sidecar
+/// declared after it has stopped (so sidecars stop last, in reverse order).
+pub fn termination_waits(pod: &Pod, running: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let Some(spec) = pod.spec.as_ref() else { return BTreeMap::new() };
+    let sidecars: Vec<&str> =
+        spec.init_containers.iter().flatten().filter(|c| is_sidecar(c)).map(|c| c.name.as_str()).collect();
+    let apps: Vec<&str> = running.iter().copied().filter(|n| !sidecars.contains(n)).collect();
+    running
+        .iter()
+        .map(|&name| {
+            let waits = match sidecars.iter().position(|s| *s == name) {
+                None => Vec::new(),
+                Some(i) => apps
+                    .iter()
+                    .chain(sidecars[i + 1..].iter().filter(|s| running.contains(*s)))
+                    .map(|s| s.to_string())
+                    .collect(),
+            };
+            (name.to_string(), waits)
+        })
+        .collect()
+}
+
+/// [`plan_with_probes`] for a pod whose running containers count as started.
 pub fn plan(pod: &Pod, observed: &Observed, phase: &str, failures: &BTreeMap<String, StartFailure>, now: i64) -> Plan {
+    plan_with_probes(pod, observed, phase, failures, &BTreeMap::new(), now)
+}
+
+/// Computes what to do next. `phase` is the phase the status core computes from
+/// the same observation; `failures` are start failures the worker remembers;
+/// `probes` (by container id) say whether a running sidecar has started — one
+/// without an entry has started once it runs.
+pub fn plan_with_probes(
+    pod: &Pod,
+    observed: &Observed,
+    phase: &str,
+    failures: &BTreeMap<String, StartFailure>,
+    probes: &BTreeMap<String, ProbeView>,
+    now: i64,
+) -> Plan {
     let mut out = Plan::default();
     if pod.metadata.deletion_timestamp.is_some() {
         if observed.any_running() || observed.sandboxes.iter().any(|s| s.ready) {
@@ -137,6 +193,13 @@ pub fn plan(pod: &Pod, observed: &Observed, phase: &str, failures: &BTreeMap<Str
                 out.actions
                     .push(Action::RemoveSandboxes { ids: observed.sandboxes.iter().map(|s| s.id.clone()).collect() });
             }
+            if let Some(f) = failures.get(SANDBOX) {
+                let until = f.at + backoff(f.count.saturating_sub(1)).as_nanos() as i64;
+                if now < until {
+                    requeue(&mut out, until - now);
+                    return out;
+                }
+            }
             out.actions.push(Action::CreateSandbox { attempt });
             return out;
         }
@@ -148,7 +211,33 @@ pub fn plan(pod: &Pod, observed: &Observed, phase: &str, failures: &BTreeMap<Str
     let policy = restart_policy(pod);
     // Init containers: one at a time, each must succeed. A failed one is retried
     // unless the pod never restarts (then the pod fails; the status says so).
+    let apps_began = spec.containers.iter().any(|c| observed.latest(&sandbox.id, &c.name).is_some());
     for c in spec.init_containers.iter().flatten() {
+        if is_sidecar(c) {
+            match observed.latest(&sandbox.id, &c.name) {
+                None => {
+                    start_or_wait(&mut out, &c.name, true, 0, None, failures, now);
+                    return out;
+                }
+                // It ran before, so later containers may already run: restart it
+                // (with back-off) and go on.
+                Some(o) if o.phase == ContainerPhase::Exited => start_or_wait(
+                    &mut out,
+                    &c.name,
+                    true,
+                    o.attempt + 1,
+                    Some((o.finished_at, o.attempt)),
+                    failures,
+                    now,
+                ),
+                Some(o) if o.phase == ContainerPhase::Running && probes.get(&o.id).is_none_or(|p| p.started) => {}
+                // Created, or its startup probe has not passed yet: what follows
+                // waits, unless the pod was initialized before (a restart).
+                Some(_) if !apps_began => return out,
+                Some(_) => {}
+            }
+            continue;
+        }
         match observed.latest(&sandbox.id, &c.name) {
             None => {
                 start_or_wait(&mut out, &c.name, true, 0, None, failures, now);

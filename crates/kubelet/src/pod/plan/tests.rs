@@ -154,3 +154,87 @@ fn failed_image_pulls_back_off() {
     let p = plan(&app_only("Always"), &obs, "Pending", &failures, 11 * SEC);
     assert_eq!(p.actions.len(), 1);
 }
+
+fn with_sidecars(policy: &str) -> Pod {
+    pod(serde_json::json!({
+        "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+        "spec": {"restartPolicy": policy, "initContainers": [
+                    {"name": "i1", "image": "busybox"},
+                    {"name": "s1", "image": "busybox", "restartPolicy": "Always"},
+                    {"name": "i2", "image": "busybox"},
+                    {"name": "s2", "image": "busybox", "restartPolicy": "Always"}],
+                 "containers": [{"name": "a", "image": "busybox"}]}
+    }))
+}
+
+fn start(name: &str, init: bool, attempt: u32) -> Action {
+    Action::StartContainer { name: name.into(), init, attempt }
+}
+
+#[test]
+fn sidecars_start_in_order_and_the_next_waits_until_they_started() {
+    let p = with_sidecars("Never");
+    let none = BTreeMap::new();
+    let mut obs = Observed { sandboxes: vec![sandbox()], containers: vec![ctr("i1", 0, ContainerPhase::Exited, 0, SEC)] };
+    assert_eq!(plan(&p, &obs, "Pending", &none, 2 * SEC).actions, vec![start("s1", true, 0)]);
+    obs.containers.push(ctr("s1", 0, ContainerPhase::Created, 0, 0));
+    assert!(plan(&p, &obs, "Pending", &none, 2 * SEC).actions.is_empty(), "waits for s1 to run");
+    obs.containers[1] = ctr("s1", 0, ContainerPhase::Running, 0, 0);
+    // Its startup probe has not passed yet: i2 waits.
+    let probing = BTreeMap::from([("s1-0".to_string(), ProbeView { ready: false, started: false })]);
+    assert!(plan_with_probes(&p, &obs, "Pending", &none, &probing, 2 * SEC).actions.is_empty());
+    let started = BTreeMap::from([("s1-0".to_string(), ProbeView { ready: false, started: true })]);
+    assert_eq!(plan_with_probes(&p, &obs, "Pending", &none, &started, 2 * SEC).actions, vec![start("i2", true, 0)]);
+    obs.containers.push(ctr("i2", 0, ContainerPhase::Exited, 0, SEC));
+    assert_eq!(plan(&p, &obs, "Pending", &none, 2 * SEC).actions, vec![start("s2", true, 0)]);
+    obs.containers.push(ctr("s2", 0, ContainerPhase::Running, 0, 0));
+    assert_eq!(plan(&p, &obs, "Pending", &none, 2 * SEC).actions, vec![start("a", false, 0)]);
+}
+
+#[test]
+fn an_exited_sidecar_restarts_with_back_off_whatever_the_pods_policy() {
+    let p = with_sidecars("Never");
+    let none = BTreeMap::new();
+    let obs = Observed {
+        sandboxes: vec![sandbox()],
+        containers: vec![
+            ctr("i1", 0, ContainerPhase::Exited, 0, SEC),
+            ctr("s1", 0, ContainerPhase::Exited, 0, 10 * SEC),
+            ctr("i2", 0, ContainerPhase::Exited, 0, SEC),
+            ctr("s2", 0, ContainerPhase::Running, 0, 0),
+            ctr("a", 0, ContainerPhase::Running, 0, 0),
+        ],
+    };
+    let held = plan(&p, &obs, "Running", &none, 15 * SEC);
+    assert!(held.actions.is_empty());
+    assert_eq!(held.waiting["s1"].reason, "CrashLoopBackOff");
+    assert_eq!(plan(&p, &obs, "Running", &none, 21 * SEC).actions, vec![start("s1", true, 1)]);
+    // Once the pod finished, sidecars are stopped, not restarted.
+    let done = plan(&p, &obs, "Succeeded", &none, 21 * SEC);
+    assert!(done.actions.iter().all(|a| matches!(a, Action::KillPod { .. })));
+}
+
+#[test]
+fn sidecars_stop_after_the_app_containers_in_reverse_order() {
+    let p = with_sidecars("Always");
+    let waits = termination_waits(&p, &["s1", "s2", "a"]);
+    assert_eq!(waits["a"], Vec::<String>::new());
+    assert_eq!(waits["s2"], vec!["a".to_string()]);
+    assert_eq!(waits["s1"], vec!["a".to_string(), "s2".to_string()]);
+    // A sidecar that is not running is not waited for.
+    let waits = termination_waits(&p, &["s1", "a"]);
+    assert_eq!(waits["s1"], vec!["a".to_string()]);
+}
+
+#[test]
+fn a_failed_sandbox_is_retried_with_back_off() {
+    let failures = BTreeMap::from([(
+        SANDBOX.to_string(),
+        StartFailure { reason: "FailedCreatePodSandBox".into(), message: "no pause".into(), at: 0, count: 2 },
+    )]);
+    let p = plan(&simple("Always"), &Observed::default(), "Pending", &failures, 5 * SEC);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(15)), "the second failure waits 20 s");
+    let p = plan(&simple("Always"), &Observed::default(), "Pending", &failures, 20 * SEC);
+    assert_eq!(p.actions, vec![Action::CreateSandbox { attempt: 0 }]);
+}

@@ -157,8 +157,7 @@ fn phase(pod: &Pod, ctx: &Ctx<'_>, init_statuses: &[ContainerStatus], statuses: 
         pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten()).any(|c| c.name == name && is_sidecar(c))
     };
     let failed_init = init_statuses.iter().any(|s| {
-        !sidecar(&s.name)
-            && s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
+        !sidecar(&s.name) && s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
     });
     if failed_init && ctx.policy == "Never" {
         return "Failed";
@@ -254,7 +253,8 @@ pub fn pod_status(
         phase = if old_phase == "Failed" { "Failed" } else { "Succeeded" };
     }
     // Sidecars count for readiness like app containers (upstream 1.29+).
-    let sidecars_ready = spec.init_containers.iter().flatten().zip(&init_statuses).all(|(c, s)| !is_sidecar(c) || s.ready);
+    let sidecars_ready =
+        spec.init_containers.iter().flatten().zip(&init_statuses).all(|(c, s)| !is_sidecar(c) || s.ready);
     let all_ready = statuses.iter().all(|s| s.ready) && sidecars_ready;
     let not_ready = if phase == "Succeeded" || phase == "Failed" { "PodCompleted" } else { "ContainersNotReady" };
     let scheduled =
@@ -300,7 +300,13 @@ mod tests {
 
     fn obs(containers: &[(&str, ContainerPhase, i32)]) -> Observed {
         Observed {
-            sandboxes: vec![SandboxObs { id: "sb".into(), attempt: 0, ready: true, ip: "10.42.0.5".into(), created_at: 1 }],
+            sandboxes: vec![SandboxObs {
+                id: "sb".into(),
+                attempt: 0,
+                ready: true,
+                ip: "10.42.0.5".into(),
+                created_at: 1,
+            }],
             containers: containers
                 .iter()
                 .map(|(name, phase, exit_code)| ContainerObs {
@@ -346,14 +352,22 @@ mod tests {
         let inits = st.init_container_statuses.clone().unwrap();
         assert_eq!((inits[0].ready, inits[1].started, inits[1].ready), (true, Some(false), false));
         // Started: initialized; the app runs but the unready sidecar keeps the pod unready.
-        let o = obs(&[("i", ContainerPhase::Exited, 0), ("s", ContainerPhase::Running, 0), ("a", ContainerPhase::Running, 0)]);
+        let o = obs(&[
+            ("i", ContainerPhase::Exited, 0),
+            ("s", ContainerPhase::Running, 0),
+            ("a", ContainerPhase::Running, 0),
+        ]);
         let unready = BTreeMap::from([("s".to_string(), ProbeView { ready: false, started: true })]);
         let st = pod_status(&pod, &o, &none, &unready, "", now);
         assert_eq!((st.phase.as_deref(), condition_of(&st, "Initialized")), (Some("Running"), "True".into()));
         assert_eq!(condition_of(&st, "Ready"), "False");
         assert_eq!(condition_of(&pod_status(&pod, &o, &none, &no_probes, "", now), "Ready"), "True");
         // The app finished; a sidecar killed on the way out does not fail the pod.
-        let o = obs(&[("i", ContainerPhase::Exited, 0), ("s", ContainerPhase::Exited, 137), ("a", ContainerPhase::Exited, 0)]);
+        let o = obs(&[
+            ("i", ContainerPhase::Exited, 0),
+            ("s", ContainerPhase::Exited, 137),
+            ("a", ContainerPhase::Exited, 0),
+        ]);
         assert_eq!(pod_status(&pod, &o, &none, &no_probes, "", now).phase.as_deref(), Some("Succeeded"));
     }
 }

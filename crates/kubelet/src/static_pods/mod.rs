@@ -91,7 +91,8 @@ pub fn parse(bytes: &[u8], path: &Path, node: &str) -> Result<Pod, Error> {
     a.insert(CONFIG_SOURCE.into(), "file".into());
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.node_name = Some(node.to_string());
-    let tolerate_all = Toleration { operator: Some("Exists".into()), effect: Some("NoExecute".into()), ..Default::default() };
+    let tolerate_all =
+        Toleration { operator: Some("Exists".into()), effect: Some("NoExecute".into()), ..Default::default() };
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
     if !tolerations.contains(&tolerate_all) {
         tolerations.push(tolerate_all);

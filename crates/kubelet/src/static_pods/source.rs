@@ -120,8 +120,16 @@ impl StaticPodSource {
                 .map_err(|e| e.to_string())
                 .and_then(|b| parse(&b, &path, &self.node_name).map_err(|e| e.to_string()));
             match result {
-                Ok(p) if out.iter().any(|o| o.metadata.name == p.metadata.name && o.metadata.namespace == p.metadata.namespace) => {
-                    complain(state, &path, format!("a static pod named {:?} comes from an earlier file", p.metadata.name));
+                Ok(p)
+                    if out.iter().any(|o| {
+                        o.metadata.name == p.metadata.name && o.metadata.namespace == p.metadata.namespace
+                    }) =>
+                {
+                    complain(
+                        state,
+                        &path,
+                        format!("a static pod named {:?} comes from an earlier file", p.metadata.name),
+                    );
                 }
                 Ok(p) => {
                     state.complaints.remove(&path);
@@ -142,7 +150,9 @@ impl StaticPodSource {
         for action in reconcile(pods, &api_pods) {
             match action {
                 MirrorAction::Create { static_uid } => {
-                    let Some(p) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(&static_uid)) else { continue };
+                    let Some(p) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(&static_uid)) else {
+                        continue;
+                    };
                     let node_uid = match &state.node_uid {
                         Some(u) => u.clone(),
                         None => {
@@ -180,7 +190,9 @@ impl StaticPodSource {
             .filter(|m| m.metadata.deletion_timestamp.is_none())
             .filter_map(|m| {
                 let hash = m.metadata.annotations.as_ref()?.get(CONFIG_MIRROR)?.clone();
-                pods.iter().any(|p| p.metadata.uid.as_deref() == Some(&hash) && p.metadata.name == m.metadata.name).then_some((hash, m))
+                pods.iter()
+                    .any(|p| p.metadata.uid.as_deref() == Some(&hash) && p.metadata.name == m.metadata.name)
+                    .then_some((hash, m))
             })
             .collect();
         Ok(in_step)

@@ -77,7 +77,8 @@ fn mirrors_are_created_replaced_recreated_and_removed() {
     let s = web();
     let sid = s.metadata.uid.clone().unwrap();
     let create = MirrorAction::Create { static_uid: sid.clone() };
-    let del = |uid: &str| MirrorAction::Delete { namespace: "default".into(), name: "web-node-1".into(), uid: uid.into() };
+    let del =
+        |uid: &str| MirrorAction::Delete { namespace: "default".into(), name: "web-node-1".into(), uid: uid.into() };
     assert_eq!(reconcile(std::slice::from_ref(&s), &[]), vec![create]);
     assert!(reconcile(std::slice::from_ref(&s), &[in_api(&s, "m1")]).is_empty(), "in step");
     // An edited file: the old mirror goes (the new one is created next round).
@@ -85,7 +86,8 @@ fn mirrors_are_created_replaced_recreated_and_removed() {
     assert_eq!(reconcile(&[edited], &[in_api(&s, "m1")]), vec![del("m1")]);
     // kubectl delete: the mirror being deleted is removed at once, then recreated.
     let mut deleting = in_api(&s, "m1");
-    deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(chrono::Utc::now()));
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(chrono::Utc::now()));
     assert_eq!(reconcile(std::slice::from_ref(&s), &[deleting]), vec![del("m1")]);
     // The file is gone: so is the mirror; pods that are not mirrors stay.
     let mut plain = in_api(&s, "p1");

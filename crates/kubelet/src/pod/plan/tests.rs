@@ -175,7 +175,8 @@ fn start(name: &str, init: bool, attempt: u32) -> Action {
 fn sidecars_start_in_order_and_the_next_waits_until_they_started() {
     let p = with_sidecars("Never");
     let none = BTreeMap::new();
-    let mut obs = Observed { sandboxes: vec![sandbox()], containers: vec![ctr("i1", 0, ContainerPhase::Exited, 0, SEC)] };
+    let mut obs =
+        Observed { sandboxes: vec![sandbox()], containers: vec![ctr("i1", 0, ContainerPhase::Exited, 0, SEC)] };
     assert_eq!(plan(&p, &obs, "Pending", &none, 2 * SEC).actions, vec![start("s1", true, 0)]);
     obs.containers.push(ctr("s1", 0, ContainerPhase::Created, 0, 0));
     assert!(plan(&p, &obs, "Pending", &none, 2 * SEC).actions.is_empty(), "waits for s1 to run");

@@ -195,28 +195,22 @@ fn static_pod_follows_its_file(c: &Cluster, socket: &std::path::Path, file: &std
     std::fs::remove_file(file).unwrap();
     gone(c, STATIC_MIRROR, Duration::from_secs(60));
     wait_until("the static pod's container removed", Duration::from_secs(60), || {
-        let out = Command::new("ctr")
-            .arg("--address")
-            .arg(socket)
-            .args(["-n", "k8s.io", "containers", "ls", "-q"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ctr: {}", String::from_utf8_lossy(&out.stderr));
-        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ids = ctr(socket, &["containers", "ls", "-q"]);
         (!ids.contains(edited.trim_start_matches("containerd://"))).then_some(())
     });
+}
+
+/// Runs `ctr` on the agent's containerd (CRI's namespace); its stdout.
+fn ctr(socket: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("ctr").arg("--address").arg(socket).args(["-n", "k8s.io"]).args(args).output().unwrap();
+    assert!(out.status.success(), "ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Without the pause image no sandbox can be made: the pod says so in a
 /// `FailedCreatePodSandBox` event, and starts once the image is back.
 fn sandbox_failures_are_events_and_retried(c: &Cluster, socket: &std::path::Path) {
-    let out = Command::new("ctr")
-        .arg("--address")
-        .arg(socket)
-        .args(["-n", "k8s.io", "images", "rm", "skiff.local/pause:3.10"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ctr images rm: {}", String::from_utf8_lossy(&out.stderr));
+    ctr(socket, &["images", "rm", "skiff.local/pause:3.10"]);
     c.ok(&["run", "nopause", "--image=busybox:1.36", "--restart=Never", "--", "sleep", "3600"]);
     let events = "jsonpath={range .items[?(@.reason==\"FailedCreatePodSandBox\")]}{.involvedObject.name}: {.type}: {.message}{\"\\n\"}{end}";
     let seen = wait_until("a FailedCreatePodSandBox event", Duration::from_secs(60), || {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::observed::{ContainerPhase, Observed};
+use super::observed::{ContainerObs, ContainerPhase, Observed};
 use super::status::ProbeView;
 
 /// The first restart waits this long; each further one doubles it.
@@ -221,15 +221,7 @@ pub fn plan_with_probes(
                 }
                 // It ran before, so later containers may already run: restart it
                 // (with back-off) and go on.
-                Some(o) if o.phase == ContainerPhase::Exited => start_or_wait(
-                    &mut out,
-                    &c.name,
-                    true,
-                    o.attempt + 1,
-                    Some((o.finished_at, o.attempt)),
-                    failures,
-                    now,
-                ),
+                Some(o) if o.phase == ContainerPhase::Exited => restart(&mut out, o, true, failures, now),
                 Some(o) if o.phase == ContainerPhase::Running && probes.get(&o.id).is_none_or(|p| p.started) => {}
                 // Created, or its startup probe has not passed yet: what follows
                 // waits, unless the pod was initialized before (a restart).
@@ -246,15 +238,7 @@ pub fn plan_with_probes(
             Some(o) if o.phase == ContainerPhase::Exited && o.exit_code == 0 => continue,
             Some(o) if o.phase == ContainerPhase::Exited => {
                 if policy != "Never" {
-                    start_or_wait(
-                        &mut out,
-                        &c.name,
-                        true,
-                        o.attempt + 1,
-                        Some((o.finished_at, o.attempt)),
-                        failures,
-                        now,
-                    );
+                    restart(&mut out, o, true, failures, now);
                 }
                 return out;
             }
@@ -266,12 +250,18 @@ pub fn plan_with_probes(
         match observed.latest(&sandbox.id, &c.name) {
             None => start_or_wait(&mut out, &c.name, false, 0, None, failures, now),
             Some(o) if o.phase == ContainerPhase::Exited && should_restart(policy, o.exit_code) => {
-                start_or_wait(&mut out, &c.name, false, o.attempt + 1, Some((o.finished_at, o.attempt)), failures, now)
+                restart(&mut out, o, false, failures, now)
             }
             Some(_) => {}
         }
     }
     out
+}
+
+/// Adds the next attempt of a container whose instance `o` exited, once its
+/// back-off has passed.
+fn restart(out: &mut Plan, o: &ContainerObs, init: bool, failures: &BTreeMap<String, StartFailure>, now: i64) {
+    start_or_wait(out, &o.name, init, o.attempt + 1, Some((o.finished_at, o.attempt)), failures, now)
 }
 
 /// Adds a start, unless a back-off holds it: after an exit (`exited` = when, and

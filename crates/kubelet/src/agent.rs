@@ -52,6 +52,8 @@ pub struct AgentConfig {
     pub kubelet_port: u16,
     /// Static pod manifests (not read on a hollow node).
     pub pod_manifest_path: PathBuf,
+    /// The cluster's pod range: pods' traffic leaving it is masqueraded.
+    pub cluster_cidr: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +174,8 @@ impl Agent {
             crate::cni::write(dir, cidr, &cfg.data_dir.join("cni/ipam"))
                 .map_err(|source| Error::Cni { dir: dir.display().to_string(), source })?;
             eprintln!("skiff: agent: pod network {cidr} on cni0");
+            let (cidr, cluster, stop) = (cidr.clone(), cfg.cluster_cidr.clone(), shutdown.clone());
+            tasks.spawn(async move { crate::masq::run(&crate::masq::IptablesNat, cidr, cluster, stop).await });
         }
         if let (Some(fake), Some(cidr)) = (&fake, &pod_cidr) {
             if let Err(e) = fake.set_pod_cidr(cidr) {

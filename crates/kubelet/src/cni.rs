@@ -1,5 +1,7 @@
 //! The node's CNI configuration: a `cni0` bridge with host-local addresses from the
-//! node's podCIDR, portmap for hostPorts. (containerd's CRI plugin adds the
+//! node's podCIDR, portmap for hostPorts. The bridge does not masquerade
+//! (`ipMasq: false`): it would hide pods' addresses from pods on other nodes;
+//! the agent's own rule (`masq`) masquerades only traffic leaving the cluster. (containerd's CRI plugin adds the
 //! loopback interface itself, with the `loopback` plugin from the same bin dir.)
 
 use std::path::Path;
@@ -20,7 +22,7 @@ pub fn conflist(pod_cidr: &str, ipam_dir: &Path) -> serde_json::Value {
                 "type": "bridge",
                 "bridge": "cni0",
                 "isGateway": true,
-                "ipMasq": true,
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -60,5 +62,6 @@ mod tests {
         assert_eq!(c["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.42.3.0/24");
         assert_eq!(c["plugins"][0]["ipam"]["dataDir"], "/x/ipam");
         assert_eq!(c["plugins"][1]["type"], "portmap");
+        assert_eq!(c["plugins"][0]["ipMasq"], false, "crate::masq masquerades, only out of the cluster");
     }
 }

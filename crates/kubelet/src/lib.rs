@@ -13,6 +13,7 @@ pub mod containerd;
 pub mod cri;
 pub mod hollow;
 pub mod image;
+pub mod masq;
 pub mod node;
 pub mod node_ipam;
 pub mod pod;

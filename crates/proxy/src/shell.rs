@@ -1,7 +1,9 @@
 //! The proxy's I/O shell: watches Services and EndpointSlices, batches changes
-//! (at most one sync per `min_sync_interval`, at least one per `resync_interval`;
-//! the sink writes only what changed, except at the periodic resync, which is full),
-//! computes the plan, hands it to the sink, then clears stale UDP conntrack entries.
+//! (at most one sync per `min_sync_interval`, at least one per `sync_period`; the
+//! sink writes only what changed, except in a full sync: the first, the one after
+//! a failure, and the first sync once `full_sync_period` has passed since the
+//! last full one), computes the plan, hands it to the sink, then clears stale UDP
+//! conntrack entries.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -30,8 +32,26 @@ pub struct ProxyConfig {
     pub options: Options,
     /// Changes arriving closer together than this are applied in one sync.
     pub min_sync_interval: Duration,
-    /// Full re-apply period, which repairs rules something else changed.
-    pub resync_interval: Duration,
+    /// The longest time without a sync (upstream's `--iptables-sync-period`): a
+    /// sync with nothing changed writes nothing but re-checks the jumps into
+    /// the proxy's chains.
+    pub sync_period: Duration,
+    /// How often a sync is full (every chain and map rewritten), which repairs
+    /// rules something else changed; upstream's fixed `FullSyncPeriod`, an hour.
+    /// At 10,000 Services a full iptables sync takes tens of seconds of CPU.
+    pub full_sync_period: Duration,
+}
+
+/// Upstream's default `syncPeriod`.
+pub const DEFAULT_SYNC_PERIOD: Duration = Duration::from_secs(30);
+/// Upstream's `FullSyncPeriod`.
+pub const DEFAULT_FULL_SYNC_PERIOD: Duration = Duration::from_secs(3600);
+
+/// Whether the next sync must be full: the first one, one after a failure (the
+/// sinks no longer know what the kernel holds), or the first once
+/// `full_sync_period` has passed since the last full sync.
+fn needs_full_sync(last_full: Option<Instant>, failures: u32, now: Instant, full_sync_period: Duration) -> bool {
+    failures > 0 || last_full.is_none_or(|t| now.saturating_duration_since(t) >= full_sync_period)
 }
 
 impl ProxyConfig {
@@ -40,7 +60,8 @@ impl ProxyConfig {
             node: NodeContext { name: node_name.into(), addresses: vec![node_ip], pod_cidr: None },
             options: Options::default(),
             min_sync_interval: Duration::from_secs(1),
-            resync_interval: Duration::from_secs(30),
+            sync_period: DEFAULT_SYNC_PERIOD,
+            full_sync_period: DEFAULT_FULL_SYNC_PERIOD,
         }
     }
 }
@@ -145,13 +166,14 @@ impl Proxy {
         // When the oldest unapplied change arrived.
         let mut pending: Option<Instant> = None;
         let mut last_sync: Option<Instant> = None;
+        let mut last_full: Option<Instant> = None;
         let mut failures = 0u32;
         loop {
             let due = match (pending, last_sync) {
                 (Some(_), Some(last)) => last + self.config.min_sync_interval,
                 (Some(at), None) => at,
-                (None, Some(last)) => last + self.config.resync_interval,
-                (None, None) => Instant::now() + self.config.resync_interval,
+                (None, Some(last)) => last + self.config.sync_period,
+                (None, None) => Instant::now() + self.config.sync_period,
             };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -163,12 +185,10 @@ impl Proxy {
                 },
                 _ = tokio::time::sleep_until(due), if svcs.ready && slices.ready => {
                     let started = Instant::now();
-                    // Full: the first sync, the one after a failure (the sinks
-                    // re-read the kernel then) and the periodic resync.
-                    let full = pending.is_none() || last_sync.is_none() || failures > 0;
-                    if pending.is_none() {
-                        // The periodic resync: rewrite everything, repairing rules
-                        // that something else changed or removed.
+                    let full = needs_full_sync(last_full, failures, started, self.config.full_sync_period);
+                    if full {
+                        // Rewrite everything, repairing rules that something
+                        // else changed or removed.
                         self.sink.request_full_sync();
                     }
                     let plan = plan(&svcs.values(), &slices.values(), &self.config.node);
@@ -185,6 +205,9 @@ impl Proxy {
                             applied = plan;
                             pending = None;
                             last_sync = Some(done);
+                            if full {
+                                last_full = Some(started);
+                            }
                         }
                         Err(e) => {
                             // Retry with back-off; the pending change stays pending.
@@ -263,6 +286,46 @@ mod tests {
         assert_eq!(applied.len(), 2, "the failed sync was retried once: {applied:?}");
         assert_eq!(applied[1][0].cluster_endpoints.len(), 1);
         assert_eq!(applied[1][0].cluster_endpoints[0].ip, Ipv4Addr::new(10, 42, 0, 3));
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn a_sync_is_full_first_after_a_failure_and_once_per_full_sync_period() {
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        assert!(needs_full_sync(None, 0, t0, hour), "the first sync");
+        assert!(!needs_full_sync(Some(t0), 0, t0 + Duration::from_secs(30), hour));
+        assert!(needs_full_sync(Some(t0), 1, t0 + Duration::from_secs(1), hour), "after a failure");
+        assert!(needs_full_sync(Some(t0), 0, t0 + hour, hour), "the period is over");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn syncs_run_every_sync_period_and_only_the_full_sync_period_makes_them_full() {
+        let sink = RecordingSink::default();
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let mut cfg = ProxyConfig::new("node-a", Ipv4Addr::new(192, 168, 1, 1));
+        cfg.sync_period = Duration::from_secs(10);
+        cfg.full_sync_period = Duration::from_secs(35);
+        let mut p = Proxy::new(client, cfg, Box::new(sink.clone()), Box::new(FakeConntrack::default()), Arc::default());
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { p.run_on(tokio_stream::wrappers::ReceiverStream::new(rx), shutdown).await }
+        });
+        for c in [
+            Change::Service(Box::new(watcher::Event::Init)),
+            Change::Service(Box::new(watcher::Event::InitDone)),
+            Change::Slice(Box::new(watcher::Event::Init)),
+            Change::Slice(Box::new(watcher::Event::InitDone)),
+        ] {
+            tx.send(Ok(c)).await.unwrap();
+        }
+        // Syncs at 0 s (first), 10, 20, 30 and 40 s (35 s after the first full one).
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        assert_eq!(*sink.full.lock().unwrap(), [true, false, false, false, true]);
         shutdown.cancel();
         task.await.unwrap();
     }

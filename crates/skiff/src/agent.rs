@@ -78,6 +78,7 @@ pub fn config(
         kubelet_port: node.kubelet_port,
         pod_manifest_path: node.pod_manifest_path.clone().unwrap_or_else(|| data_dir.join("manifests")),
         data_dir,
+        cluster_cidr: node.cluster_cidr.clone(),
     })
 }
 

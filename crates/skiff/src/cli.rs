@@ -35,8 +35,9 @@ pub enum Command {
 /// Flags shared by `skiff agent` and the agent inside `skiff server`.
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
-    /// The cluster's pod range: nodes' pod CIDRs are /24s from it (server), and the
-    /// service proxy masquerades service traffic from outside it.
+    /// The cluster's pod range: nodes' pod CIDRs are /24s from it (server), pods'
+    /// traffic leaving it is masqueraded, and the service proxy masquerades service
+    /// traffic from outside it.
     #[arg(long, env = "SKIFF_CLUSTER_CIDR", default_value = "10.42.0.0/16")]
     pub cluster_cidr: String,
 
@@ -53,6 +54,12 @@ pub struct NodeArgs {
     /// one sync.
     #[arg(long, env = "SKIFF_PROXY_MIN_SYNC_PERIOD", value_parser = humantime::parse_duration, default_value = "1s")]
     pub proxy_min_sync_period: Duration,
+
+    /// The longest the service proxy goes without a sync (upstream's
+    /// `--iptables-sync-period`); a sync with nothing changed writes nothing.
+    /// All rules are rewritten once an hour.
+    #[arg(long, env = "SKIFF_PROXY_SYNC_PERIOD", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub proxy_sync_period: Duration,
 
     /// Where the service proxy serves /metrics and /healthz (plain HTTP).
     #[arg(long, env = "SKIFF_PROXY_METRICS_BIND_ADDRESS", default_value = "127.0.0.1:10249")]

@@ -6,7 +6,9 @@
 //! ca.crt`, each with its own containerd. Checked, in iptables and nftables mode:
 //! - both Nodes Ready, each with its own podCIDR, and each node routes the other's
 //!   podCIDR through the other's address (host-gateway, protocol 77);
-//! - a pod on node A reaches a pod on node B by its IP;
+//! - a pod on node A reaches a pod on node B by its IP, and the pod on B sees the
+//!   client pod's address as the source (no masquerade inside the cluster CIDR),
+//!   directly and through the Service;
 //! - a Service backed only by node-B pods, from a pod on node A: by ClusterIP and
 //!   by DNS name (short and full), all three backends answer;
 //! - the NodePort on node B's address answers from node A;
@@ -41,7 +43,8 @@ impl Drop for Agent {
 }
 
 /// A Deployment of 3 `httpd` pods that answer with their name, all on node B,
-/// behind a NodePort Service.
+/// behind a NodePort Service; `/cgi-bin/ip` answers with the client's address
+/// as the pod sees it.
 const WEB: &str = r#"
 apiVersion: apps/v1
 kind: Deployment
@@ -58,7 +61,7 @@ spec:
       - name: httpd
         image: busybox:1.36
         imagePullPolicy: Never
-        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+        command: ["sh", "-c", "mkdir -p /www/cgi-bin && hostname > /www/index.html && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www"]
         ports: [{name: http, containerPort: 8080}]
 ---
 apiVersion: v1
@@ -207,12 +210,14 @@ fn pods_across_nodes(mode: &str) {
     // From a pod on node A: node B's pod by IP, the Service by ClusterIP and by name.
     let script = format!(
         "echo '== pod'; {pod}echo '== clusterip'; {cip}echo '== short'; {short}echo '== full'; {full}\
-         echo '== nodeport'; {np}echo '== end'",
+         echo '== nodeport'; {np}echo '== source'; {source}echo '== source-svc'; {source_svc}echo '== end'",
         pod = requests(&format!("http://{pod_ip}:8080/"), 3),
         cip = requests(&format!("http://{svc_ip}/"), 30),
         short = requests("http://web/", 30),
         full = requests("http://web.default.svc.cluster.local/", 5),
         np = requests(&format!("http://{B_IP}:30080/"), 10),
+        source = requests(&format!("http://{pod_ip}:8080/cgi-bin/ip"), 3),
+        source_svc = requests(&format!("http://{svc_ip}/cgi-bin/ip"), 3),
     );
     let logs = run_on(&c, "client-a", "node-a", &script);
     let all_backends = |name: &str| {
@@ -225,6 +230,17 @@ fn pods_across_nodes(mode: &str) {
     assert_eq!(all_backends("short"), pods, "{logs}");
     all_backends("full");
     all_backends("nodeport");
+    // Pod to pod across nodes keeps the client pod's address, directly and
+    // through the Service (DNAT only; only traffic leaving the cluster CIDR is
+    // masqueraded).
+    let client_ip = get(&c, &["get", "pod", "client-a", "-o", "jsonpath={.status.podIP}"]);
+    assert!(client_ip.starts_with(&a_cidr[..a_cidr.rfind('.').unwrap()]), "{client_ip} in {a_cidr}");
+    for name in ["source", "source-svc"] {
+        // httpd listens on an IPv6 socket: REMOTE_ADDR is `[::ffff:10.42.1.2]`.
+        let seen: Vec<&str> =
+            section(&logs, name).into_iter().map(|l| l.trim_start_matches("[::ffff:").trim_end_matches(']')).collect();
+        assert_eq!(seen, [client_ip.as_str(); 3], "{name}: the pod on B sees client-a: {logs}");
+    }
 
     // The NodePort on node B's address, from node A itself.
     for _ in 0..5 {

@@ -58,11 +58,15 @@ pub trait RuleSink: Send {
     fn request_full_sync(&mut self) {}
 }
 
-/// Records every plan it is given; can be told to fail.
+/// Records every plan it is given, and whether a full sync was requested for
+/// it; can be told to fail.
 #[derive(Debug, Default, Clone)]
 pub struct RecordingSink {
     pub applied: Arc<Mutex<Vec<Vec<ServicePortPlan>>>>,
+    /// Per applied plan: whether `request_full_sync` came before it.
+    pub full: Arc<Mutex<Vec<bool>>>,
     pub fail_next: Arc<Mutex<bool>>,
+    full_requested: bool,
 }
 
 #[async_trait]
@@ -76,6 +80,11 @@ impl RuleSink for RecordingSink {
             });
         }
         self.applied.lock().unwrap().push(plan.to_vec());
+        self.full.lock().unwrap().push(std::mem::take(&mut self.full_requested));
         Ok(())
+    }
+
+    fn request_full_sync(&mut self) {
+        self.full_requested = true;
     }
 }

@@ -1,9 +1,12 @@
 //! Streaming through the API server to the kubelet and containerd, with real
 //! kubectl of several versions, inside a network namespace the test creates
 //! (loopback only): `kubectl exec` (exit codes, stdin to EOF, a TTY with its
-//! size), `kubectl cp` both ways, `kubectl port-forward` with an HTTP request
-//! through it (SPDY, and SPDY in WebSocket for kubectl 1.31+), `kubectl attach`,
-//! `kubectl logs -f` and `--previous`, and the Python client's WebSocket exec.
+//! size; WebSocket `v5.channel.k8s.io` translated to SPDY for kubectl 1.30+,
+//! with no fallback, and SPDY for older ones), `kubectl cp` both ways,
+//! `kubectl port-forward` with an HTTP request through it (SPDY, and SPDY in
+//! WebSocket for kubectl 1.31+), `kubectl attach`, `kubectl logs -f` and
+//! `--previous`, and the Python client's WebSocket exec (v5, and v4 passed
+//! through to the runtime).
 //! Needs root, containerd, runc, the CNI plugins, busybox-static, `script`
 //! (util-linux) and curl (scripts/deps).
 
@@ -39,6 +42,12 @@ fn kubectls() -> Vec<String> {
         }
     }
     all
+}
+
+/// Whether this kubectl execs over WebSocket by default (1.30+; the 1.29
+/// executor is behind a gate that is off).
+fn websocket_exec(bin: &str) -> bool {
+    !(bin.ends_with("kubectl.1.27") || bin.ends_with("kubectl.1.28") || bin.ends_with("kubectl.1.29"))
 }
 
 /// A kubectl command (binary `bin`) inside the test's namespace.
@@ -148,10 +157,19 @@ fn exec_cp_port_forward_attach_and_logs_stream_through_the_kubelet() {
         assert_eq!(text(&o), "out\n", "{bin}");
         assert!(String::from_utf8_lossy(&o.stderr).contains("err"), "{bin}: {o:?}");
         assert_eq!(o.status.code(), Some(3), "{bin}: the command's exit code");
-        // Stdin is delivered and closed (cat ends).
-        let o = output(kubectl(&c, &netns, &bin, &["exec", "-i", "web", "--", "cat"]), Some(b"line one\nline two\n"));
+        // Stdin is delivered and closed (cat ends: with v5 that is the CLOSE
+        // signal on channel 255 become a FIN on the kubelet's SPDY stdin).
+        let o = output(
+            kubectl(&c, &netns, &bin, &["exec", "-v=4", "-i", "web", "--", "cat"]),
+            Some(b"line one\nline two\n"),
+        );
         assert_eq!(text(&o), "line one\nline two\n", "{bin}: {o:?}");
         assert!(o.status.success(), "{bin}");
+        let log = String::from_utf8_lossy(&o.stderr);
+        if websocket_exec(&bin) {
+            assert!(log.contains("protocol is v5.channel.k8s.io"), "{bin}: exec is not v5: {log}");
+            assert!(!log.to_lowercase().contains("fallback"), "{bin}: exec fell back to SPDY: {log}");
+        }
 
         // port-forward, with a real request through it.
         let port = 18000 + (kubectls().iter().position(|b| *b == bin).unwrap() as u16);
@@ -191,7 +209,8 @@ fn exec_cp_port_forward_attach_and_logs_stream_through_the_kubelet() {
     assert!(tty.contains("33 77"), "TTY size: {tty:?}");
     assert!(tty.contains("/dev/pts/"), "a terminal in the container: {tty:?}");
 
-    // kubectl cp, both directions (tar in the busybox image).
+    // kubectl cp, both directions (tar in the busybox image), a small file and
+    // one of 3 MiB (many WebSocket messages, each split into frames).
     let local = c.data_dir().join("to-pod.txt");
     std::fs::write(&local, "copied in\n").unwrap();
     c.ok(&["cp", &local.display().to_string(), "web:/tmp/in.txt"]);
@@ -199,6 +218,13 @@ fn exec_cp_port_forward_attach_and_logs_stream_through_the_kubelet() {
     let back = c.data_dir().join("from-pod.html");
     c.ok(&["cp", "web:/www/index.html", &back.display().to_string()]);
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "hello-from-pod\n");
+    let big: Vec<u8> = (0..3u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let local = c.data_dir().join("big.bin");
+    std::fs::write(&local, &big).unwrap();
+    c.ok(&["cp", &local.display().to_string(), "web:/tmp/big.bin"]);
+    let back = c.data_dir().join("big-back.bin");
+    c.ok(&["cp", "web:/tmp/big.bin", &back.display().to_string()]);
+    assert!(std::fs::read(&back).unwrap() == big, "3 MiB through kubectl cp both ways");
 
     // kubectl attach sees the running container's output.
     let mut attach = Background(
@@ -232,16 +258,31 @@ fn exec_cp_port_forward_attach_and_logs_stream_through_the_kubelet() {
     let err = c.fails(&["exec", "web", "-c", "nope", "--", "true"]);
     assert!(err.contains("container nope is not valid for pod web"), "{err}");
 
-    // The Python client execs over WebSocket v4.channel.k8s.io.
-    let script = format!(
-        "from kubernetes import client, config\nfrom kubernetes.stream import stream\n\
-         config.load_kube_config('{}')\n\
-         print(stream(client.CoreV1Api().connect_get_namespaced_pod_exec, 'web', 'default', \
-         command=['sh', '-c', 'echo from-python'], stderr=True, stdin=False, stdout=True, tty=False), end='')\n",
-        c.kubeconfig.display()
-    );
-    let o = netns.command("python3").args(["-c", &script]).output().unwrap();
-    assert_eq!(text(&o), "from-python\n", "python exec: {}", String::from_utf8_lossy(&o.stderr));
+    // The Python client execs over WebSocket: it offers v5 (translated here),
+    // stdin closed with v5's CLOSE; and offering v4 only, as older clients do,
+    // its exec goes through to the runtime's own WebSocket server.
+    for (offer, close) in [("V5_CHANNEL_PROTOCOL", "resp.close_channel(0)"), ("V4_CHANNEL_PROTOCOL", "")] {
+        let script = format!(
+            "from kubernetes import client, config\nfrom kubernetes.stream import stream, ws_client\n\
+             ws_client.V5_CHANNEL_PROTOCOL = ws_client.{offer}\n\
+             config.load_kube_config('{}')\n\
+             resp = stream(client.CoreV1Api().connect_get_namespaced_pod_exec, 'web', 'default', \
+             command=['sh', '-c', 'echo from-python; cat'], stderr=True, stdin=True, stdout=True, tty=False, \
+             _preload_content=False)\n\
+             resp.write_stdin('typed\\n')\n{close}\n\
+             resp.run_forever(timeout=5 if '{close}' else 3)\n\
+             rc = resp.returncode if '{close}' else ''\n\
+             print(resp.subprotocol, repr(resp.read_all()), rc)\n",
+            c.kubeconfig.display()
+        );
+        let o = netns.command("python3").args(["-c", &script]).output().unwrap();
+        let want = if close.is_empty() {
+            "v4.channel.k8s.io 'from-python\\ntyped\\n' \n"
+        } else {
+            "v5.channel.k8s.io 'from-python\\ntyped\\n' 0\n"
+        };
+        assert_eq!(text(&o), want, "python exec ({offer}): {}", String::from_utf8_lossy(&o.stderr));
+    }
 
     c.ok(&["delete", "pod", "web", "talker", "--grace-period=1"]);
 }

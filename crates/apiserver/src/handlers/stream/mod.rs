@@ -3,16 +3,19 @@
 //! `/portForward/{ns}/{pod}` on its InternalIP and kubelet port, with the API
 //! server's client certificate), and once both sides have switched protocols the
 //! bytes are spliced, as upstream's upgrade-aware proxy does. The protocol is
-//! whatever the client and the runtime's streaming server agree on: SPDY/3.1
-//! (`v4.channel.k8s.io`…, `portforward.k8s.io`) and WebSocket
-//! (`v4.channel.k8s.io`…); a WebSocket protocol the runtime does not speak
-//! (`v5.channel.k8s.io`) is refused with its non-101 answer, on which kubectl
-//! falls back to SPDY. Port-forward's SPDY tunnelled in WebSocket
-//! (`SPDY/3.1+portforward.k8s.io`, kubectl 1.31+) is unwrapped here
-//! ([`tunnel`]) and spoken to the kubelet as plain SPDY, as upstream's API
-//! server does.
+//! then whatever the client and the runtime's streaming server agree on:
+//! SPDY/3.1 (`v4.channel.k8s.io`…, `portforward.k8s.io`) and WebSocket
+//! (`v4.channel.k8s.io`…). Two WebSocket protocols the runtime does not speak
+//! are translated here and spoken to the kubelet as SPDY, as upstream's API
+//! server does: exec and attach over `v5.channel.k8s.io` (kubectl 1.30+, the
+//! Python client; [`v5`], [`translate`]), and port-forward's SPDY tunnelled in
+//! WebSocket (`SPDY/3.1+portforward.k8s.io`, kubectl 1.31+; [`tunnel`]).
 
+mod spdy;
+mod translate;
 mod tunnel;
+mod v5;
+mod ws;
 
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full, Limited};
@@ -116,15 +119,24 @@ pub async fn serve(
     };
     let path = kubelet_path(req, query, &container);
 
+    let websocket = header_has(headers, header::UPGRADE, "websocket");
     let tunnelled = req.subresource == "portforward"
-        && header_has(headers, header::UPGRADE, "websocket")
+        && websocket
         && header_has(headers, header::SEC_WEBSOCKET_PROTOCOL, tunnel::PROTOCOL);
-    let mut out = Request::builder().method(if tunnelled { Method::POST } else { method.clone() }).uri(&path);
+    let translated = req.subresource != "portforward"
+        && websocket
+        && header_has(headers, header::SEC_WEBSOCKET_PROTOCOL, v5::PROTOCOL);
+    let mut out =
+        Request::builder().method(if tunnelled || translated { Method::POST } else { method.clone() }).uri(&path);
     if tunnelled {
         out = out
             .header(header::CONNECTION, "Upgrade")
             .header(header::UPGRADE, "SPDY/3.1")
             .header("X-Stream-Protocol-Version", "portforward.k8s.io");
+    } else if translated {
+        for (name, value) in v5::kubelet_headers() {
+            out = out.header(name, value);
+        }
     } else {
         for (name, value) in headers {
             if kept(name) {
@@ -164,8 +176,10 @@ pub async fn serve(
         h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(tunnel::PROTOCOL));
-        let accept = HeaderValue::from_str(&tunnel::accept_key(key)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let accept = HeaderValue::from_str(&ws::accept_key(key)).map_err(|e| ApiError::Internal(e.to_string()))?;
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    } else if translated {
+        v5::client_headers(headers, answer.headers_mut()).map_err(|e| ApiError::Internal(e.to_string()))?;
     } else {
         for (name, value) in resp.headers() {
             if kept(name) {
@@ -173,12 +187,21 @@ pub async fn serve(
             }
         }
     }
+    let streams = translate::Streams {
+        stdin: flag(query, "stdin"),
+        stdout: flag(query, "stdout"),
+        stderr: flag(query, "stderr"),
+        tty: flag(query, "tty"),
+    };
     tokio::spawn(async move {
         let (Ok(client), Ok(backend)) = (on_upgrade.await, backend.await) else { return };
         let mut client = TokioIo::new(client);
         let mut backend = TokioIo::new(backend);
         if tunnelled {
             tunnel::run(client, backend).await;
+        } else if translated {
+            let (t, opening) = translate::Translator::new(streams);
+            v5::run(client, backend, t, opening).await;
         } else {
             let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
         }

@@ -6,8 +6,10 @@
 mod actions;
 mod client;
 mod error;
+mod events;
 mod priority;
 mod watch;
+mod watched_pod;
 
 pub use actions::ApiActions;
 pub use client::{client_from_kubeconfig, load_config};
@@ -16,7 +18,7 @@ pub use error::{Error, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::runtime::watcher::Event;
@@ -32,52 +34,17 @@ use crate::core::{Action, SchedulerCore};
 use crate::framework::Bind;
 use crate::preemption::Pdb;
 use crate::selector::Selector;
+use events::{record, write_events, EventRecord, EVENT_QUEUE};
 use priority::PriorityClasses;
 use watch::{Input, Tracked};
+use watched_pod::WatchedPod;
 
 /// At most this many API writes (bindings, status, events) in flight.
 const MAX_CONCURRENT_WRITES: usize = 64;
 /// Decisions made before looking at new watch events again.
 const BATCH: usize = 32;
-/// Events waiting to be written; more are dropped (as client-go's broadcaster
-/// drops them), so events never hold up bindings.
-const EVENT_QUEUE: usize = 1000;
-/// Events written at once.
-const EVENT_WRITERS: usize = 8;
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(5);
-
-/// An event to post about a pod.
-struct EventRecord {
-    pod: Arc<crate::pod_info::PodInfo>,
-    kind: &'static str,
-    reason: &'static str,
-    action: &'static str,
-    message: String,
-    component: String,
-}
-
-/// Queues an event without waiting; drops it when the queue is full.
-fn record(events: &mpsc::Sender<EventRecord>, event: EventRecord) {
-    if events.try_send(event).is_err() {
-        tracing::debug!("event queue full; dropping an event");
-    }
-}
-
-/// Writes queued events, a few at a time, until the queue closes.
-async fn write_events(actions: ApiActions, mut rx: mpsc::Receiver<EventRecord>) {
-    let mut inflight = JoinSet::new();
-    while let Some(e) = rx.recv().await {
-        while inflight.len() >= EVENT_WRITERS {
-            inflight.join_next().await;
-        }
-        let actions = actions.clone();
-        inflight.spawn(async move {
-            actions.event(&e.pod, e.kind, e.reason, e.action, &e.message, &e.component).await;
-        });
-    }
-    while inflight.join_next().await.is_some() {}
-}
 
 /// A finished binding.
 struct BindDone {
@@ -159,7 +126,7 @@ impl Scheduler {
             "storageclasses",
         );
         watch::spawn(&mut watches, Api::<Node>::all(client.clone()), tx.clone(), |e| Input::Node(Box::new(e)), "nodes");
-        watch::spawn(&mut watches, Api::<Pod>::all(client.clone()), tx, |e| Input::Pod(Box::new(e)), "pods");
+        watch::spawn(&mut watches, Api::<WatchedPod>::all(client.clone()), tx, pod_input, "pods");
 
         let actions = ApiActions::new(client);
         let (events, events_rx) = mpsc::channel::<EventRecord>(EVENT_QUEUE);
@@ -208,6 +175,17 @@ impl Scheduler {
         let _ = tokio::time::timeout(DRAIN, event_writer).await;
         result
     }
+}
+
+/// A pods-watch event as the core takes it.
+fn pod_input(event: Event<WatchedPod>) -> Input {
+    Input::Pod(Box::new(match event {
+        Event::Apply(p) => Event::Apply(p.0),
+        Event::InitApply(p) => Event::InitApply(p.0),
+        Event::Delete(p) => Event::Delete(p.0),
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
+    }))
 }
 
 /// Starts the API writes for one action.

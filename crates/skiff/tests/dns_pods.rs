@@ -14,11 +14,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::node::{get, sh, wait_until, Sandboxes};
-use common::{Cluster, SKIFF};
+use common::node::{containerd_with_images, get, sh, wait_until};
+use common::Cluster;
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 const NODE_IP: &str = "192.168.232.10";
@@ -89,18 +88,7 @@ fn pods_resolve_services_headless_srv_and_statefulset_names(mode: &str) {
         ],
     );
     assert!(c.startup.iter().any(|l| l.contains(&format!("cluster DNS listening on {listen}"))), "{:?}", c.startup);
-    let socket = c.data_dir().join("agent/containerd/containerd.sock");
-    let _cleanup = Sandboxes(socket.clone());
-    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
-        std::os::unix::net::UnixStream::connect(&socket).ok()
-    });
-    for image in ["busybox", "pause"] {
-        let tar = c.data_dir().join(format!("{image}.tar"));
-        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let _cleanup = containerd_with_images(&c);
     c.ok(&["apply", "-f", &c.manifest("objects.yaml", OBJECTS)]);
     wait_until("web-0 ready behind nginx", Duration::from_secs(120), || {
         let host = get(

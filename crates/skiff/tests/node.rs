@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::node::{get, wait_until, Sandboxes};
-use common::{Cluster, SKIFF};
+use common::node::{containerd_with_images, get, wait_until};
+use common::Cluster;
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 fn ctr(socket: &Path, args: &[&str]) -> String {
@@ -27,19 +27,7 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     let netns = NetNs::create("skiff-node");
     let c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "node-1"]);
     let socket = c.data_dir().join("agent/containerd/containerd.sock");
-    let _cleanup = Sandboxes(socket.clone());
-
-    // The agent's containerd comes up; images go in without a registry.
-    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
-        std::os::unix::net::UnixStream::connect(&socket).ok().map(|_| String::new())
-    });
-    for image in ["busybox", "pause"] {
-        let tar = c.data_dir().join(format!("{image}.tar"));
-        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let _cleanup = containerd_with_images(&c);
     assert!(ctr(&socket, &["images", "ls", "-q"]).contains("docker.io/library/busybox:1.36"));
 
     // The Node: Ready, a /24 from 10.42.0.0/16, a Lease in kube-node-lease.

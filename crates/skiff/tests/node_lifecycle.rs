@@ -13,11 +13,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::node::{get, wait_until, Sandboxes};
-use common::{Cluster, SKIFF};
+use common::node::{containerd_with_images, get, wait_until};
+use common::Cluster;
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 fn running(c: &Cluster, pod: &str) {
@@ -39,18 +38,7 @@ fn hooks_graceful_termination_and_a_restarted_agent_keeps_its_pods() {
     require_node_prerequisites();
     let netns = NetNs::create("skiff-life");
     let mut c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "node-1"]);
-    let socket = c.data_dir().join("agent/containerd/containerd.sock");
-    let _cleanup = Sandboxes(socket.clone());
-    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
-        std::os::unix::net::UnixStream::connect(&socket).ok().map(|_| String::new())
-    });
-    for image in ["busybox", "pause"] {
-        let tar = c.data_dir().join(format!("{image}.tar"));
-        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let _cleanup = containerd_with_images(&c);
 
     let manifests = c.data_dir().join("agent/manifests");
     std::fs::create_dir_all(&manifests).unwrap();

@@ -18,8 +18,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::node::{get, wait_until, Sandboxes};
-use common::{kubectl_binary, Cluster, SKIFF};
+use common::node::{containerd_with_images, get, wait_until};
+use common::{kubectl_binary, Cluster};
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 /// Kills a background process when the test ends.
@@ -111,18 +111,7 @@ fn exec_cp_port_forward_attach_and_logs_stream_through_the_kubelet() {
     require_node_prerequisites();
     let netns = NetNs::create("skiff-stream");
     let c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "node-1"]);
-    let socket = c.data_dir().join("agent/containerd/containerd.sock");
-    let _cleanup = Sandboxes(socket.clone());
-    wait_until("the agent's containerd socket", Duration::from_secs(60), || {
-        std::os::unix::net::UnixStream::connect(&socket).ok().map(|_| String::new())
-    });
-    for image in ["busybox", "pause"] {
-        let tar = c.data_dir().join(format!("{image}.tar"));
-        let out = Command::new(SKIFF).args(["image", "build", image, "-o"]).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new(SKIFF).args(["image", "import", "--address"]).arg(&socket).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "image import: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let _cleanup = containerd_with_images(&c);
     c.ok(&[
         "run",
         "web",

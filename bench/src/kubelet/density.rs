@@ -73,7 +73,10 @@ fn server_memory(server: &Server) -> serde_json::Value {
 
 pub async fn run(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
     let (n_nodes, n_pods) = (args.nodes, args.nodes * args.pods_per_node);
-    let server = Server::start_with(skiff, &args.dir, &["--disable-agent", "--disable-dns"]).await?;
+    // A /24 per node: the default 10.42.0.0/16 holds only 256 nodes.
+    let server =
+        Server::start_with(skiff, &args.dir, &["--disable-agent", "--disable-dns", "--cluster-cidr", "10.128.0.0/9"])
+            .await?;
     let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig).await?;
     let bench_cpu0 = cpu_seconds("self");
 

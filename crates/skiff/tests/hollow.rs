@@ -122,6 +122,10 @@ fn five_hollow_nodes_run_a_deployment_with_pod_ips_from_their_pod_cidrs() {
     }
     let distinct: std::collections::BTreeSet<_> = cidrs.values().collect();
     assert_eq!(distinct.len(), 5, "one podCIDR per node: {cidrs:?}");
+    // A podCIDR, once set, stays (as upstream): no stale write can move it.
+    let err = c.fails(&["patch", "node", "hollow-0", "-p", r#"{"spec":{"podCIDR":"10.42.200.0/24"}}"#]);
+    assert!(err.contains("may not change podCIDR"), "{err}");
+    assert_eq!(get(&c, &["get", "node", "hollow-0", "-o", "jsonpath={.spec.podCIDR}"]), cidrs["hollow-0"]);
 
     // 20 replicas, all Running, each with an address from its node's podCIDR.
     c.ok(&["apply", "-f", &c.manifest("web.yaml", WEB)]);

@@ -3,6 +3,7 @@
 //! failure is one `Cause` with upstream's field path and wording.
 
 mod cronjob;
+mod node;
 mod pod;
 mod workloads;
 
@@ -27,6 +28,11 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
         ("", "Service") => workloads::service(obj, old, &mut causes),
         ("", "ConfigMap" | "Secret") => workloads::data_keys(obj, &mut causes),
+        ("", "Node") => {
+            if let Some(old) = old {
+                node::node_update(obj, old, &mut causes);
+            }
+        }
         _ => {}
     }
     causes

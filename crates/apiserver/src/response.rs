@@ -34,6 +34,14 @@ pub fn object(code: StatusCode, value: &Value, output: Output) -> HttpResponse {
     resp
 }
 
+/// A response whose body is JSON already encoded.
+pub fn json_bytes(code: StatusCode, bytes: Vec<u8>) -> HttpResponse {
+    let mut resp = Response::new(full(bytes));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
 pub fn json(code: StatusCode, value: &Value) -> HttpResponse {
     object(code, value, Output::Json)
 }

@@ -9,7 +9,6 @@ use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::Value;
 use skiff_api::{registry, ApiError, ApiResult, Resource};
 use skiff_store::Store;
 use tokio::net::TcpListener;
@@ -76,19 +75,22 @@ impl Context {
         self.caches.get(res, self.objects.store(), &self.shutdown)
     }
 
-    /// A namespace object from the cache, if it exists.
-    pub async fn namespace(&self, name: &str) -> ApiResult<Option<Value>> {
+    /// Whether a namespace exists and is being deleted, from the cache.
+    pub async fn namespace_state(&self, name: &str) -> ApiResult<Option<crate::admission::NamespaceState>> {
+        use crate::admission::NamespaceState;
         static NAMESPACES: std::sync::LazyLock<&'static Resource> =
             std::sync::LazyLock::new(|| registry::find("", "v1", "namespaces").expect("namespaces are registered"));
         let res = *NAMESPACES;
         let cache = self.cache(res);
         cache.ready().await?;
         if let Some(ns) = cache.get(&storage::object_key(res, "", name)) {
-            return ns.decode().map(Some);
+            return NamespaceState::of(&ns.json)
+                .map(Some)
+                .ok_or_else(|| ApiError::Internal("cached namespace is not valid JSON".into()));
         }
         // Just created and not yet in the cache: ask the store.
         match self.objects.get(res, "", name).await {
-            Ok(ns) => Ok(Some(ns)),
+            Ok(ns) => Ok(Some(NamespaceState::of_value(&ns))),
             Err(ApiError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -405,11 +407,20 @@ async fn read_and_handle(ctx: &Context, req: Request<Incoming>, peer: &Peer) -> 
         Err(e) => return response::error(&e),
     };
     let mut resp = handle(ctx, Request::from_parts(parts, bytes), peer).await;
-    resp.headers_mut().insert(
-        "audit-id",
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("")),
-    );
+    let mut id = uuid::Uuid::encode_buffer();
+    let id = audit_id().hyphenated().encode_lower(&mut id);
+    resp.headers_mut().insert("audit-id", HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("")));
     resp
+}
+
+/// A unique id per request: a random base drawn once plus a counter. A fresh random
+/// UUID for each request cost a `getrandom` system call per request.
+fn audit_id() -> uuid::Uuid {
+    static BASE: std::sync::LazyLock<u128> = std::sync::LazyLock::new(|| uuid::Uuid::new_v4().as_u128());
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The low 48 bits (the node field) take the counter; version and variant stay.
+    uuid::Uuid::from_u128(*BASE ^ u128::from(n & 0xffff_ffff_ffff))
 }
 
 /// Reads a request body of at most `MAX_BODY_BYTES`. A larger one is read to its

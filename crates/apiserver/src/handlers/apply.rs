@@ -8,7 +8,7 @@ use serde_json::Value;
 use skiff_api::apply::{self as ssa, ManagedFields, Manager, Requested, Scope};
 use skiff_api::{meta, ApiError, Cause};
 
-use super::{respond, write, Call};
+use super::{respond, respond_written, write, Call};
 use crate::openapi::check_body;
 use crate::request::{negotiate, PatchType, Verb, WriteOptions};
 use crate::response::{with_warnings, HttpResponse};
@@ -76,7 +76,9 @@ pub async fn apply(call: &Call<'_>, opts: &WriteOptions, mut config: Value) -> R
         match write::create_object(call, opts, obj).await {
             // Created by someone else since we looked: apply to theirs.
             Err(ApiError::AlreadyExists(_)) => continue,
-            created => return respond(call, StatusCode::CREATED, &created?).map(|r| with_warnings(r, &warnings)),
+            created => {
+                return respond_written(call, StatusCode::CREATED, created?).map(|r| with_warnings(r, &warnings))
+            }
         }
     }
     Err(ApiError::stale(res.group, res.plural, &call.req.name))

@@ -121,6 +121,20 @@ pub fn respond(call: &Call<'_>, code: StatusCode, obj: &Value) -> Result<HttpRes
     Ok(response::object(code, &body, call.output))
 }
 
+/// A just-written object as a response: its stored bytes when the client wants the
+/// JSON of the stored version, else [`respond`].
+pub fn respond_written(
+    call: &Call<'_>,
+    code: StatusCode,
+    written: crate::storage::Written,
+) -> Result<HttpResponse, ApiError> {
+    let stored_version = skiff_api::conversion::storage_version(call.resource.group, call.resource.kind).is_none();
+    match written.json {
+        Some(json) if call.output == Output::Json && stored_version => Ok(response::json_bytes(code, json)),
+        _ => respond(call, code, &written.obj),
+    }
+}
+
 /// `componentstatuses` (deprecated upstream, still listed by kubectl): the health of
 /// the control plane's parts that this server can see.
 fn component_statuses(call: &Call<'_>) -> Result<HttpResponse, ApiError> {

@@ -8,7 +8,7 @@ use skiff_api::{meta, ApiError};
 use skiff_store::Revision;
 
 use super::body::{check_type, decode_body, parse_json};
-use super::{respond, Call};
+use super::{respond, respond_written, Call};
 use crate::openapi::{check_body, check_patched};
 use crate::request::{negotiate, PatchType, WriteOptions};
 use crate::response::{with_warnings, HttpResponse};
@@ -34,12 +34,16 @@ pub async fn create(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         return Err(ApiError::BadRequest("resourceVersion should not be set on objects to be created".into()));
     }
     let created = create_object(call, &opts, obj).await?;
-    respond(call, StatusCode::CREATED, &created).map(|r| with_warnings(r, &warnings))
+    respond_written(call, StatusCode::CREATED, created).map(|r| with_warnings(r, &warnings))
 }
 
 /// Creates a decoded object: identity, strategy, defaults, managed fields, validation,
 /// admission, storage. Shared with server-side apply's create-if-missing.
-pub(super) async fn create_object(call: &Call<'_>, opts: &WriteOptions, mut obj: Value) -> Result<Value, ApiError> {
+pub(super) async fn create_object(
+    call: &Call<'_>,
+    opts: &WriteOptions,
+    mut obj: Value,
+) -> Result<storage::Written, ApiError> {
     let res = call.resource;
     if res.namespaced {
         match meta::namespace(&obj) {
@@ -68,7 +72,7 @@ pub(super) async fn create_object(call: &Call<'_>, opts: &WriteOptions, mut obj:
         crate::serviceaccount::admission::admit(&call.ctx.objects, &mut obj).await?;
     }
     if opts.dry_run {
-        return Ok(obj);
+        return Ok(storage::Written { obj, json: None });
     }
     let store = call.ctx.objects.store().clone();
     let allocated =

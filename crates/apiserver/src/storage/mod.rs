@@ -66,6 +66,15 @@ fn stored(mut obj: Value, revision: Revision) -> Value {
     obj
 }
 
+/// An object a create left in the store: its value (with its resourceVersion) and the
+/// JSON a reader of it gets, so that the answer is not serialised a second time.
+pub struct Written {
+    pub obj: Value,
+    /// The stored bytes with the revision spliced in; `None` when nothing was stored
+    /// (dry run).
+    pub json: Option<Vec<u8>>,
+}
+
 /// Parses a resourceVersion given by a client.
 pub fn parse_resource_version(rv: &str) -> ApiResult<Revision> {
     rv.parse::<Revision>()
@@ -170,11 +179,14 @@ impl Objects {
     }
 
     /// Stores a new object; returns it with its resourceVersion.
-    pub async fn create(&self, res: &Resource, mut obj: Value) -> ApiResult<Value> {
+    pub async fn create(&self, res: &Resource, mut obj: Value) -> ApiResult<Written> {
         let key = object_key(res, meta::namespace(&obj), meta::name(&obj));
         let bytes = encode(&mut obj)?;
-        match self.store.create(key.as_bytes(), bytes).await {
-            Ok(kv) => Ok(stored(obj, kv.mod_revision)),
+        // The answer's bytes are the stored ones plus the revision: splicing costs a
+        // copy, serialising the object again cost ~3% of a create.
+        let json_of = |revision| raw::with_resource_version(&bytes, revision);
+        match self.store.create(key.as_bytes(), bytes.clone()).await {
+            Ok(kv) => Ok(Written { json: json_of(kv.mod_revision), obj: stored(obj, kv.mod_revision) }),
             Err(skiff_store::Error::AlreadyExists { .. }) => {
                 Err(ApiError::already_exists(res.group, res.plural, meta::name(&obj)))
             }

@@ -13,10 +13,11 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::node::{containerd_with_images, get, wait_until};
-use common::Cluster;
+use common::{Cluster, SKIFF};
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
 fn running(c: &Cluster, pod: &str) {
@@ -38,6 +39,7 @@ fn hooks_graceful_termination_and_a_restarted_agent_keeps_its_pods() {
     require_node_prerequisites();
     let netns = NetNs::create("skiff-life");
     let mut c = Cluster::start_in_netns(&netns.name, &["--agent", "--node-name", "node-1"]);
+    let socket = c.data_dir().join("agent/containerd/containerd.sock");
     let _cleanup = containerd_with_images(&c);
 
     let manifests = c.data_dir().join("agent/manifests");

@@ -29,6 +29,7 @@ mod watch;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -101,6 +102,8 @@ struct Inner {
     committer: Arc<Committer>,
     published: broadcast::Sender<Arc<Committed>>,
     threads: Threads,
+    /// Callers inside `txn`: a write takes the direct path only when it is alone.
+    in_flight: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -186,6 +189,7 @@ impl RedbStore {
             committer,
             published,
             threads: Threads::default(),
+            in_flight: Default::default(),
         };
         inner.threads.flusher = Some(spawn("store-flusher", Box::new(move || flusher.run()))?);
         inner.threads.syncer = Some(spawn("store-syncer", Box::new(move || syncer.run()))?);
@@ -212,6 +216,26 @@ impl RedbStore {
         tokio::task::spawn_blocking(move || f(&inner.db, &inner.shared))
             .await
             .map_err(|e| Error::backend(format!("read task failed: {e}")))?
+    }
+}
+
+/// One caller inside `txn`, counted until it has its answer.
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    /// No other caller was inside `txn` when this one came in.
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        InFlight { count, alone: before == 0 }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -324,8 +348,13 @@ impl Store for RedbStore {
         validate_txn(&txn)?;
         let inner = &self.inner;
         let requests = inner.requests.as_ref().ok_or(Error::Closed)?;
-        let queue_empty = requests.capacity() == requests.max_capacity();
-        let txn = match writer::try_direct(&inner.core, &inner.committer, &inner.shared, queue_empty, txn) {
+        // The direct path only for a caller with no company: with several writers in
+        // flight, the one that finds the store idle for a moment would pay a sync of
+        // its own, which the others' group could have shared (docs/benchmarks.md,
+        // "Store: 16 writers").
+        let caller = InFlight::enter(&inner.in_flight);
+        let idle = caller.alone && requests.capacity() == requests.max_capacity();
+        let txn = match writer::try_direct(&inner.core, &inner.committer, &inner.shared, idle, txn) {
             Ok(result) => return result,
             Err(busy) => busy,
         };

@@ -148,8 +148,9 @@ pub fn lock_core(core: &Mutex<WriterCore>) -> MutexGuard<'_, WriterCore> {
 /// frame, fdatasync, publish — no hand-off to the writer or syncer threads, whose
 /// wake-ups (three per write) cost more than the fdatasync itself on a busy machine.
 ///
-/// Taken only when nothing else is in the pipeline: no request waiting for the
-/// writer thread (`queue_empty`), the writer's state free, and every applied
+/// Taken only when nothing else is in the pipeline and no other caller is on its
+/// way: no other caller inside `Store::txn` and no request waiting for the writer
+/// thread (`queue_empty`), the writer's state free, and every applied
 /// revision already visible (no group on its way through the syncer). Otherwise the
 /// transaction goes back (`Err`) to the queue and joins the next group commit, so
 /// concurrent writers still share fdatasyncs.

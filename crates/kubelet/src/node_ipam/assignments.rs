@@ -152,7 +152,7 @@ impl Assignments {
     /// The next write to make: a Node and the podCIDR to give it, reserved at
     /// once. None until the list is complete, when nobody waits, or when the
     /// range is full (the Node then waits for a CIDR to be freed).
-    pub fn next(&mut self) -> Option<(String, String)> {
+    pub fn next_write(&mut self) -> Option<(String, String)> {
         if self.listing.is_some() {
             return None;
         }
@@ -236,14 +236,14 @@ mod tests {
         let mut a = Assignments::new(ClusterCidr::default());
         a.relist();
         a.seen("new", None);
-        assert_eq!(a.next(), None, "not before the list is complete");
+        assert_eq!(a.next_write(), None, "not before the list is complete");
         a.seen("old", Some("10.42.0.0/24"));
         a.seen("older", Some("10.42.2.0/24"));
         a.listed();
-        assert_eq!(a.next(), Some(("new".into(), "10.42.1.0/24".into())));
-        assert_eq!(a.next(), None);
+        assert_eq!(a.next_write(), Some(("new".into(), "10.42.1.0/24".into())));
+        assert_eq!(a.next_write(), None);
         a.seen("third", None);
-        assert_eq!(a.next(), Some(("third".into(), "10.42.3.0/24".into())));
+        assert_eq!(a.next_write(), Some(("third".into(), "10.42.3.0/24".into())));
     }
 
     /// The bug of ea607ed: a status update written just before our podCIDR
@@ -253,14 +253,14 @@ mod tests {
     fn a_stale_event_neither_reassigns_nor_frees() {
         let mut a = listed("10.42.0.0/16", &[]);
         a.seen("n1", None);
-        assert_eq!(a.next(), Some(("n1".into(), "10.42.0.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n1".into(), "10.42.0.0/24".into())));
         a.seen("n1", None); // the stale event
-        assert_eq!(a.next(), None, "n1 is served already");
+        assert_eq!(a.next_write(), None, "n1 is served already");
         a.seen("n2", None);
-        assert_eq!(a.next(), Some(("n2".into(), "10.42.1.0/24".into())), "n1's CIDR is not reused");
+        assert_eq!(a.next_write(), Some(("n2".into(), "10.42.1.0/24".into())), "n1's CIDR is not reused");
         a.seen("n1", Some("10.42.0.0/24")); // our write comes back
         a.seen("n1", None); // and then without one: someone cleared it, so it is free
-        assert_eq!(a.next(), Some(("n1".into(), "10.42.0.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n1".into(), "10.42.0.0/24".into())));
     }
 
     /// A relist served from a cache that predates our write shows the Node
@@ -268,48 +268,48 @@ mod tests {
     #[test]
     fn a_stale_relist_keeps_our_writes() {
         let mut a = listed("10.42.0.0/16", &[("n1", None)]);
-        assert_eq!(a.next(), Some(("n1".into(), "10.42.0.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n1".into(), "10.42.0.0/24".into())));
         a.relist();
         a.seen("n1", None);
         a.seen("n2", None);
         a.listed();
-        assert_eq!(a.next(), Some(("n2".into(), "10.42.1.0/24".into())));
-        assert_eq!(a.next(), None);
+        assert_eq!(a.next_write(), Some(("n2".into(), "10.42.1.0/24".into())));
+        assert_eq!(a.next_write(), None);
     }
 
     #[test]
     fn deleted_nodes_free_their_cidr_even_while_the_watch_was_down() {
         let mut a = listed("10.42.0.0/16", &[("n1", None), ("n2", Some("10.42.1.0/24"))]);
-        assert_eq!(a.next(), Some(("n1".into(), "10.42.0.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n1".into(), "10.42.0.0/24".into())));
         a.deleted("n2");
         a.relist(); // n1 was deleted while the watch was down: the list lacks it
         a.listed();
         a.seen("n3", None);
-        assert_eq!(a.next(), Some(("n3".into(), "10.42.0.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n3".into(), "10.42.0.0/24".into())));
         a.seen("n4", None);
-        assert_eq!(a.next(), Some(("n4".into(), "10.42.1.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n4".into(), "10.42.1.0/24".into())));
     }
 
     #[test]
     fn failed_writes_retry_the_same_cidr_or_give_it_back() {
         let mut a = listed("10.42.0.0/16", &[("n1", None), ("n2", None)]);
-        assert_eq!(a.next(), Some(("n1".into(), "10.42.0.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n1".into(), "10.42.0.0/24".into())));
         a.retry("n1");
-        assert_eq!(a.next(), Some(("n1".into(), "10.42.0.0/24".into())), "the same CIDR again");
-        assert_eq!(a.next(), Some(("n2".into(), "10.42.1.0/24".into())));
+        assert_eq!(a.next_write(), Some(("n1".into(), "10.42.0.0/24".into())), "the same CIDR again");
+        assert_eq!(a.next_write(), Some(("n2".into(), "10.42.1.0/24".into())));
         a.rejected("n1");
         a.seen("n3", None);
-        assert_eq!(a.next(), Some(("n3".into(), "10.42.0.0/24".into())), "a refused CIDR is free");
+        assert_eq!(a.next_write(), Some(("n3".into(), "10.42.0.0/24".into())), "a refused CIDR is free");
     }
 
     #[test]
     fn a_full_range_leaves_nodes_waiting() {
         let mut a = listed("10.9.0.0/23", &[("a", Some("10.9.0.0/24")), ("b", None), ("c", None)]);
-        assert_eq!(a.next(), Some(("b".into(), "10.9.1.0/24".into())));
-        assert_eq!(a.next(), None);
+        assert_eq!(a.next_write(), Some(("b".into(), "10.9.1.0/24".into())));
+        assert_eq!(a.next_write(), None);
         assert!(a.exhausted());
         a.deleted("a");
-        assert_eq!(a.next(), Some(("c".into(), "10.9.0.0/24".into())));
+        assert_eq!(a.next_write(), Some(("c".into(), "10.9.0.0/24".into())));
         assert!(!a.exhausted());
     }
 
@@ -319,7 +319,7 @@ mod tests {
         let mut seen = HashSet::new();
         for i in 0..5000 {
             a.seen(&format!("n{i}"), None);
-            let (_, c) = a.next().unwrap();
+            let (_, c) = a.next_write().unwrap();
             assert!(seen.insert(c));
         }
     }

@@ -75,7 +75,7 @@ pub async fn run(client: kube::Client, cidr: ClusterCidr, shutdown: Cancellation
         if backoff.is_some() {
             continue;
         }
-        while let Some((name, free)) = known.next() {
+        while let Some((name, free)) = known.next_write() {
             let patch = serde_json::json!({"spec": {"podCIDR": free, "podCIDRs": [free]}});
             match nodes.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(_) => tracing::info!("node {name}: podCIDR {free}"),

@@ -67,6 +67,16 @@ pub fn config(
         }
     };
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    // The default static pod directory is made, so there is a place to drop a
+    // manifest (as k3s does); a directory named by the flag is the user's.
+    let pod_manifest_path = match &node.pod_manifest_path {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = data_dir.join("manifests");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir
+        }
+    };
     Ok(AgentConfig {
         node_name: node.node_name.clone().unwrap_or_else(host_name),
         node_ip: ip.to_string(),
@@ -76,7 +86,7 @@ pub fn config(
         control_plane,
         client_ca_pem: None,
         kubelet_port: node.kubelet_port,
-        pod_manifest_path: node.pod_manifest_path.clone().unwrap_or_else(|| data_dir.join("manifests")),
+        pod_manifest_path,
         data_dir,
         cluster_cidr: node.cluster_cidr.clone(),
     })

@@ -42,10 +42,14 @@ fn hooks_graceful_termination_and_a_restarted_agent_keeps_its_pods() {
     let socket = c.data_dir().join("agent/containerd/containerd.sock");
     let _cleanup = containerd_with_images(&c);
 
+    // The agent makes its default manifest directory.
     let manifests = c.data_dir().join("agent/manifests");
-    std::fs::create_dir_all(&manifests).unwrap();
+    assert!(manifests.is_dir(), "{} made at start", manifests.display());
+    let static_log = c.data_dir().join("static-log");
+    std::fs::create_dir_all(&static_log).unwrap();
+    let static_pod = STATIC_POD.replace("LOG_DIR", &static_log.display().to_string());
     let static_file = manifests.join("static-web.yaml");
-    std::fs::write(&static_file, STATIC_POD).unwrap();
+    std::fs::write(&static_file, &static_pod).unwrap();
     static_pod_is_mirrored(&c);
 
     // The httpGet hook's target: a web server that logs every request.
@@ -95,7 +99,7 @@ fn hooks_graceful_termination_and_a_restarted_agent_keeps_its_pods() {
     assert!(restarts.split_whitespace().all(|n| n == "0"), "no restarts: {restarts}");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "poststart\n", "postStart ran once");
 
-    static_pod_follows_its_file(&c, &socket, &static_file);
+    static_pod_follows_its_file(&c, &socket, &static_file, &static_pod, &static_log.join("log"));
 
     // Deleting: preStop hooks first, then SIGTERM.
     c.ok(&["delete", "pod", "hooked", "--wait=false"]);
@@ -162,8 +166,15 @@ fn static_pod_is_mirrored(c: &Cluster) {
 }
 
 /// Deleting the mirror brings it back (the pod keeps running); an edited
-/// file restarts the pod; a removed file stops it.
-fn static_pod_follows_its_file(c: &Cluster, socket: &std::path::Path, file: &std::path::Path) {
+/// file restarts the pod, the new version only once the old one has stopped;
+/// a removed file stops it.
+fn static_pod_follows_its_file(
+    c: &Cluster,
+    socket: &std::path::Path,
+    file: &std::path::Path,
+    manifest: &str,
+    log: &std::path::Path,
+) {
     let field = |f: &str| get(c, &["get", "pod", STATIC_MIRROR, "-o", &format!("jsonpath={{{f}}}")]);
     let (mirror_uid, container) = (field(".metadata.uid"), field(".status.containerStatuses[0].containerID"));
     assert!(container.starts_with("containerd://"), "{container}");
@@ -173,7 +184,7 @@ fn static_pod_follows_its_file(c: &Cluster, socket: &std::path::Path, file: &std
         let id = field(".status.containerStatuses[0].containerID");
         (!uid.is_empty() && uid != mirror_uid && id == container).then_some(())
     });
-    std::fs::write(file, STATIC_POD.replace("value: \"1\"", "value: \"2\"")).unwrap();
+    std::fs::write(file, manifest.replace("value: \"1\"", "value: \"2\"")).unwrap();
     wait_until("the edited static pod", Duration::from_secs(90), || {
         let out = c.kubectl(&["exec", STATIC_MIRROR, "--", "sh", "-c", "echo $V"]);
         (String::from_utf8_lossy(&out.stdout).trim() == "2").then_some(())
@@ -182,6 +193,9 @@ fn static_pod_follows_its_file(c: &Cluster, socket: &std::path::Path, file: &std
         let id = field(".status.containerStatuses[0].containerID");
         (id.starts_with("containerd://") && id != container).then_some(id)
     });
+    // Each version logs its start and its SIGTERM: the old one stopped first.
+    let lines = std::fs::read_to_string(log).unwrap();
+    assert_eq!(lines.lines().collect::<Vec<_>>(), ["start 1", "stop 1", "start 2"], "{lines}");
     std::fs::remove_file(file).unwrap();
     gone(c, STATIC_MIRROR, Duration::from_secs(60));
     wait_until("the static pod's container removed", Duration::from_secs(60), || {
@@ -232,11 +246,14 @@ kind: Pod
 metadata: {name: static-web, labels: {tier: static}}
 spec:
   terminationGracePeriodSeconds: 2
+  volumes:
+  - {name: log, hostPath: {path: LOG_DIR}}
   containers:
   - name: web
     image: busybox:1.36
     env: [{name: V, value: "1"}]
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    volumeMounts: [{name: log, mountPath: /log}]
+    command: ["sh", "-c", "trap 'echo stop $V >> /log/log; exit 0' TERM; echo start $V >> /log/log; while true; do sleep 1; done"]
 "#;
 
 const SIDECARS: &str = r#"

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::observed::LABEL_POD_UID;
 use super::worker::{self, NodeContext};
+use crate::static_pods::starts::StaticStarts;
 
 /// A change to the pods bound to a node, as kube's watcher reports it.
 pub type PodEvent = watcher::Event<Pod>;
@@ -28,49 +29,39 @@ pub const ORPHAN_CHECK: Duration = Duration::from_secs(10);
 
 /// Runs the pods' workers until `shutdown` or until `events` ends.
 pub async fn run(ctx: Arc<NodeContext>, mut events: mpsc::Receiver<PodEvent>, shutdown: CancellationToken) {
-    let mut workers: HashMap<String, watch::Sender<Option<Pod>>> = HashMap::new();
-    let mut tasks = JoinSet::new();
+    let mut workers =
+        Workers { ctx, shutdown, senders: HashMap::new(), tasks: JoinSet::new(), statics: Default::default() };
     let mut init_seen: Option<HashSet<String>> = None;
     let mut orphan_check = tokio::time::interval(ORPHAN_CHECK);
     // Orphans are judged only against a complete list of the node's pods.
     let mut listed = false;
     loop {
         let event = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = workers.shutdown.cancelled() => break,
             _ = orphan_check.tick(), if listed => {
-                workers.retain(|_, tx| !tx.is_closed());
-                remove_orphans(&ctx, &workers).await;
+                workers.senders.retain(|_, tx| !tx.is_closed());
+                remove_orphans(&workers.ctx, &workers.senders).await;
                 continue;
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            Some(done) = workers.tasks.join_next(), if !workers.tasks.is_empty() => {
+                if let Ok(uid) = done {
+                    workers.finished(&uid);
+                }
+                continue;
+            }
             e = events.recv() => match e { Some(e) => e, None => break },
-        };
-        let mut deliver = |pod: Pod, workers: &mut HashMap<String, watch::Sender<Option<Pod>>>| {
-            let uid = pod.metadata.uid.clone().unwrap_or_default();
-            // A mirror pod only shows a static pod, whose worker runs it.
-            if crate::static_pods::is_mirror(&pod) {
-                return uid;
-            }
-            if let Some(tx) = workers.get(&uid).filter(|tx| !tx.is_closed()) {
-                let _ = tx.send(Some(pod));
-                return uid;
-            }
-            let (tx, rx) = watch::channel(Some(pod));
-            workers.insert(uid.clone(), tx);
-            tasks.spawn(worker::run(ctx.clone(), rx, shutdown.clone()));
-            uid
         };
         match event {
             watcher::Event::Init => init_seen = Some(HashSet::new()),
             watcher::Event::InitApply(p) => {
-                let uid = deliver(p, &mut workers);
+                let uid = workers.deliver(p);
                 init_seen.get_or_insert_with(HashSet::new).insert(uid);
             }
             watcher::Event::InitDone => {
                 // A re-list: pods that vanished meanwhile are gone.
                 let seen = init_seen.take().unwrap_or_default();
                 listed = true;
-                for (uid, tx) in &workers {
+                for (uid, tx) in &workers.senders {
                     // Static pods come from files, not from the API's list.
                     if !seen.contains(uid) && !tx.borrow().as_ref().is_some_and(crate::static_pods::is_static) {
                         let _ = tx.send(None);
@@ -78,16 +69,77 @@ pub async fn run(ctx: Arc<NodeContext>, mut events: mpsc::Receiver<PodEvent>, sh
                 }
             }
             watcher::Event::Apply(p) => {
-                deliver(p, &mut workers);
+                workers.deliver(p);
             }
-            watcher::Event::Delete(p) => {
-                if let Some(tx) = workers.get(p.metadata.uid.as_deref().unwrap_or("")) {
-                    let _ = tx.send(None);
-                }
-            }
+            watcher::Event::Delete(p) => workers.remove(p.metadata.uid.as_deref().unwrap_or("")),
         }
     }
-    tasks.shutdown().await;
+    workers.tasks.shutdown().await;
+}
+
+/// The workers of one node's pods, by pod uid.
+struct Workers {
+    ctx: Arc<NodeContext>,
+    shutdown: CancellationToken,
+    senders: HashMap<String, watch::Sender<Option<Pod>>>,
+    /// Each task ends with its pod's uid.
+    tasks: JoinSet<String>,
+    /// Static pods held back until an older pod of their name has stopped.
+    statics: StaticStarts,
+}
+
+impl Workers {
+    /// Hands `pod` to its worker, starting one if need be; returns its uid.
+    fn deliver(&mut self, pod: Pod) -> String {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        // A mirror pod only shows a static pod, whose worker runs it.
+        if crate::static_pods::is_mirror(&pod) {
+            return uid;
+        }
+        if let Some(tx) = self.senders.get(&uid).filter(|tx| !tx.is_closed()) {
+            let _ = tx.send(Some(pod));
+            return uid;
+        }
+        if crate::static_pods::is_static(&pod) {
+            match self.statics.admit(pod) {
+                Some(pod) => self.spawn(pod),
+                None => tracing::info!(%uid, "static pod waits for the previous version to stop"),
+            }
+        } else {
+            self.spawn(pod);
+        }
+        uid
+    }
+
+    fn spawn(&mut self, pod: Pod) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let (tx, rx) = watch::channel(Some(pod));
+        self.senders.insert(uid.clone(), tx);
+        let (ctx, shutdown) = (self.ctx.clone(), self.shutdown.clone());
+        self.tasks.spawn(async move {
+            worker::run(ctx, rx, shutdown).await;
+            uid
+        });
+    }
+
+    /// The pod with `uid` is gone: its worker stops it (or it never starts).
+    fn remove(&mut self, uid: &str) {
+        if self.statics.is_waiting(uid) {
+            self.statics.withdraw(uid);
+        } else if let Some(tx) = self.senders.get(uid) {
+            let _ = tx.send(None);
+        }
+    }
+
+    /// The worker of `uid` ended; a static pod waiting for it starts.
+    fn finished(&mut self, uid: &str) {
+        if self.senders.get(uid).is_some_and(|tx| tx.is_closed()) {
+            self.senders.remove(uid);
+        }
+        if let Some(next) = self.statics.finished(uid) {
+            self.spawn(next);
+        }
+    }
 }
 
 /// Watches the pods with `spec.nodeName=<node>` and forwards the events to

@@ -10,6 +10,7 @@
 //! reads the directory and feeds the pod manager.
 
 pub mod source;
+pub mod starts;
 
 use std::collections::BTreeMap;
 use std::path::Path;

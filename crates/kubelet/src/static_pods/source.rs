@@ -1,5 +1,5 @@
 //! The shell of static pods: reads the manifest directory every
-//! [`POLL_PERIOD`], hands the static pods to the pod manager (an edited file is
+//! [`POLL_PERIOD`] (parsing only files whose time or size changed), hands the static pods to the pod manager (an edited file is
 //! a new pod, so the old one is stopped and the new one started; a removed
 //! file stops its pod), and keeps their mirror pods in the API in step. The
 //! files are read whether or not the API server answers: static pods run
@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
@@ -41,6 +41,17 @@ struct State {
     node_uid: Option<String>,
     /// The mirror pods in step after the last round, by static pod uid.
     mirrors: BTreeMap<String, Pod>,
+    /// Each file's modification time and length when last parsed, and what it
+    /// parsed to: an unchanged file is not read again.
+    parsed: BTreeMap<PathBuf, Parsed>,
+}
+
+/// A manifest file as last read: its modification time and length, and the
+/// static pod it gave (or why not).
+struct Parsed {
+    mtime: Option<SystemTime>,
+    len: u64,
+    pod: Result<Pod, String>,
 }
 
 impl StaticPodSource {
@@ -68,6 +79,17 @@ impl StaticPodSource {
         }
         let wanted: BTreeSet<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
         state.seen.retain(|uid, _| wanted.contains(uid));
+        // Stops first: an edited manifest's new pod waits for the old one
+        // (the pod manager holds it until the old worker has ended).
+        let gone: Vec<String> = state.delivered.keys().filter(|u| !wanted.contains(*u)).cloned().collect();
+        for uid in gone {
+            if let Some(p) = state.delivered.remove(&uid) {
+                tracing::info!(pod = ?p.metadata.name, "static pod's manifest changed or was removed: stopping it");
+                if self.tx.send(watcher::Event::Delete(p)).await.is_err() {
+                    return false;
+                }
+            }
+        }
         // The pods go to the manager before any API call: they run whether or
         // not the API answers, and a restarted agent adopts them before it
         // looks for sandboxes nobody owns.
@@ -84,15 +106,6 @@ impl StaticPodSource {
             if state.delivered.get(&uid) != Some(&p) {
                 state.delivered.insert(uid, p.clone());
                 if self.tx.send(watcher::Event::Apply(p)).await.is_err() {
-                    return false;
-                }
-            }
-        }
-        let gone: Vec<String> = state.delivered.keys().filter(|u| !wanted.contains(*u)).cloned().collect();
-        for uid in gone {
-            if let Some(p) = state.delivered.remove(&uid) {
-                tracing::info!(pod = ?p.metadata.name, "static pod's manifest changed or was removed: stopping it");
-                if self.tx.send(watcher::Event::Delete(p)).await.is_err() {
                     return false;
                 }
             }
@@ -114,11 +127,21 @@ impl StaticPodSource {
             entries.flatten().map(|e| e.path()).filter(|p| p.is_file() && is_manifest_file(p)).collect();
         paths.sort();
         state.complaints.retain(|p, _| paths.contains(p));
+        state.parsed.retain(|p, _| paths.contains(p));
         let mut out: Vec<Pod> = Vec::new();
         for path in paths {
-            let result = std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| parse(&b, &path, &self.node_name).map_err(|e| e.to_string()));
+            let meta = std::fs::metadata(&path).ok();
+            let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.map_or(0, |m| m.len()));
+            let result = match state.parsed.get(&path) {
+                Some(p) if (p.mtime, p.len) == stamp && stamp.0.is_some() => p.pod.clone(),
+                _ => {
+                    let pod = std::fs::read(&path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| parse(&b, &path, &self.node_name).map_err(|e| e.to_string()));
+                    state.parsed.insert(path.clone(), Parsed { mtime: stamp.0, len: stamp.1, pod: pod.clone() });
+                    pod
+                }
+            };
             match result {
                 Ok(p)
                     if out.iter().any(|o| {

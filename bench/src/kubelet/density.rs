@@ -105,7 +105,7 @@ pub async fn run(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
     let (agent_cpu0, server_cpu0, load0) = (agent.cpu(), server.cpu_seconds(), load_average());
     eprintln!("kubelet/density: creating {n_pods} pods ({} per node)", args.pods_per_node);
     let started = Instant::now();
-    create_pods(&client, args.nodes, args.pods_per_node, args.clients).await?;
+    let throttled = create_pods(&client, args.nodes, args.pods_per_node, args.clients).await?;
     let created = started.elapsed();
     let mut last = 0;
     let deadline = Instant::now() + Duration::from_secs(1800);
@@ -122,6 +122,7 @@ pub async fn run(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
     emit(json!({
         "bench": "kubelet", "case": "density_pods", "nodes": n_nodes, "pods": n_pods,
         "created_s": round(created.as_secs_f64()), "all_running_s": round(all_running.as_secs_f64()),
+        "creates_retried_after_429": throttled,
         "pods_per_s": round(n_pods as f64 / all_running.as_secs_f64()),
         "agent_cpu_seconds": round(agent_cpu), "agent_cpu_ms_per_pod": round(agent_cpu * 1000.0 / n_pods as f64),
         "server_cpu_seconds": round(server_cpu), "server_cpu_ms_per_pod": round(server_cpu * 1000.0 / n_pods as f64),
@@ -173,11 +174,16 @@ async fn wait_nodes_ready(client: &kube::Client, n: usize, timeout: Duration) ->
 }
 
 /// `per_node` pods bound to each of `nodes` hollow nodes, by `clients` at once.
-async fn create_pods(client: &kube::Client, nodes: usize, per_node: usize, clients: usize) -> anyhow::Result<()> {
+/// Creates the pods from `clients` concurrent clients; returns how many
+/// creates were answered 429 and sent again. A 429 (the server's in-flight
+/// cap) is retried after its `Retry-After` second, up to 10 times, as
+/// client-go does.
+async fn create_pods(client: &kube::Client, nodes: usize, per_node: usize, clients: usize) -> anyhow::Result<u64> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let throttled = Arc::new(std::sync::atomic::AtomicU64::new(0));
     futures::stream::iter(0..nodes * per_node)
         .map(|i| {
-            let pods = pods.clone();
+            let (pods, throttled) = (pods.clone(), throttled.clone());
             async move {
                 let pod: Pod = serde_json::from_value(json!({
                     "metadata": {"name": format!("density-{i}"), "labels": {"bench": "density"}},
@@ -186,11 +192,22 @@ async fn create_pods(client: &kube::Client, nodes: usize, per_node: usize, clien
                         "containers": [{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]
                     }
                 }))?;
-                pods.create(&PostParams::default(), &pod).await?;
+                let mut tries = 0;
+                loop {
+                    match pods.create(&PostParams::default(), &pod).await {
+                        Err(kube::Error::Api(e)) if e.code == 429 && tries < 10 => {
+                            tries += 1;
+                            throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        result => break result.map(|_| ())?,
+                    }
+                }
                 anyhow::Ok(())
             }
         })
         .buffer_unordered(clients)
         .try_for_each(|_| async { Ok(()) })
-        .await
+        .await?;
+    Ok(throttled.load(std::sync::atomic::Ordering::Relaxed))
 }

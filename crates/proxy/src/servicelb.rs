@@ -15,26 +15,50 @@ use tokio_util::sync::CancellationToken;
 
 /// The ingress every LoadBalancer Service should show: `pool` when configured, else
 /// the InternalIP/ExternalIP of every Ready node, sorted and de-duplicated.
-pub fn desired_ingress(nodes: &[Node], pool: &[Ipv4Addr]) -> Vec<LoadBalancerIngress> {
-    let mut ips: Vec<Ipv4Addr> = if pool.is_empty() {
-        nodes
-            .iter()
-            .filter(|n| {
-                let conds = n.status.as_ref().and_then(|s| s.conditions.as_ref());
-                conds.into_iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-            .flat_map(|n| n.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default())
-            .filter(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
-            .filter_map(|a| a.address.parse().ok())
-            .collect()
-    } else {
-        pool.to_vec()
-    };
+pub fn desired_ingress<'a>(nodes: impl IntoIterator<Item = &'a Node>, pool: &[Ipv4Addr]) -> Vec<LoadBalancerIngress> {
+    let mut ips: Vec<Ipv4Addr> =
+        if pool.is_empty() { nodes.into_iter().flat_map(ingress_ips).collect() } else { pool.to_vec() };
     ips.sort();
     ips.dedup();
     ips.into_iter()
         .map(|ip| LoadBalancerIngress { ip: Some(ip.to_string()), ip_mode: Some("VIP".into()), ..Default::default() })
         .collect()
+}
+
+/// What of a node the ingress depends on: its InternalIP/ExternalIP addresses
+/// while it is Ready, none otherwise. Read in place (nothing cloned): this runs
+/// for every node on every change.
+fn ingress_ips(node: &Node) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    let status = node.status.as_ref();
+    let conds = status.and_then(|s| s.conditions.as_ref());
+    let ready = conds.into_iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+    let addresses = status.and_then(|s| s.addresses.as_ref()).filter(|_| ready);
+    addresses
+        .into_iter()
+        .flatten()
+        .filter(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
+        .filter_map(|a| a.address.parse().ok())
+}
+
+/// Whether a node's change can change the ingress (heartbeats, labels and the
+/// like cannot): with 5,000 nodes, recomputing on every node status update cost
+/// the API server's process more than everything else it did.
+fn ingress_changed(old: Option<&Node>, new: Option<&Node>) -> bool {
+    let ips = |n: Option<&Node>| n.map(|n| ingress_ips(n).collect::<Vec<_>>()).unwrap_or_default();
+    old.is_none() != new.is_none() || ips(old) != ips(new)
+}
+
+/// Whether `svc` is ours to reconcile: a LoadBalancer without a class, or one of
+/// ours that still shows an ingress (it stopped being a LoadBalancer).
+fn ours(svc: &Service) -> bool {
+    let Some(spec) = svc.spec.as_ref() else { return false };
+    let has_ingress = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .is_some_and(|i| !i.is_empty());
+    spec.load_balancer_class.is_none() && (spec.type_.as_deref() == Some("LoadBalancer") || has_ingress)
 }
 
 /// The status patch for `svc`, or None when it already shows `want` (or is not ours).
@@ -94,10 +118,18 @@ impl ServiceLb {
                 },
                 Ev::Node(e) => match *e {
                     watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
-                        node_map.insert(n.name_any(), n);
+                        let name = n.name_any();
+                        let changed = ingress_changed(node_map.get(&name), Some(&n));
+                        node_map.insert(name, n);
+                        if nodes_listed && !changed {
+                            continue;
+                        }
                     }
                     watcher::Event::Delete(n) => {
-                        node_map.remove(&n.name_any());
+                        let old = node_map.remove(&n.name_any());
+                        if nodes_listed && !ingress_changed(old.as_ref(), None) {
+                            continue;
+                        }
                     }
                     watcher::Event::InitDone => nodes_listed = true,
                     _ => continue,
@@ -106,8 +138,10 @@ impl ServiceLb {
             if !(services_listed && nodes_listed) {
                 continue; // a partial node list would publish too few addresses
             }
-            let nodes: Vec<Node> = node_map.values().cloned().collect();
-            let want = desired_ingress(&nodes, &self.pool);
+            if !services.values().any(ours) {
+                continue;
+            }
+            let want = desired_ingress(node_map.values(), &self.pool);
             for ((ns, name), svc) in &services {
                 let Some(patch) = status_patch(svc, &want) else { continue };
                 let api = Api::<Service>::namespaced(self.client.clone(), ns);
@@ -149,6 +183,37 @@ mod tests {
         assert_eq!(ips, ["192.168.1.11", "192.168.1.12"]);
         let pool = [Ipv4Addr::new(10, 0, 0, 5)];
         assert_eq!(desired_ingress(&nodes, &pool)[0].ip.as_deref(), Some("10.0.0.5"));
+    }
+
+    #[test]
+    fn only_readiness_and_addresses_of_a_node_change_the_ingress() {
+        let (a, b) = (node("192.168.1.11", "True"), node("192.168.1.12", "True"));
+        let mut heartbeat = a.clone();
+        heartbeat.metadata.labels = Some([("x".to_string(), "y".to_string())].into());
+        assert!(!ingress_changed(Some(&a), Some(&heartbeat)));
+        assert!(ingress_changed(Some(&a), Some(&b)));
+        assert!(ingress_changed(Some(&a), Some(&node("192.168.1.11", "False"))));
+        assert!(ingress_changed(None, Some(&a)));
+        assert!(ingress_changed(Some(&a), None));
+        assert!(ingress_changed(None, Some(&node("192.168.1.13", "False"))), "a new node is looked at");
+    }
+
+    #[test]
+    fn only_classless_load_balancers_or_leftover_ingress_are_ours() {
+        let mut svc = crate::fixtures::service("ns", "lb", "10.43.0.7", &[("", 80, "TCP")]);
+        assert!(!ours(&svc));
+        svc.spec.as_mut().unwrap().type_ = Some("LoadBalancer".into());
+        assert!(ours(&svc));
+        svc.spec.as_mut().unwrap().load_balancer_class = Some("example.com/lb".into());
+        assert!(!ours(&svc));
+        let mut was_lb = crate::fixtures::service("ns", "old", "10.43.0.8", &[("", 80, "TCP")]);
+        was_lb.status = Some(k8s_openapi::api::core::v1::ServiceStatus {
+            load_balancer: Some(k8s_openapi::api::core::v1::LoadBalancerStatus {
+                ingress: Some(desired_ingress(&[node("192.168.1.11", "True")], &[])),
+            }),
+            ..Default::default()
+        });
+        assert!(ours(&was_lb), "its stale ingress is cleared");
     }
 
     #[test]

@@ -129,6 +129,22 @@ impl Cache {
         self.pods.insert(pod.uid.clone(), PodState { pod, assumed: false });
     }
 
+    /// Confirms the assumed pod `uid` in place when the API's copy is on the
+    /// same node and `unchanged(assumed)` says nothing the scheduler reads
+    /// differs: the pod stays counted as it is, so its node is not copied into
+    /// the next snapshot and the change log gets no remove/add pair (which
+    /// PodTopologySpread and InterPodAffinity would replay). Returns whether it
+    /// did; otherwise the caller replaces the pod with [`Cache::add_pod`].
+    pub fn confirm_in_place(&mut self, uid: &str, node: &str, unchanged: impl FnOnce(&PodInfo) -> bool) -> bool {
+        match self.pods.get_mut(uid) {
+            Some(state) if state.assumed && state.pod.node_name == node && unchanged(&state.pod) => {
+                state.assumed = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Forgets a pod that was deleted (or finished).
     pub fn remove_pod(&mut self, uid: &str) {
         self.detach(uid);
@@ -242,6 +258,27 @@ mod tests {
         assert_eq!(cache.assume(p), Err(CacheError::AlreadyPresent("default/a".into())));
         cache.forget("uid-a");
         assert_eq!(requested_cpu(&cache.snapshot(), "n1"), 0);
+    }
+
+    #[test]
+    fn confirming_in_place_keeps_the_node_and_logs_nothing() {
+        let mut cache = Cache::new();
+        cache.add_node(node("n1").build());
+        cache.assume(Arc::new(pod("a").req(&[("cpu", "1")]).info().assumed_on("n1"))).unwrap();
+        let before = cache.snapshot();
+        let generation = before.generation;
+        assert!(!cache.confirm_in_place("uid-a", "n2", |_| true), "another node is a move");
+        assert!(!cache.confirm_in_place("uid-a", "n1", |_| false), "a changed pod is replaced");
+        assert!(cache.is_assumed("uid-a"));
+        assert!(cache.confirm_in_place("uid-a", "n1", |_| true));
+        assert!(!cache.is_assumed("uid-a"));
+        cache.forget("uid-a");
+        let after = cache.snapshot();
+        assert_eq!(requested_cpu(&after, "n1"), 1000, "a confirmed pod survives forget");
+        assert_eq!(after.generation, generation, "nothing changed for the plugins");
+        assert!(Arc::ptr_eq(before.get("n1").unwrap(), after.get("n1").unwrap()), "the node was not copied");
+        assert!(!cache.confirm_in_place("uid-a", "n1", |_| true), "only assumed pods");
+        assert!(!cache.confirm_in_place("uid-b", "n1", |_| true), "unknown pods");
     }
 
     #[test]

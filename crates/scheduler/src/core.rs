@@ -72,6 +72,12 @@ fn spec_or_metadata_changed(old: &Pod, new: &Pod) -> bool {
         || a.owner_references != b.owner_references
 }
 
+/// Whether both copies report the same start (preemption's tie-break reads it).
+fn same_start(old: &Pod, new: &Pod) -> bool {
+    let start = |p: &Pod| p.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0);
+    start(old) == start(new)
+}
+
 impl SchedulerCore {
     pub fn new(config: SchedulerConfig, rng: Box<dyn RngCore + Send>) -> SchedulerCore {
         SchedulerCore {
@@ -94,11 +100,25 @@ impl SchedulerCore {
 
     /// A pod was added or changed. `priority` is its resolved priority.
     pub fn pod_upserted(&mut self, pod: Arc<Pod>, priority: i32, now: Instant) {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        if is_terminal(&pod) {
+            return self.pod_deleted(uid, now);
+        }
+        // Our own binding coming back: the pod already counts on that node.
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or_default();
+        if !node.is_empty()
+            && self.cache.confirm_in_place(uid, node, |assumed| {
+                assumed.priority == priority
+                    && !spec_or_metadata_changed(&assumed.pod, &pod)
+                    && same_start(&assumed.pod, &pod)
+            })
+        {
+            self.queue.delete(uid);
+            self.nominated.remove(uid);
+            return;
+        }
         let info = Arc::new(PodInfo::new(pod.clone(), priority));
         let uid = info.uid.clone();
-        if is_terminal(&pod) {
-            return self.pod_deleted(&uid, now);
-        }
         if !info.node_name.is_empty() {
             self.queue.delete(&uid);
             self.nominated.remove(&uid);

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::authn::{Authenticator, UserInfo};
 use crate::authz::{self, Attributes, Authorizer, Decision};
-use crate::coalesce::Coalesce;
+use crate::coalesce::{BatchFlushes, Coalesce};
 use crate::handlers::{self, discovery, Call};
 use crate::request::{self, negotiate, Query, RequestInfo, Verb};
 use crate::response::{self, HttpResponse};
@@ -372,9 +372,17 @@ pub async fn serve(
         tokio::spawn(async move {
             match acceptor {
                 Some(acceptor) => match acceptor.accept(Coalesce::new(stream)).await {
-                    Ok(tls) => {
-                        let certificates = tls.get_ref().1.peer_certificates().map(|c| c.to_vec()).unwrap_or_default();
-                        serve_connection(ctx, TokioIo::new(tls), Peer::new(Some(addr), certificates)).await;
+                    Ok(mut tls) => {
+                        let (socket, session) = tls.get_mut();
+                        let certificates = session.peer_certificates().map(|c| c.to_vec()).unwrap_or_default();
+                        let peer = Peer::new(Some(addr), certificates);
+                        if session.alpn_protocol() == Some(b"h2") {
+                            // BatchFlushes yields before its flush; the socket needs not.
+                            socket.set_yield_on_flush(false);
+                            serve_connection(ctx, TokioIo::new(BatchFlushes::new(tls)), peer).await;
+                        } else {
+                            serve_connection(ctx, TokioIo::new(tls), peer).await;
+                        }
                     }
                     Err(e) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
                 },

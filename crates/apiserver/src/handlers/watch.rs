@@ -85,7 +85,10 @@ pub async fn watch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
                 bookmarks: opts.allow_watch_bookmarks,
                 initial_end_bookmark: send_initial_events,
                 timeout: Duration::from_secs(opts.timeout_seconds.unwrap_or_else(default_timeout)),
-                shutdown: call.ctx.shutdown.clone(),
+                // A token of its own: polling a token locks its node (and its
+                // `Notify`), and a clone of the server's token would make every
+                // watcher take the same two locks for every delivery.
+                shutdown: call.ctx.shutdown.child_token(),
             },
             sub,
         ),
@@ -219,12 +222,16 @@ fn events(res: &'static Resource, w: Watcher, mut sub: crate::storage::cache::Su
         }
         let deadline = tokio::time::sleep(w.timeout);
         tokio::pin!(deadline);
+        // Made once: a `cancelled()` made per event would join and leave the
+        // token's waiter list for every delivery.
+        let cancelled = w.shutdown.cancelled();
+        tokio::pin!(cancelled);
         let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
         ticker.tick().await;
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
-                _ = w.shutdown.cancelled() => break,
+                _ = &mut cancelled => break,
                 _ = ticker.tick(), if w.bookmarks => {
                     let revision = w.cache.quiet_revision(&sub.live).unwrap_or(last).max(last);
                     yield Ok(Frame::data(bookmark(res, revision, false)));

@@ -4,8 +4,9 @@
 //! Watchers are HTTP/2 streams, packed onto as few connections as the server allows
 //! (its SETTINGS_MAX_CONCURRENT_STREAMS), as client-go multiplexes its informers.
 //! Every watcher starts at the resourceVersion of one list, so none is sent old
-//! events, and the namespace holds only the benchmark's ConfigMaps, created one
-//! round at a time, so the k-th ADDED event a watcher sees is round k's object.
+//! events. The namespace also gets ConfigMaps from the controllers (the root CA
+//! publisher's `kube-root-ca.crt`), so a watcher takes round k's arrival from the
+//! ADDED line that names round k's object, not from the k-th ADDED line.
 //!
 //! The client shares the machine's two cores with the server, so the last watchers'
 //! latencies include the client's own work for the others (small: one frame each).
@@ -65,12 +66,13 @@ pub async fn run(env: &Env, args: &WatchArgs) -> anyhow::Result<()> {
     let arrivals: Arc<Vec<Mutex<Vec<Instant>>>> = Arc::new((0..args.events).map(|_| Mutex::default()).collect());
     let established = Arc::new(AtomicUsize::new(0));
     let path: Arc<str> = format!("{list_path}?watch=1&resourceVersion={rv}").into();
+    let names: Arc<[Vec<u8>]> = (0..args.events).map(|i| name_marker(&round_name(i))).collect();
     let setup = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..args.watchers {
         let conn = conns[w / per_conn].clone();
-        let (path, established, arrivals) = (path.clone(), established.clone(), arrivals.clone());
-        tasks.spawn(watcher(conn, path, established, arrivals));
+        let (path, established, arrivals, names) = (path.clone(), established.clone(), arrivals.clone(), names.clone());
+        tasks.spawn(watcher(conn, path, established, arrivals, names));
     }
     while established.load(Ordering::Relaxed) < args.watchers {
         if let Some(result) = tasks.try_join_next() {
@@ -91,9 +93,7 @@ pub async fn run(env: &Env, args: &WatchArgs) -> anyhow::Result<()> {
     let cpu = env.cpu()?;
     for (i, arrived) in arrivals.iter().enumerate() {
         let sent = Instant::now();
-        control
-            .expect(StatusCode::CREATED, Method::POST, &list_path, Some(body.body(&format!("{NAMESPACE}-{i}"))))
-            .await?;
+        control.expect(StatusCode::CREATED, Method::POST, &list_path, Some(body.body(&round_name(i)))).await?;
         let acked = sent.elapsed();
         let deadline = Instant::now() + ROUND_TIMEOUT;
         while arrived.lock().unwrap().len() < args.watchers && Instant::now() < deadline {
@@ -143,6 +143,7 @@ async fn watcher(
     path: Arc<str>,
     established: Arc<AtomicUsize>,
     arrivals: Arc<Vec<Mutex<Vec<Instant>>>>,
+    names: Arc<[Vec<u8>]>,
 ) -> anyhow::Result<()> {
     let resp = conn.send(Method::GET, &path, None).await?;
     anyhow::ensure!(resp.status() == StatusCode::OK, "watch: {}", resp.status());
@@ -154,20 +155,56 @@ async fn watcher(
         let Some(frame) = body.frame().await else { anyhow::bail!("the watch ended") };
         let Ok(data) = frame?.into_data() else { continue };
         let now = Instant::now();
-        pending.extend_from_slice(&data);
         // The server sends one event per frame, but a line may still be split or
-        // several joined; memchr keeps the scan cheap either way.
-        while let Some(end) = memchr::memchr(b'\n', &pending) {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            if is_added(&line) && round < arrivals.len() {
-                arrivals[round].lock().unwrap().push(now);
-                round += 1;
-            } else if memchr::memmem::find(&line, b"\"ERROR\"").is_some() {
-                anyhow::bail!("watch error: {}", String::from_utf8_lossy(&line));
-            }
+        // several joined; memchr keeps the scan cheap either way. Whole lines are
+        // read in place: only a line split across frames is copied (the client shares
+        // the cores with the server, so its per-delivery work is kept small).
+        let mut rest: &[u8] = &data;
+        if !pending.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                pending.extend_from_slice(rest);
+                continue;
+            };
+            pending.extend_from_slice(&rest[..=end]);
+            rest = &rest[end + 1..];
+            let line = std::mem::take(&mut pending);
+            on_line(&line, now, &arrivals, &names, &mut round)?;
         }
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            on_line(&rest[..=end], now, &arrivals, &names, &mut round)?;
+            rest = &rest[end + 1..];
+        }
+        pending.extend_from_slice(rest);
     }
     Ok(())
+}
+
+/// One whole watch line: the ADDED event of the next round's object is its arrival.
+fn on_line(
+    line: &[u8],
+    now: Instant,
+    arrivals: &[Mutex<Vec<Instant>>],
+    names: &[Vec<u8>],
+    round: &mut usize,
+) -> anyhow::Result<()> {
+    if *round < arrivals.len() && is_added(line) && memchr::memmem::find(line, &names[*round]).is_some() {
+        arrivals[*round].lock().unwrap().push(now);
+        *round += 1;
+    } else if memchr::memmem::find(line, b"\"ERROR\"").is_some() {
+        anyhow::bail!("watch error: {}", String::from_utf8_lossy(line));
+    }
+    Ok(())
+}
+
+/// The ConfigMap created in round `i`.
+fn round_name(i: usize) -> String {
+    format!("{NAMESPACE}-{i}")
+}
+
+/// How an object's name appears in its JSON (`"name":"…"`, with the closing quote,
+/// so that round 1 does not match round 10's object).
+fn name_marker(name: &str) -> Vec<u8> {
+    format!("\"name\":\"{name}\"").into_bytes()
 }
 
 /// `{"type":"ADDED",...}` in either key order (serde_json sorts keys unless
@@ -187,5 +224,21 @@ mod tests {
         assert!(is_added(b"{\"type\":\"ADDED\",\"object\":{}}\n"));
         assert!(!is_added(b"{\"object\":{},\"type\":\"MODIFIED\"}\n"));
         assert!(!is_added(b"{\"object\":{\"type\":\"ADDED\"},\"type\":\"BOOKMARK\"}\n"));
+    }
+
+    #[test]
+    fn a_round_counts_only_its_own_object() {
+        let arrivals: Vec<Mutex<Vec<Instant>>> = (0..2).map(|_| Mutex::default()).collect();
+        let names: Vec<Vec<u8>> = (0..2).map(|i| name_marker(&round_name(i))).collect();
+        let line = |name: &str| format!("{{\"type\":\"ADDED\",\"object\":{{\"metadata\":{{\"name\":\"{name}\"}}}}}}\n");
+        let mut round = 0;
+        let now = Instant::now();
+        on_line(line("kube-root-ca.crt").as_bytes(), now, &arrivals, &names, &mut round).unwrap();
+        assert_eq!(round, 0, "a controller's ConfigMap is no round's event");
+        on_line(line(&round_name(0)).as_bytes(), now, &arrivals, &names, &mut round).unwrap();
+        on_line(line(&round_name(10)).as_bytes(), now, &arrivals, &names, &mut round).unwrap();
+        assert_eq!(round, 1, "round 1 is not round 10");
+        on_line(line(&round_name(1)).as_bytes(), now, &arrivals, &names, &mut round).unwrap();
+        assert_eq!((round, arrivals[0].lock().unwrap().len(), arrivals[1].lock().unwrap().len()), (2, 1, 1));
     }
 }

@@ -48,29 +48,28 @@ fn ingress_changed(old: Option<&Node>, new: Option<&Node>) -> bool {
     old.is_none() != new.is_none() || ips(old) != ips(new)
 }
 
-/// Whether `svc` is ours to reconcile: a LoadBalancer without a class, or one of
-/// ours that still shows an ingress (it stopped being a LoadBalancer).
+/// The ingress `svc` shows now.
+fn shown_ingress(svc: &Service) -> &[LoadBalancerIngress] {
+    svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_deref()).unwrap_or_default()
+}
+
+/// Whether `svc` is ours to reconcile: a LoadBalancer without a class (another
+/// implementation owns one with a class), or one of ours that still shows an
+/// ingress (it stopped being a LoadBalancer).
 fn ours(svc: &Service) -> bool {
     let Some(spec) = svc.spec.as_ref() else { return false };
-    let has_ingress = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|l| l.ingress.as_ref())
-        .is_some_and(|i| !i.is_empty());
-    spec.load_balancer_class.is_none() && (spec.type_.as_deref() == Some("LoadBalancer") || has_ingress)
+    spec.load_balancer_class.is_none()
+        && (spec.type_.as_deref() == Some("LoadBalancer") || !shown_ingress(svc).is_empty())
 }
 
 /// The status patch for `svc`, or None when it already shows `want` (or is not ours).
 pub fn status_patch(svc: &Service, want: &[LoadBalancerIngress]) -> Option<serde_json::Value> {
-    let spec = svc.spec.as_ref()?;
-    if spec.load_balancer_class.is_some() {
-        return None; // another implementation's
+    if !ours(svc) {
+        return None;
     }
-    let have =
-        svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.clone()).unwrap_or_default();
-    let want: &[LoadBalancerIngress] = if spec.type_.as_deref() == Some("LoadBalancer") { want } else { &[] };
-    (have != want).then(|| serde_json::json!({ "status": { "loadBalancer": { "ingress": want } } }))
+    let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    let want: &[LoadBalancerIngress] = if is_lb { want } else { &[] };
+    (shown_ingress(svc) != want).then(|| serde_json::json!({ "status": { "loadBalancer": { "ingress": want } } }))
 }
 
 /// The controller.

@@ -11,6 +11,8 @@ use serde_json::json;
 /// The network name; also the file name `10-skiff.conflist`.
 pub const NETWORK_NAME: &str = "skiff";
 pub const CONFIG_FILE: &str = "10-skiff.conflist";
+/// The pods' bridge. Its address is the node's pod gateway, never the node's IP.
+pub const BRIDGE: &str = "cni0";
 
 /// The conflist for `pod_cidr` (e.g. `10.42.0.0/24`); IPAM state in `ipam_dir`.
 pub fn conflist(pod_cidr: &str, ipam_dir: &Path) -> serde_json::Value {
@@ -20,7 +22,7 @@ pub fn conflist(pod_cidr: &str, ipam_dir: &Path) -> serde_json::Value {
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": "cni0",
+                "bridge": BRIDGE,
                 "isGateway": true,
                 "ipMasq": false,
                 "hairpinMode": true,

@@ -15,33 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{AgentArgs, NodeArgs};
 
-/// The first non-loopback IPv4 address that is up, else 127.0.0.1.
-pub fn detect_node_ip() -> IpAddr {
-    // SAFETY: getifaddrs fills a list we free with freeifaddrs; we only read it.
-    unsafe {
-        let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut addrs) == 0 {
-            let mut cur = addrs;
-            let mut found = None;
-            while !cur.is_null() {
-                let a = &*cur;
-                let up = a.ifa_flags & libc::IFF_UP as u32 != 0 && a.ifa_flags & libc::IFF_LOOPBACK as u32 == 0;
-                if up && !a.ifa_addr.is_null() && (*a.ifa_addr).sa_family as i32 == libc::AF_INET {
-                    let sin = &*(a.ifa_addr as *const libc::sockaddr_in);
-                    found = Some(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()));
-                    break;
-                }
-                cur = a.ifa_next;
-            }
-            libc::freeifaddrs(addrs);
-            if let Some(ip) = found {
-                return ip;
-            }
-        }
-    }
-    IpAddr::from([127, 0, 0, 1])
-}
-
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_lowercase())
@@ -163,7 +136,7 @@ fn fleet_config(args: &AgentArgs, ip: IpAddr) -> anyhow::Result<FleetConfig> {
 async fn run_hollow(args: AgentArgs) -> anyhow::Result<()> {
     let stop = crate::server::stop_signals()?;
     let client = client(&args).await?;
-    let ip = args.node_ip.unwrap_or_else(detect_node_ip);
+    let ip = args.node_ip.unwrap_or_else(crate::node_ip::detect);
     let fleet = Fleet::new(fleet_config(&args, ip)?, client);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(fleet.run(shutdown.clone()));
@@ -186,7 +159,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     let stop = crate::server::stop_signals()?;
     let client = client(&args).await?;
-    let ip = args.node_ip.unwrap_or_else(detect_node_ip);
+    let ip = args.node_ip.unwrap_or_else(crate::node_ip::detect);
     let mut config = config(&args.node, args.data_dir.clone(), ip, &args.runtime, false)?;
     config.client_ca_pem = cluster_ca(&args)?;
     let shutdown = CancellationToken::new();

@@ -22,7 +22,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<SocketAddr>> {
     let listen = args.dns_listen.unwrap_or_else(|| {
-        let ip = args.node_ip.first().copied().unwrap_or_else(crate::agent::detect_node_ip);
+        let ip = args.node_ip.first().copied().unwrap_or_else(crate::node_ip::detect);
         SocketAddr::new(ip, 53)
     });
     let cluster_ip = args.node.cluster_dns.parse().context("--cluster-dns must be an IP address")?;

@@ -7,6 +7,7 @@ mod controllers;
 mod dns;
 mod exit;
 mod image;
+mod node_ip;
 mod proxy;
 mod scheduler;
 mod server;

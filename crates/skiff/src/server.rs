@@ -112,7 +112,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
 fn local_agent_config(args: &ServerArgs) -> anyhow::Result<skiff_kubelet::agent::AgentConfig> {
     let dir = args.agent_data_dir.clone().unwrap_or_else(|| args.data_dir.join("agent"));
-    let ip = args.node_ip.first().copied().unwrap_or_else(crate::agent::detect_node_ip);
+    let ip = args.node_ip.first().copied().unwrap_or_else(crate::node_ip::detect);
     crate::agent::config(&args.node, dir, ip, "containerd", true)
 }
 

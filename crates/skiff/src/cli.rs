@@ -139,7 +139,8 @@ pub struct AgentArgs {
     #[arg(long, env = "SKIFF_AGENT_DATA_DIR", default_value = "/var/lib/skiff/agent")]
     pub data_dir: PathBuf,
 
-    /// This node's IP (default: the first non-loopback IPv4 address, else 127.0.0.1).
+    /// This node's IP (default: the IPv4 address of the default route's interface, else the
+    /// first global IPv4 address that is up, never the pods' bridge; else 127.0.0.1 with a warning).
     #[arg(long, env = "SKIFF_NODE_IP")]
     pub node_ip: Option<std::net::IpAddr>,
 

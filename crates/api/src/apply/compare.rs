@@ -132,15 +132,18 @@ fn walk(old: Option<&Value>, new: Option<&Value>, node: Node, path: &mut Path, o
 /// baseline, the key sets or the other two sets. Creates are the commonest write; this
 /// is their whole ownership computation.
 pub fn created(new: &Value, node: Node) -> FieldSet {
-    let mut out = FieldSet::new();
-    walk_created(new, node, true, &mut Vec::new(), &mut out);
-    out
+    created_below(new, node, true)
 }
 
+/// The members below `new` (not `new` itself), built bottom-up: each level's set is
+/// made once and moved into its parent, where inserting whole paths cloned every
+/// path element along the way (this runs on every create).
+///
 /// `in_baseline`: the baseline holds this value, i.e. it is the root or a struct inside
 /// a struct (the baseline keeps structs, emptied of everything else). Such a value is
 /// never a member itself; anything else is new, and a member along with what is below it.
-fn walk_created(new: &Value, node: Node, in_baseline: bool, path: &mut Path, out: &mut FieldSet) {
+fn created_below(new: &Value, node: Node, in_baseline: bool) -> FieldSet {
+    let mut out = FieldSet::new();
     match form(new, node) {
         Form::Object(n, map) => {
             let is_struct = matches!(node, Node::Struct(_));
@@ -148,24 +151,19 @@ fn walk_created(new: &Value, node: Node, in_baseline: bool, path: &mut Path, out
                 let child_node = n.field(key);
                 let child_in_baseline =
                     in_baseline && is_struct && matches!(child_node, Node::Struct(_)) && child.is_object();
-                path.push(PathElement::field(key.as_str()));
-                walk_created(child, child_node, child_in_baseline, path, out);
-                path.pop();
+                let below = created_below(child, child_node, child_in_baseline);
+                out.add(PathElement::field(key.as_str()), !child_in_baseline, below);
             }
         }
         Form::List(l, items) if !in_baseline => {
             for (pe, item) in index(l, items) {
-                path.push(pe);
-                walk_created(item, l.item(), false, path, out);
-                path.pop();
+                out.add(pe, true, created_below(item, l.item(), false));
             }
         }
         // In the baseline only the root can be a list or a leaf, and the root is no field.
         Form::List(..) | Form::Leaf => {}
     }
-    if !in_baseline {
-        out.insert(path);
-    }
+    out
 }
 
 /// Items by path element; a repeated element keeps its first item (upstream ignores

@@ -134,7 +134,7 @@ impl ManagedFields {
     /// # Errors
     /// A description of the first invalid entry.
     pub fn from_object(obj: &Value) -> Result<ManagedFields, String> {
-        match obj.pointer("/metadata/managedFields") {
+        match listed(obj) {
             None | Some(Value::Null) => Ok(ManagedFields::default()),
             Some(Value::Array(list)) => {
                 let mut out = ManagedFields::default();
@@ -148,8 +148,10 @@ impl ManagedFields {
     }
 
     /// What `obj`'s `managedFields` asks for.
+    ///
+    /// Runs on every write; [`listed`] keeps it cheap when there are none.
     pub fn requested(obj: &Value) -> Requested {
-        match obj.pointer("/metadata/managedFields") {
+        match listed(obj) {
             Some(Value::Array(list)) if list.is_empty() => Requested::Reset,
             Some(Value::Array(list)) if list.len() == 1 && list[0].as_object().is_some_and(|m| m.is_empty()) => {
                 Requested::Reset
@@ -239,6 +241,12 @@ impl ManagedFields {
             }
         }
     }
+}
+
+/// `metadata.managedFields` of `obj`. `Value::pointer` would allocate a string per
+/// path segment to unescape it, on every write.
+fn listed(obj: &Value) -> Option<&Value> {
+    obj.get("metadata")?.get("managedFields")
 }
 
 fn seconds(entry: &ManagedFieldsEntry) -> i64 {

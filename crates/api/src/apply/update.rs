@@ -51,7 +51,9 @@ pub fn record_create(managed: &mut ManagedFields, new: &Value, scope: &Scope, wr
     if !managed.entries.is_empty() {
         return record_update(managed, None, new, scope, writer, now);
     }
-    let fields = created(new, scope.root).difference(scope.strip).without_prefixes(&scope.ignored);
+    let mut fields = created(new, scope.root);
+    fields.remove(scope.strip);
+    fields.remove_prefixes(&scope.ignored);
     if fields.is_empty() {
         return;
     }

@@ -12,6 +12,7 @@ pub mod tls;
 pub mod admission;
 pub mod authz;
 pub mod finalizers;
+pub mod flowcontrol;
 pub mod handlers;
 pub mod kubernetes_endpoints;
 pub mod openapi;

@@ -12,7 +12,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use skiff_api::{registry, ApiError, ApiResult, Resource};
 use skiff_store::Store;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::authn::{Authenticator, UserInfo};
@@ -26,9 +25,10 @@ use crate::storage::{self, Objects};
 
 /// Bodies above this are refused with 413 before they are read in full.
 pub const MAX_BODY_BYTES: usize = 3 << 20;
-/// Requests handled at once (watches and other long-running requests excluded);
-/// beyond this clients get 429 with Retry-After.
-pub const MAX_IN_FLIGHT: usize = 600;
+/// Workload requests handled at once (watches and other long-running requests
+/// excluded); beyond this clients wait a little, then get 429 with Retry-After.
+/// Node heartbeats have a pool of their own ([`crate::flowcontrol`]).
+pub const MAX_IN_FLIGHT: usize = crate::flowcontrol::WORKLOAD_SLOTS;
 
 /// Everything handlers share.
 pub struct Context {
@@ -42,7 +42,7 @@ pub struct Context {
     pub kubelet: std::sync::OnceLock<Arc<crate::kubelet_client::KubeletClient>>,
     /// Signs ServiceAccount tokens (TokenRequest); set at start.
     pub service_account_key: std::sync::OnceLock<Arc<crate::serviceaccount::SigningKey>>,
-    in_flight: Semaphore,
+    in_flight: crate::flowcontrol::FlowControl,
 }
 
 impl Context {
@@ -61,7 +61,7 @@ impl Context {
             metrics: Default::default(),
             kubelet: std::sync::OnceLock::new(),
             service_account_key: std::sync::OnceLock::new(),
-            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            in_flight: Default::default(),
         })
     }
 
@@ -235,9 +235,12 @@ async fn resource(
     let _permit = if req.verb == Verb::Watch {
         None
     } else {
-        Some(ctx.in_flight.try_acquire().map_err(|_| ApiError::TooManyRequests {
-            message: "Too many requests, please try again later.".into(),
-            retry_after_seconds: 1,
+        let level = crate::flowcontrol::classify(req);
+        Some(ctx.in_flight.admit(level, crate::flowcontrol::QUEUE_WAIT).await.map_err(|_| {
+            ApiError::TooManyRequests {
+                message: "Too many requests, please try again later.".into(),
+                retry_after_seconds: 1,
+            }
         })?)
     };
     let gauge = match req.verb {

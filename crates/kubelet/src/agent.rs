@@ -135,9 +135,13 @@ impl Agent {
                 Err(e) => eprintln!("skiff: agent: no built-in images (pods need images imported by hand): {e}"),
             }
         }
+        // Pods' requests are rate-limited as upstream's kubelet's are; the
+        // heartbeat is not (upstream's separate heartbeat client).
+        let pods_client = crate::throttle::client(&self.client, Some(crate::throttle::Limits::KUBELET));
+        let heartbeat_client = crate::throttle::client(&self.client, None);
         let ctx = Arc::new(NodeContext {
             runtime: runtime.clone(),
-            client: self.client.clone(),
+            client: pods_client,
             node_name: cfg.node_name.clone(),
             host_ip: cfg.node_ip.clone(),
             log_root: cfg.data_dir.join("pods"),
@@ -149,6 +153,7 @@ impl Agent {
                 RuntimeChoice::Fake(_) => Arc::new(HollowProber),
                 _ => Arc::new(NetProber),
             },
+            sources: Default::default(),
         });
         // The pod manager starts before the Node is registered: static pods
         // run from their files whether or not the API server answers (a first
@@ -198,7 +203,7 @@ impl Agent {
             tasks.spawn(async move { crate::routes::run(client, name, &crate::routes::IpRouteTable, stop).await });
         }
         let heartbeat = Heartbeat {
-            client: self.client.clone(),
+            client: heartbeat_client,
             node: registered,
             node_ip: cfg.node_ip.clone(),
             machine: Machine::detect(&cfg.data_dir),

@@ -23,3 +23,4 @@ pub mod runtime;
 pub mod server;
 pub mod static_pods;
 pub mod testing;
+pub mod throttle;

@@ -65,7 +65,7 @@ pub async fn dispatch_pods(
                 continue;
             }
         };
-        match route(event, &ours) {
+        match route(crate::pod::manager::slim(event), &ours) {
             Route::All(e) => {
                 for tx in nodes.values() {
                     let _ = tx.send(e.clone()).await;

@@ -143,9 +143,12 @@ async fn run_node(
         tracing::warn!(node = %name, "hollow pods keep the fake's own addresses: {e}");
     }
     let dir = cfg.data_dir.join("hollow").join(&name);
+    // Each hollow node limits its pods' requests as an upstream kubelet does
+    // (its own 50 QPS, burst 100); its heartbeat is not limited. Both share
+    // the process's connections and retry 429s after their Retry-After.
     let ctx = Arc::new(NodeContext {
         runtime: runtime.clone(),
-        client: shared.client.clone(),
+        client: crate::throttle::client(&shared.client, Some(crate::throttle::Limits::KUBELET)),
         node_name: name.clone(),
         host_ip: cfg.node_ip.clone(),
         log_root: dir.join("pods"),
@@ -154,9 +157,10 @@ async fn run_node(
         resync: cfg.resync,
         cgroups: false,
         prober: Arc::new(HollowProber),
+        sources: Default::default(),
     });
     let heartbeat = Heartbeat {
-        client: shared.client.clone(),
+        client: crate::throttle::client(&shared.client, None),
         node: registered,
         node_ip: cfg.node_ip.clone(),
         machine: cfg.machine.clone(),

@@ -24,6 +24,22 @@ use crate::static_pods::starts::StaticStarts;
 /// A change to the pods bound to a node, as kube's watcher reports it.
 pub type PodEvent = watcher::Event<Pod>;
 
+/// `event` without what no kubelet reads: a pod's managedFields are kept in
+/// every worker's copy of its pod otherwise (a few KiB per pod, most of what a
+/// hollow pod costs).
+pub fn slim(event: PodEvent) -> PodEvent {
+    let strip = |mut p: Pod| {
+        p.metadata.managed_fields = None;
+        p
+    };
+    match event {
+        watcher::Event::InitApply(p) => watcher::Event::InitApply(strip(p)),
+        watcher::Event::Apply(p) => watcher::Event::Apply(strip(p)),
+        watcher::Event::Delete(p) => watcher::Event::Delete(strip(p)),
+        other => other,
+    }
+}
+
 /// How often sandboxes without a pod are looked for (after a complete list).
 pub const ORPHAN_CHECK: Duration = Duration::from_secs(10);
 
@@ -161,7 +177,7 @@ pub async fn watch_node_pods(
         };
         match event {
             Ok(e) => {
-                if tx.send(e).await.is_err() {
+                if tx.send(slim(e)).await.is_err() {
                     return;
                 }
             }
@@ -185,5 +201,24 @@ async fn remove_orphans(ctx: &NodeContext, workers: &HashMap<String, watch::Send
         if ctx.runtime.remove_pod_sandbox(&id).await.is_ok() && ctx.cgroups {
             super::cgroups::remove_pod_cgroups(&uid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slim_drops_managed_fields_and_keeps_the_rest() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u", "managedFields": [{"manager": "kubectl", "operation": "Update"}]},
+            "spec": {"containers": [{"name": "c"}], "nodeName": "n1"}
+        }))
+        .unwrap();
+        let watcher::Event::Apply(slimmed) = slim(watcher::Event::Apply(pod.clone())) else { panic!("not an Apply") };
+        assert_eq!(slimmed.metadata.managed_fields, None);
+        assert_eq!(slimmed.spec, pod.spec);
+        assert_eq!(slimmed.metadata.uid, pod.metadata.uid);
+        assert!(matches!(slim(watcher::Event::InitDone), watcher::Event::InitDone));
     }
 }

@@ -10,6 +10,7 @@ pub mod manager;
 pub mod observed;
 pub mod plan;
 pub mod probe;
+pub mod sources;
 pub mod status;
 pub mod volumes;
 pub mod worker;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,8 @@ pub struct NodeContext {
     /// How network probes and hooks reach pods ([`probe::NetProber`], or
     /// [`probe::HollowProber`] where pod addresses are not real).
     pub prober: Arc<dyn probe::Prober>,
+    /// The ConfigMaps and Secrets the pods use.
+    pub sources: super::sources::SourceCache,
 }
 
 /// How often configMap and secret volumes are re-read from the API and rewritten
@@ -63,8 +65,12 @@ struct Worker {
     ctx: Arc<NodeContext>,
     failures: BTreeMap<String, StartFailure>,
     /// The last status written (and, for a static pod, the uid of the mirror
-    /// pod it went to), so an unchanged one is not written again.
-    written: Option<(serde_json::Value, Option<String>)>,
+    /// pod it went to), so an unchanged one is not written again, and the next
+    /// status is computed from it (as upstream's status manager's cache): the
+    /// pod from the watch may not show our last write yet, and transition
+    /// times computed against that older status would differ from the ones
+    /// just written and make a needless write.
+    written: Option<(PodStatus, Option<String>)>,
     volumes_refreshed: Option<tokio::time::Instant>,
     /// Probe state per running container instance (by container id).
     probes: std::collections::HashMap<String, ContainerProbes>,
@@ -103,7 +109,9 @@ pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, s
             Some(p) => {
                 uid = p.metadata.uid.clone().unwrap_or_default();
                 static_pod = crate::static_pods::is_static(&p).then(|| p.clone());
-                match w.sync(&p).await {
+                // Boxed: the round's state lives only while it runs, not in
+                // every idle worker's task (30,000 on a hollow fleet).
+                match Box::pin(w.sync(&p)).await {
                     Ok(Some(next)) => next,
                     Ok(None) => return,
                     Err(e) => {
@@ -237,18 +245,27 @@ impl Worker {
         for (name, f) in self.failures.iter().filter(|(name, _)| name.as_str() != plan::SANDBOX) {
             waiting.entry(name.clone()).or_insert(Waiting { reason: f.reason.clone(), message: f.message.clone() });
         }
-        let st = status::pod_status(pod, &obs, &waiting, &views, &self.ctx.host_ip, chrono::Utc::now());
-        let value = serde_json::to_value(&st).unwrap_or_default();
-        let current = pod.status.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default());
         // A static pod's status goes to its mirror pod; one recreated
         // (`kubectl delete`) needs it written again.
         let target = pod.metadata.annotations.as_ref().and_then(|a| a.get(crate::static_pods::MIRROR_UID)).cloned();
-        let written = self.written.as_ref().filter(|(_, t)| *t == target).map(|(v, _)| v);
-        if current.as_ref() != Some(&value) && written != Some(&value) {
-            let patch = serde_json::json!({"status": value});
+        let written = self.written.as_ref().filter(|(_, t)| *t == target).map(|(w, _)| w);
+        let now = chrono::Utc::now();
+        let st = match written {
+            Some(w) if pod.status.as_ref() != Some(w) => {
+                let base = Pod { status: Some(w.clone()), ..pod.clone() };
+                status::pod_status(&base, &obs, &waiting, &views, &self.ctx.host_ip, now)
+            }
+            _ => status::pod_status(pod, &obs, &waiting, &views, &self.ctx.host_ip, now),
+        };
+        // The API keeps times to the second: a status equal once written is
+        // equal as JSON (compared only when the typed ones differ).
+        let same_as_api =
+            || pod.status.as_ref().is_some_and(|cur| serde_json::to_value(cur).ok() == serde_json::to_value(&st).ok());
+        if pod.status.as_ref() != Some(&st) && written != Some(&st) && !same_as_api() {
+            let patch = serde_json::json!({"status": &st});
             let name = pod.metadata.name.as_deref().unwrap_or("");
             match self.pods(pod).patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                Ok(_) => self.written = Some((value, target)),
+                Ok(_) => self.written = Some((st, target)),
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => return Err(e.into()),
             }
@@ -373,7 +390,15 @@ impl Worker {
         // (the API away, the ServiceAccount gone) is not repeated every second.
         let since = |d: Duration| self.volumes_refreshed.is_none_or(|t| t.elapsed() >= d);
         let due = (tokens_due && since(TOKEN_RETRY)) || since(VOLUME_REFRESH);
-        if !has || !due || !obs.sandboxes.iter().any(|s| s.ready) || pod.metadata.deletion_timestamp.is_some() {
+        // Before a container runs there is nothing to refresh: its start
+        // reads the sources and writes the volumes.
+        let running = obs.containers.iter().any(|c| c.phase == ContainerPhase::Running);
+        if !has
+            || !due
+            || !running
+            || !obs.sandboxes.iter().any(|s| s.ready)
+            || pod.metadata.deletion_timestamp.is_some()
+        {
             return;
         }
         self.volumes_refreshed = Some(tokio::time::Instant::now());
@@ -384,7 +409,7 @@ impl Worker {
                 self.lock_tokens().tokens()
             }
         };
-        if let Ok(sources) = self.env_sources(pod).await {
+        if let Ok(sources) = self.env_sources(pod, VOLUME_REFRESH).await {
             let volumes = VolumeManager { root: self.ctx.volume_root.clone() };
             if let Err(e) = volumes.setup(pod, &sources.config_maps, &sources.secrets, &tokens) {
                 tracing::info!(pod = ?pod.metadata.name, "refreshing volumes: {e}");
@@ -421,7 +446,7 @@ impl Worker {
             .ok_or_else(|| fail("CreateContainerConfigError", format!("no container {name}")))?;
         let image = c.image.clone().unwrap_or_default();
         self.ensure_image(&image, c.image_pull_policy.as_deref()).await?;
-        let sources = self.env_sources(pod).await.map_err(|e| fail("CreateContainerConfigError", e))?;
+        let sources = self.env_sources(pod, Duration::ZERO).await.map_err(|e| fail("CreateContainerConfigError", e))?;
         let mut cfg = config::container_config(pod, name, attempt, &sources, &sandbox.ip, &self.ctx.host_ip)
             .map_err(|e: ConfigError| fail("CreateContainerConfigError", e.to_string()))?;
         let tokens = self.tokens(pod).await.map_err(|e| fail("CreateContainerConfigError", e))?;
@@ -480,8 +505,9 @@ impl Worker {
         }
     }
 
-    /// The ConfigMaps and Secrets the pod's env refers to.
-    async fn env_sources(&self, pod: &Pod) -> Result<EnvSources, String> {
+    /// The ConfigMaps and Secrets the pod's env and volumes refer to, read
+    /// within `max_age` (zero: from the API now).
+    async fn env_sources(&self, pod: &Pod, max_age: Duration) -> Result<EnvSources, String> {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
         let mut out = EnvSources::default();
         let spec = pod.spec.clone().unwrap_or_default();
@@ -508,15 +534,14 @@ impl Worker {
         cms.dedup();
         secrets.sort();
         secrets.dedup();
-        let cm_api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), ns);
+        let (cache, client) = (&self.ctx.sources, &self.ctx.client);
         for name in cms {
-            if let Some(cm) = cm_api.get_opt(&name).await.map_err(|e| e.to_string())? {
+            if let Some(cm) = cache.config_map(client, ns, &name, max_age).await.map_err(|e| e.to_string())? {
                 out.config_maps.insert(name, cm);
             }
         }
-        let s_api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), ns);
         for name in secrets {
-            if let Some(s) = s_api.get_opt(&name).await.map_err(|e| e.to_string())? {
+            if let Some(s) = cache.secret(client, ns, &name, max_age).await.map_err(|e| e.to_string())? {
                 out.secrets.insert(name, s);
             }
         }

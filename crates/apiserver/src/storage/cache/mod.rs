@@ -21,11 +21,9 @@ use tokio_util::sync::CancellationToken;
 use super::resource_prefix;
 
 mod object;
+mod window;
 pub use object::CachedObject;
 
-/// How many recent events a cache keeps for watches that resume from a
-/// resourceVersion. Older resumes get 410 Expired and relist.
-const HISTORY: usize = 10_000;
 /// How long a request waits for a cache's first list before it gets 503.
 const READY_WAIT: Duration = Duration::from_secs(30);
 /// Per-cache fan-out buffer; a watcher further behind than this is cut off and
@@ -97,7 +95,11 @@ pub enum Fanout {
 struct State {
     objects: BTreeMap<String, Arc<CachedObject>>,
     revision: Revision,
+    /// Recent events for watches that resume from a resourceVersion; older
+    /// resumes get 410 Expired and relist. Sized by [`window`].
     history: VecDeque<Arc<CacheEvent>>,
+    /// When each event of `history` arrived.
+    arrived: VecDeque<std::time::Instant>,
     /// Events with a revision above this are all in `history`.
     history_floor: Revision,
     ready: bool,
@@ -180,7 +182,14 @@ impl Cacher {
         let mut stream = store.watch(self.prefix.as_bytes(), revision).await?;
         {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-            *state = State { objects, revision, history: VecDeque::new(), history_floor: revision, ready: true };
+            *state = State {
+                objects,
+                revision,
+                history: VecDeque::new(),
+                arrived: VecDeque::new(),
+                history_floor: revision,
+                ready: true,
+            };
         }
         self.revision.send_replace(revision);
         while let Some(batch) = stream.next().await {
@@ -209,6 +218,7 @@ impl Cacher {
 
     fn apply(&self, batch: skiff_store::WatchBatch) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
         for event in batch.events {
             let key = String::from_utf8_lossy(&event.kv.key).into_owned();
             let revision = event.kv.mod_revision;
@@ -229,12 +239,14 @@ impl Cacher {
                 }
             };
             let cache_event = Arc::new(cache_event);
-            if state.history.len() == HISTORY {
+            while state.arrived.front().is_some_and(|t| window::evict_oldest(state.history.len(), now - *t)) {
+                state.arrived.pop_front();
                 if let Some(old) = state.history.pop_front() {
                     state.history_floor = old.revision;
                 }
             }
             state.history.push_back(cache_event.clone());
+            state.arrived.push_back(now);
             self.send(Fanout::Event(cache_event));
         }
         state.revision = state.revision.max(batch.revision);

@@ -10,6 +10,8 @@
 //!
 //! The client shares the machine's two cores with the server, so the last watchers'
 //! latencies include the client's own work for the others (small: one frame each).
+//! Watchers keep their streams open until every round is measured: closing them
+//! as each one finishes would put their teardown into the last round.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -176,7 +178,14 @@ async fn watcher(
         }
         pending.extend_from_slice(rest);
     }
-    Ok(())
+    // Keep the stream open until the run ends (it aborts this task). A watcher
+    // that dropped its stream here would make its connection send a reset, and
+    // the server tear the watch down, while the last round is still being
+    // delivered to the others: 10,000 teardowns inside the last round's figures.
+    while let Some(frame) = body.frame().await {
+        frame?;
+    }
+    anyhow::bail!("the watch ended")
 }
 
 /// One whole watch line: the ADDED event of the next round's object is its arrival.

@@ -97,9 +97,8 @@ struct State {
     revision: Revision,
     /// Recent events for watches that resume from a resourceVersion; older
     /// resumes get 410 Expired and relist. Sized by [`window`].
-    history: VecDeque<Arc<CacheEvent>>,
-    /// When each event of `history` arrived.
-    arrived: VecDeque<std::time::Instant>,
+    /// Each with the time it arrived.
+    history: VecDeque<(std::time::Instant, Arc<CacheEvent>)>,
     /// Events with a revision above this are all in `history`.
     history_floor: Revision,
     ready: bool,
@@ -182,14 +181,7 @@ impl Cacher {
         let mut stream = store.watch(self.prefix.as_bytes(), revision).await?;
         {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-            *state = State {
-                objects,
-                revision,
-                history: VecDeque::new(),
-                arrived: VecDeque::new(),
-                history_floor: revision,
-                ready: true,
-            };
+            *state = State { objects, revision, history: VecDeque::new(), history_floor: revision, ready: true };
         }
         self.revision.send_replace(revision);
         while let Some(batch) = stream.next().await {
@@ -239,14 +231,12 @@ impl Cacher {
                 }
             };
             let cache_event = Arc::new(cache_event);
-            while state.arrived.front().is_some_and(|t| window::evict_oldest(state.history.len(), now - *t)) {
-                state.arrived.pop_front();
-                if let Some(old) = state.history.pop_front() {
+            while state.history.front().is_some_and(|(t, _)| window::evict_oldest(state.history.len(), now - *t)) {
+                if let Some((_, old)) = state.history.pop_front() {
                     state.history_floor = old.revision;
                 }
             }
-            state.history.push_back(cache_event.clone());
-            state.arrived.push_back(now);
+            state.history.push_back((now, cache_event.clone()));
             self.send(Fanout::Event(cache_event));
         }
         state.revision = state.revision.max(batch.revision);
@@ -334,7 +324,13 @@ impl Cacher {
                 if rv < state.history_floor {
                     return Err(ApiError::Expired(format!("too old resource version: {rv} ({})", state.history_floor)));
                 }
-                state.history.iter().filter(|e| e.revision > rv && e.key.starts_with(prefix)).cloned().collect()
+                state
+                    .history
+                    .iter()
+                    .map(|(_, e)| e)
+                    .filter(|e| e.revision > rv && e.key.starts_with(prefix))
+                    .cloned()
+                    .collect()
             }
         };
         Ok(Subscription { initial, revision: state.revision, live })

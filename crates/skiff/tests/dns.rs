@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::kubelet::{add_node, wait_for, FakeKubelet};
-use common::Cluster;
+use common::{free_port, Cluster};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use skiff_dns::message::Transport;
@@ -43,10 +43,6 @@ impl Dns {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 const OBJECTS: &str = r#"

@@ -7,6 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+#[path = "common/ports.rs"]
+mod ports;
+
+use ports::free_port;
+
 const SKIFF: &str = env!("CARGO_BIN_EXE_skiff");
 
 /// A running server, killed if a test fails before stopping it.
@@ -35,10 +40,6 @@ fn start_server(data_dir: &Path) -> (Server, Vec<String>) {
     let port = free_port().to_string();
     let data_dir = data_dir.to_str().unwrap();
     start(&["--bind-address", "127.0.0.1", "--https-listen-port", &port, "--data-dir", data_dir], &[])
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts `skiff server --disable-agent --disable-dns ARGS` with `env` added.

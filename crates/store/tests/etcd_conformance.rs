@@ -7,6 +7,12 @@
 //! listens on 127.0.0.1 only, on free ports, with its data in a temporary directory
 //! (in `/dev/shm` when there is one: etcd syncs every commit to disk).
 
+// The same loopback-port picker as skiff's own tests: below the ephemeral range, so
+// an outgoing connection cannot take a port between the probe and etcd's bind.
+#[path = "../../skiff/tests/common/ports.rs"]
+mod ports;
+
+use ports::free_port;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -161,11 +167,6 @@ impl Drop for Etcd {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port");
-    listener.local_addr().expect("bound socket has an address").port()
 }
 
 async fn new_store() -> (Arc<dyn Store>, Etcd) {

@@ -5,9 +5,9 @@
 
 pub mod kubelet;
 pub mod node;
+pub mod ports;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -51,9 +51,7 @@ fn in_netns(netns: Option<&str>, program: &str) -> Command {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use ports::free_port;
 
 impl Cluster {
     /// Starts a server on a new data directory and waits until it is ready.

@@ -16,6 +16,16 @@ pub struct CoreRun {
     /// CPU time per decision: unlike the rate, barely moved by other load on the machine.
     pub cpu_us_per_decision: f64,
     pub placed: usize,
+    /// FNV-1a over every (pod, node) binding in decision order: equal digests mean
+    /// identical decisions, so a change to the core can be checked to move no pod.
+    pub placements_digest: String,
+}
+
+fn fnv1a(hash: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *hash ^= u64::from(*b);
+        *hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
 }
 
 /// Runs the pure core over the workload.
@@ -36,8 +46,13 @@ pub fn run(nodes: usize, pods: usize, shape: Shape) -> anyhow::Result<CoreRun> {
     let started = Instant::now();
     let cpu_before = super::server::cpu_seconds("self");
     let mut placed = 0;
+    let mut digest = 0xcbf2_9ce4_8422_2325u64;
     while let Some(action) = core.schedule_next(Instant::now()) {
-        if let Action::Bind { pod, .. } = action {
+        if let Action::Bind { pod, node } = action {
+            fnv1a(&mut digest, pod.name.as_bytes());
+            fnv1a(&mut digest, b"\0");
+            fnv1a(&mut digest, node.as_bytes());
+            fnv1a(&mut digest, b"\n");
             core.bind_finished(&pod.uid, true, false, Instant::now());
             placed += 1;
         }
@@ -47,5 +62,6 @@ pub fn run(nodes: usize, pods: usize, shape: Shape) -> anyhow::Result<CoreRun> {
         decisions_per_s: pods as f64 / started.elapsed().as_secs_f64(),
         cpu_us_per_decision: cpu * 1e6 / pods as f64,
         placed,
+        placements_digest: format!("{digest:016x}"),
     })
 }

@@ -101,7 +101,8 @@ async fn run_case(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -
     let core = core::run(args.nodes, args.pods, shape)?;
     emit(json!({
         "bench": "scheduler", "case": case, "kind": "core", "nodes": args.nodes, "pods": args.pods,
-        "placed": core.placed, "decisions_per_s": round(core.decisions_per_s),
+        "placed": core.placed, "placements_digest": core.placements_digest,
+        "decisions_per_s": round(core.decisions_per_s),
         "cpu_us_per_decision": round(core.cpu_us_per_decision),
     }));
     if args.core_only {

@@ -49,6 +49,28 @@ pub struct Cache {
     generation: u64,
     changes: crate::changes::ChangeLog,
     images_changed: bool,
+    slots: Slots,
+}
+
+/// Hands out [`NodeInfo::slot`]s, freed ones first, so slots stay below the
+/// number of nodes ever held at once (topology columns are that long).
+#[derive(Debug, Default)]
+struct Slots {
+    next: u32,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn take(&mut self) -> u32 {
+        self.free.pop().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    fn give_back(&mut self, slot: u32) {
+        self.free.push(slot);
+    }
 }
 
 impl Cache {
@@ -76,7 +98,8 @@ impl Cache {
                 self.dirty.insert(name);
             }
             None => {
-                self.nodes.insert(name, Arc::new(NodeInfo::new(node)));
+                let info = NodeInfo { slot: self.slots.take(), ..NodeInfo::new(node) };
+                self.nodes.insert(name, Arc::new(info));
                 self.structure_changed = true;
             }
         }
@@ -87,7 +110,9 @@ impl Cache {
         self.record(crate::changes::Change::Other);
         if let Some(info) = self.nodes.get_mut(name) {
             if info.pods.is_empty() {
+                let slot = info.slot;
                 self.nodes.remove(name);
+                self.slots.give_back(slot);
             } else {
                 Arc::make_mut(info).node = None;
             }
@@ -98,7 +123,7 @@ impl Cache {
     fn node_entry(&mut self, name: &str) -> &mut NodeInfo {
         if !self.nodes.contains_key(name) {
             // A pod may arrive before its node; keep it on a node-less entry.
-            let ghost = NodeInfo { name: name.to_string(), ..Default::default() };
+            let ghost = NodeInfo { name: name.to_string(), slot: self.slots.take(), ..Default::default() };
             self.nodes.insert(name.to_string(), Arc::new(ghost));
         }
         self.dirty.insert(name.to_string());
@@ -112,7 +137,9 @@ impl Cache {
         if let Some(info) = self.nodes.get_mut(&node) {
             Arc::make_mut(info).remove_pod(uid);
             if info.node.is_none() && info.pods.is_empty() {
+                let slot = info.slot;
                 self.nodes.remove(&node);
+                self.slots.give_back(slot);
                 self.structure_changed = true;
             }
             self.dirty.insert(node);
@@ -246,6 +273,26 @@ mod tests {
 
     fn requested_cpu(snap: &Snapshot, node: &str) -> i64 {
         snap.get(node).unwrap().requested.milli_cpu
+    }
+
+    #[test]
+    fn slots_are_unique_and_reused_after_a_node_goes() {
+        let mut cache = Cache::new();
+        cache.add_node(node("n1").label("zone", "z1").build());
+        cache.add_node(node("n2").label("zone", "z2").build());
+        // A pod on a node not seen yet holds a slot too (its ghost entry).
+        cache.add_pod(pod("a").node("n3").build());
+        let slots = |c: &Cache| ["n1", "n2", "n3"].map(|n| c.node(n).map(|i| i.slot));
+        assert_eq!(slots(&cache), [Some(0), Some(1), Some(2)]);
+        cache.remove_node("n1");
+        cache.add_node(node("n4").label("zone", "z1").build());
+        assert_eq!(cache.node("n4").unwrap().slot, 0, "n1's slot is free again");
+        cache.add_node(node("n3").label("zone", "z3").build());
+        assert_eq!(cache.node("n3").unwrap().slot, 2, "the ghost keeps its slot when its node arrives");
+        let snap = cache.snapshot();
+        let zone = snap.topology.domains("zone");
+        let zone_of = |n: &str| zone.values[zone.of(snap.get(n).unwrap()) as usize].clone();
+        assert_eq!([zone_of("n2"), zone_of("n3"), zone_of("n4")], ["z2", "z3", "z1"]);
     }
 
     #[test]

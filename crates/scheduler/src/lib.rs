@@ -27,6 +27,7 @@ pub mod resources;
 pub mod schedule;
 pub mod selector;
 pub mod snapshot;
+pub mod topology;
 pub mod volumes;
 
 pub use config::{ConfigError, SchedulerConfig, DEFAULT_SCHEDULER_NAME};

@@ -18,6 +18,11 @@ pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 #[derive(Debug, Clone, Default)]
 pub struct NodeInfo {
     pub name: String,
+    /// A number no other node of the same cache (or snapshot) has while this one
+    /// exists, kept by copies: topology columns are indexed by it
+    /// ([`crate::topology`]). The cache assigns it; [`crate::snapshot::Snapshot::from_nodes`]
+    /// numbers its nodes itself.
+    pub slot: u32,
     pub node: Option<Arc<Node>>,
     pub labels: Labels,
     pub taints: Vec<Taint>,

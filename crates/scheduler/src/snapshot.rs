@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::node_info::NodeInfo;
 use crate::pod_info::NamespaceLabels;
 use crate::selector::Labels;
+use crate::topology::Topology;
 
 /// Nodes (sorted by name) and what plugins need across nodes. Only nodes whose
 /// Node object exists are listed.
@@ -27,22 +28,10 @@ pub struct Snapshot {
     pub changes: crate::changes::ChangeLog,
     pub(crate) with_required_anti_affinity: Vec<usize>,
     pub(crate) with_scoring_terms: Vec<usize>,
-    /// Label key → value → indices (sorted) of the nodes with that label, so a
-    /// PreFilter can name the nodes of a few topology domains without visiting all.
-    pub labels: Arc<LabelIndex>,
-}
-
-/// See [`Snapshot::labels`].
-pub type LabelIndex = HashMap<String, HashMap<String, Vec<usize>>>;
-
-fn label_index(nodes: &[Arc<NodeInfo>]) -> LabelIndex {
-    let mut index = LabelIndex::new();
-    for (i, n) in nodes.iter().enumerate() {
-        for (k, v) in &n.labels {
-            index.entry(k.clone()).or_default().entry(v.clone()).or_default().push(i);
-        }
-    }
-    index
+    /// Every label key's topology domains: each node's domain id, and each
+    /// domain's nodes, so a PreFilter can name the nodes of a few domains without
+    /// visiting all. Rebuilt only when the nodes or their labels change.
+    pub topology: Arc<Topology>,
 }
 
 fn set_member(list: &mut Vec<usize>, i: usize, member: bool) {
@@ -59,7 +48,8 @@ impl Snapshot {
     /// A snapshot of exactly these nodes (tests and simulations).
     pub fn from_nodes(nodes: Vec<NodeInfo>) -> Snapshot {
         let mut s = Snapshot::default();
-        s.rebuild(nodes.into_iter().map(Arc::new).collect());
+        let numbered = nodes.into_iter().enumerate().map(|(i, n)| Arc::new(NodeInfo { slot: i as u32, ..n }));
+        s.rebuild(numbered.collect());
         s
     }
 
@@ -74,7 +64,7 @@ impl Snapshot {
         self.with_scoring_terms =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].pods_with_scoring_terms > 0).collect();
         self.recount_images();
-        self.labels = Arc::new(label_index(&self.nodes));
+        self.topology = Arc::new(Topology::build(&self.nodes));
     }
 
     /// Puts `node` at index `i` (same name), keeping the affinity lists and the
@@ -87,7 +77,7 @@ impl Snapshot {
         self.nodes[i] = node;
         if relabelled {
             // Rare (a node's labels edited): rebuilding beats keeping a reverse index.
-            self.labels = Arc::new(label_index(&self.nodes));
+            self.topology = Arc::new(Topology::build(&self.nodes));
         }
     }
 

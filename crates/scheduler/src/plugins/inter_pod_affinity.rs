@@ -14,44 +14,77 @@ use crate::node_info::NodeInfo;
 use crate::pod_info::{AffinityTerm, NamespaceLabels, PodInfo, WeightedAffinityTerm};
 use crate::selector::Labels;
 use crate::snapshot::Snapshot;
+use crate::topology::{Domains, Topology, NONE};
 
 pub const NAME: &str = "InterPodAffinity";
 pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
 pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
 pub const REASON_EXISTING_ANTI_AFFINITY: &str = "node(s) didn't satisfy existing pods anti-affinity rules";
 
-/// Matching pods per topology domain: key → value → count. Nested so that the
-/// per-node filter looks domains up by `&str`, without building a key.
+/// Matching pods per topology domain: per topology key, a count by domain id
+/// (see [`crate::topology`]), so the per-node filter does array lookups.
 #[derive(Clone, Default, Debug)]
-struct Counts(HashMap<String, HashMap<String, i64>>);
+struct Counts {
+    /// Few keys (one per distinct term key): searched linearly.
+    keys: Vec<KeyCounts>,
+    /// Domains whose count is not 0: `is_empty` means "no domain".
+    nonzero: usize,
+}
+
+#[derive(Clone, Debug)]
+struct KeyCounts {
+    key: String,
+    domains: Arc<Domains>,
+    counts: Vec<i64>,
+}
 
 impl Counts {
-    fn get(&self, key: &str, value: &str) -> i64 {
-        self.0.get(key).and_then(|values| values.get(value)).copied().unwrap_or(0)
+    /// The count of `node`'s domain of `key` (0 when the node lacks the key).
+    #[inline]
+    fn get(&self, key: &str, node: &NodeInfo) -> i64 {
+        self.keys.iter().find(|k| k.key == key).map_or(0, |k| k.get(node))
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.nonzero == 0
     }
 
-    /// Adds `by` to the domain of `key` in `labels` (if the node has the key);
-    /// domains that drop to 0 are removed, so `is_empty` means "no domain".
-    fn update(&mut self, labels: &Labels, key: &str, by: i64) {
-        let Some(value) = labels.get(key) else { return };
-        let values = match self.0.get_mut(key) {
-            Some(values) => values,
-            None => self.0.entry(key.to_string()).or_default(),
-        };
-        let count = match values.get_mut(value.as_str()) {
-            Some(count) => count,
-            None => values.entry(value.clone()).or_default(),
-        };
-        *count += by;
-        if *count == 0 {
-            values.remove(value.as_str());
-            if values.is_empty() {
-                self.0.remove(key);
+    /// Adds `by` to `node`'s domain of `key`, if the node has the key.
+    fn update(&mut self, topology: &Topology, node: &NodeInfo, key: &str, by: i64) {
+        let i = match self.keys.iter().position(|k| k.key == key) {
+            Some(i) => i,
+            None => {
+                let domains = topology.domains(key);
+                if domains.of(node) == NONE {
+                    return;
+                }
+                let counts = vec![0; domains.len()];
+                self.keys.push(KeyCounts { key: key.to_string(), domains, counts });
+                self.keys.len() - 1
             }
+        };
+        let k = &mut self.keys[i];
+        let d = k.domains.of(node);
+        if d == NONE {
+            return;
+        }
+        let count = &mut k.counts[d as usize];
+        let was = *count;
+        *count += by;
+        match (was == 0, *count == 0) {
+            (true, false) => self.nonzero += 1,
+            (false, true) => self.nonzero -= 1,
+            _ => {}
+        }
+    }
+}
+
+impl KeyCounts {
+    #[inline]
+    fn get(&self, node: &NodeInfo) -> i64 {
+        match self.domains.of(node) {
+            NONE => 0,
+            d => self.counts[d as usize],
         }
     }
 }
@@ -69,6 +102,10 @@ struct FilterState {
     /// Domains holding pods the incoming pod's anti-affinity terms select.
     anti_affinity: Counts,
     namespaces: Arc<StdHashMap<String, Labels>>,
+    /// The topology the domain ids refer to.
+    topology: Arc<Topology>,
+    /// The domains of each of the incoming pod's required affinity terms' keys.
+    affinity_domains: Vec<Arc<Domains>>,
 }
 
 struct NsLabels<'a>(&'a StdHashMap<String, Labels>);
@@ -80,19 +117,29 @@ impl NamespaceLabels for NsLabels<'_> {
 }
 
 impl FilterState {
-    /// Counts `existing` (on a node with `labels`) `by` times (+1 add, -1 remove).
-    fn update_with(&mut self, pod: &PodInfo, existing: &PodInfo, labels: &Labels, by: i64) {
+    fn new(pod: &PodInfo, snap: &Snapshot) -> FilterState {
+        FilterState {
+            namespaces: snap.namespaces.clone(),
+            topology: snap.topology.clone(),
+            affinity_domains: pod.required_affinity.iter().map(|t| snap.topology.domains(&t.topology_key)).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Counts `existing` (on `node`) `by` times (+1 add, -1 remove).
+    fn update_with(&mut self, pod: &PodInfo, existing: &PodInfo, node: &NodeInfo, by: i64) {
         let ns = NsLabels(&self.namespaces);
+        let topology = &*self.topology;
         for t in existing.required_anti_affinity.iter().filter(|t| t.matches(pod, &ns)) {
-            self.existing_anti_affinity.update(labels, &t.topology_key, by);
+            self.existing_anti_affinity.update(topology, node, &t.topology_key, by);
         }
         if matches_all(&pod.required_affinity, existing, &ns) {
             for t in &pod.required_affinity {
-                self.affinity.update(labels, &t.topology_key, by);
+                self.affinity.update(topology, node, &t.topology_key, by);
             }
         }
         for t in pod.required_anti_affinity.iter().filter(|t| t.matches(existing, &ns)) {
-            self.anti_affinity.update(labels, &t.topology_key, by);
+            self.anti_affinity.update(topology, node, &t.topology_key, by);
         }
     }
 }
@@ -147,12 +194,14 @@ impl Plugin for InterPodAffinity {
 
 impl PreFilter for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Fit {
-        let mut s = FilterState { namespaces: snap.namespaces.clone(), ..Default::default() };
+        let mut s = FilterState::new(pod, snap);
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
         if own_terms {
             let key = memo_key(pod);
             let mut memo = self.memo.lock().expect("memo lock");
-            if let Some(m) = memo.as_mut().filter(|m| m.key == key) {
+            // Domain ids are only comparable within one topology.
+            let same_cluster = |m: &&mut Memo| m.key == key && Arc::ptr_eq(&m.state.topology, &snap.topology);
+            if let Some(m) = memo.as_mut().filter(same_cluster) {
                 if let Some(changes) = snap.pod_changes_since(m.log_id, m.generation) {
                     for change in changes {
                         let (other, by) = match &change {
@@ -161,7 +210,7 @@ impl PreFilter for InterPodAffinity {
                             Change::Other => unreachable!("pod_changes_since returns pod changes only"),
                         };
                         if let Some(node) = snap.get(&other.node_name) {
-                            m.state.update_with(pod, other, &node.labels, by);
+                            m.state.update_with(pod, other, node, by);
                         }
                     }
                     m.generation = snap.generation;
@@ -171,7 +220,7 @@ impl PreFilter for InterPodAffinity {
             }
             for node in &snap.nodes {
                 for existing in &node.pods {
-                    s.update_with(pod, existing, &node.labels, 1);
+                    s.update_with(pod, existing, node, 1);
                 }
             }
             *memo = Some(Memo { key, log_id: snap.changes.id, generation: snap.generation, state: s.clone() });
@@ -179,7 +228,7 @@ impl PreFilter for InterPodAffinity {
             // Only existing pods' anti-affinity can matter: visit just their nodes.
             for node in snap.nodes_with_required_anti_affinity() {
                 for existing in node.pods.iter().filter(|p| !p.required_anti_affinity.is_empty()) {
-                    s.update_with(pod, existing, &node.labels, 1);
+                    s.update_with(pod, existing, node, 1);
                 }
             }
             if s.existing_anti_affinity.is_empty() {
@@ -192,13 +241,13 @@ impl PreFilter for InterPodAffinity {
 
     fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
         if let Some(s) = state.read_mut::<FilterState>(NAME) {
-            s.update_with(pod, other, &node.labels, 1);
+            s.update_with(pod, other, node, 1);
         }
     }
 
     fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
         if let Some(s) = state.read_mut::<FilterState>(NAME) {
-            s.update_with(pod, other, &node.labels, -1);
+            s.update_with(pod, other, node, -1);
         }
     }
 }
@@ -208,37 +257,31 @@ impl Filter for InterPodAffinity {
         let Some(s) = state.read::<FilterState>(NAME) else { return Fit::Fits };
         // Affinity: every term's domain here must hold a matching pod...
         let mut pods_exist = true;
-        for t in &pod.required_affinity {
-            match node.labels.get(&t.topology_key) {
-                None => return Fit::unresolvable(REASON_AFFINITY),
-                Some(v) => {
-                    if s.affinity.get(&t.topology_key, v) <= 0 {
-                        pods_exist = false;
-                    }
-                }
+        for (t, domains) in pod.required_affinity.iter().zip(&s.affinity_domains) {
+            if domains.of(node) == NONE {
+                return Fit::unresolvable(REASON_AFFINITY);
+            }
+            if s.affinity.get(&t.topology_key, node) <= 0 {
+                pods_exist = false;
             }
         }
         // ...unless no pod matches anywhere and the pod matches its own terms: the
         // first pod of a group that wants to be together must be able to start.
-        let first_of_group =
-            s.affinity.is_empty() && matches_all(&pod.required_affinity, pod, &NsLabels(&s.namespaces));
-        if !pods_exist && !first_of_group {
-            return Fit::unresolvable(REASON_AFFINITY);
+        if !pods_exist {
+            let first_of_group =
+                s.affinity.is_empty() && matches_all(&pod.required_affinity, pod, &NsLabels(&s.namespaces));
+            if !first_of_group {
+                return Fit::unresolvable(REASON_AFFINITY);
+            }
         }
         for t in &pod.required_anti_affinity {
-            if let Some(v) = node.labels.get(&t.topology_key) {
-                if s.anti_affinity.get(&t.topology_key, v) > 0 {
-                    return Fit::unschedulable(REASON_ANTI_AFFINITY);
-                }
+            if s.anti_affinity.get(&t.topology_key, node) > 0 {
+                return Fit::unschedulable(REASON_ANTI_AFFINITY);
             }
         }
-        if !s.existing_anti_affinity.is_empty() {
-            // Few topology keys, many node labels: walk the keys.
-            for (key, values) in &s.existing_anti_affinity.0 {
-                if node.labels.get(key).is_some_and(|v| values.get(v.as_str()).is_some_and(|c| *c > 0)) {
-                    return Fit::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
-                }
-            }
+        // Few topology keys: walk them.
+        if !s.existing_anti_affinity.is_empty() && s.existing_anti_affinity.keys.iter().any(|k| k.get(node) > 0) {
+            return Fit::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
         }
         Fit::Fits
     }

@@ -17,6 +17,7 @@ use crate::node_info::{NodeInfo, HOSTNAME_LABEL};
 use crate::pod_info::PodInfo;
 use crate::selector::Selector;
 use crate::snapshot::Snapshot;
+use crate::topology::{Domains, Topology, NONE};
 
 pub const NAME: &str = "PodTopologySpread";
 pub const REASON: &str = "node(s) didn't match pod topology spread constraints";
@@ -86,47 +87,93 @@ fn has_all_keys(node: &NodeInfo, cs: &[Constraint]) -> bool {
     cs.iter().all(|c| node.labels.contains_key(&c.topology_key))
 }
 
+/// One `DoNotSchedule` constraint's counts, by domain id of its key.
+#[derive(Clone)]
+struct Spread {
+    constraint: Constraint,
+    domains: Arc<Domains>,
+    /// Matching pods per domain.
+    counts: Vec<i64>,
+    /// Whether a domain has a node that takes part (inclusion policies): only
+    /// those count for the minimum and for minDomains.
+    present: Vec<bool>,
+    present_count: i64,
+    /// The smallest count over present domains (`i64::MAX` with none).
+    min: i64,
+    /// 1 when the incoming pod matches its own selector.
+    self_match: i64,
+}
+
+impl Spread {
+    fn new(constraint: Constraint, pod: &PodInfo, topology: &Topology) -> Spread {
+        let domains = topology.domains(&constraint.topology_key);
+        Spread {
+            counts: vec![0; domains.len()],
+            present: vec![false; domains.len()],
+            present_count: 0,
+            min: i64::MAX,
+            self_match: i64::from(constraint.selector.matches(&pod.labels)),
+            constraint,
+            domains,
+        }
+    }
+
+    fn add(&mut self, domain: u32, by: i64) {
+        let d = domain as usize;
+        self.counts[d] += by;
+        if !self.present[d] {
+            self.present[d] = true;
+            self.present_count += 1;
+        }
+    }
+
+    fn recompute_min(&mut self) {
+        let present = self.counts.iter().zip(&self.present).filter(|(_, p)| **p);
+        self.min = present.map(|(c, _)| *c).min().unwrap_or(i64::MAX);
+    }
+
+    /// Whether a node in `domain` passes (see `filter`).
+    #[inline]
+    fn admits(&self, domain: u32) -> bool {
+        // With fewer domains than minDomains, the global minimum counts as 0.
+        let min = if self.present_count < self.constraint.min_domains { 0 } else { self.min };
+        let here = self.counts[domain as usize];
+        here.saturating_add(self.self_match).saturating_sub(min) <= self.constraint.max_skew
+    }
+}
+
 #[derive(Clone)]
 struct FilterState {
-    constraints: Vec<Constraint>,
-    /// Per constraint: domain value → matching pods.
-    counts: Vec<HashMap<String, i64>>,
-    /// Per constraint: the smallest count over its domains (`i64::MAX` with none).
-    min: Vec<i64>,
-    /// Per constraint: 1 when the incoming pod matches its own selector.
-    self_match: Vec<i64>,
+    spreads: Vec<Spread>,
     affinity: RequiredNodeAffinity,
+    /// The topology the domain ids refer to.
+    topology: Arc<Topology>,
 }
 
 impl FilterState {
-    fn recompute_min(&mut self, i: usize) {
-        self.min[i] = self.counts[i].values().copied().min().unwrap_or(i64::MAX);
+    /// Each constraint's domain for `node`, or `None` when it lacks a key (such
+    /// a node is no domain of any constraint).
+    fn domains_of(&self, node: &NodeInfo) -> Option<Vec<u32>> {
+        let mut ids = Vec::with_capacity(self.spreads.len());
+        for sp in &self.spreads {
+            match sp.domains.of(node) {
+                NONE => return None,
+                d => ids.push(d),
+            }
+        }
+        Some(ids)
     }
 
     fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, by: i64) {
-        if !has_all_keys(node, &self.constraints) {
-            return;
-        }
-        for i in 0..self.constraints.len() {
-            let c = &self.constraints[i];
+        let Some(ids) = self.domains_of(node) else { return };
+        for (sp, d) in self.spreads.iter_mut().zip(ids) {
+            let c = &sp.constraint;
             if !c.includes(pod, node, &self.affinity) || !c.counts(other, &pod.namespace) {
                 continue;
             }
-            let value = node.labels[&c.topology_key].clone();
-            *self.counts[i].entry(value).or_default() += by;
-            self.recompute_min(i);
+            sp.add(d, by);
+            sp.recompute_min();
         }
-    }
-}
-
-impl FilterState {
-    /// Whether a node in domain `value` of constraint `i` passes (see `filter`).
-    fn admits(&self, i: usize, value: &str) -> bool {
-        let c = &self.constraints[i];
-        // With fewer domains than minDomains, the global minimum counts as 0.
-        let min = if (self.counts[i].len() as i64) < c.min_domains { 0 } else { self.min[i] };
-        let here = self.counts[i].get(value).copied().unwrap_or(0);
-        here.saturating_add(self.self_match[i]).saturating_sub(min) <= c.max_skew
     }
 }
 
@@ -136,13 +183,15 @@ impl FilterState {
 /// Constraints with many domains (hostname) are not worth the walk.
 fn candidates(s: &FilterState, snap: &Snapshot) -> Option<Vec<usize>> {
     let mut best: Option<Vec<usize>> = None;
-    for (i, c) in s.constraints.iter().enumerate() {
+    for sp in &s.spreads {
         // No node has the key: none fits (the filter says why).
-        let Some(values) = snap.labels.get(&c.topology_key) else { return Some(Vec::new()) };
-        if values.len() * 4 > snap.len() {
+        if sp.domains.is_empty() {
+            return Some(Vec::new());
+        }
+        if sp.domains.len() * 4 > snap.len() {
             continue;
         }
-        let admitted = || values.iter().filter(|(v, _)| s.admits(i, v)).map(|(_, nodes)| nodes);
+        let admitted = || (0..sp.domains.len()).filter(|d| sp.admits(*d as u32)).map(|d| &sp.domains.nodes[d]);
         let size: usize = admitted().map(Vec::len).sum();
         if size * 2 > snap.len() || best.as_ref().is_some_and(|b| b.len() <= size) {
             continue;
@@ -197,7 +246,9 @@ impl PreFilter for PodTopologySpread {
         }
         let key = memo_key(pod);
         let mut memo = self.memo.lock().expect("memo lock");
-        if let Some(m) = memo.as_mut().filter(|m| m.key == key) {
+        // Domain ids are only comparable within one topology.
+        let same_cluster = |m: &&mut Memo| m.key == key && Arc::ptr_eq(&m.state.topology, &snap.topology);
+        if let Some(m) = memo.as_mut().filter(same_cluster) {
             if let Some(changes) = snap.pod_changes_since(m.log_id, m.generation) {
                 for change in changes {
                     let (other, by) = match &change {
@@ -217,27 +268,19 @@ impl PreFilter for PodTopologySpread {
                 return Fit::Fits;
             }
         }
+        let spreads = cs.into_iter().map(|c| Spread::new(c, pod, &snap.topology)).collect();
         let affinity = RequiredNodeAffinity::new(pod);
-        let mut counts = vec![HashMap::<String, i64>::new(); cs.len()];
-        for node in snap.nodes.iter().filter(|n| has_all_keys(n, &cs)) {
-            for (i, c) in cs.iter().enumerate() {
-                if c.includes(pod, node, &affinity) {
-                    let n = c.count(&node.pods, &pod.namespace);
-                    // Look up before inserting: domains are few, nodes many, and
-                    // the key would be an allocation per node.
-                    let value = &node.labels[&c.topology_key];
-                    match counts[i].get_mut(value) {
-                        Some(count) => *count += n,
-                        None => {
-                            counts[i].insert(value.clone(), n);
-                        }
-                    }
+        let mut s = FilterState { spreads, affinity, topology: snap.topology.clone() };
+        for node in &snap.nodes {
+            let Some(ids) = s.domains_of(node) else { continue };
+            for (sp, d) in s.spreads.iter_mut().zip(ids) {
+                if sp.constraint.includes(pod, node, &s.affinity) {
+                    let n = sp.constraint.count(&node.pods, &pod.namespace);
+                    sp.add(d, n);
                 }
             }
         }
-        let self_match = cs.iter().map(|c| i64::from(c.selector.matches(&pod.labels))).collect();
-        let mut s = FilterState { min: vec![0; cs.len()], self_match, constraints: cs, counts, affinity };
-        (0..s.constraints.len()).for_each(|i| s.recompute_min(i));
+        s.spreads.iter_mut().for_each(Spread::recompute_min);
         *memo = Some(Memo { key, log_id: snap.changes.id, generation: snap.generation, state: s.clone() });
         if let Some(nodes) = candidates(&s, snap) {
             state.restrict_candidates(nodes);
@@ -262,11 +305,12 @@ impl PreFilter for PodTopologySpread {
 impl Filter for PodTopologySpread {
     fn filter(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Fit {
         let Some(s) = state.read::<FilterState>(NAME) else { return Fit::Fits };
-        for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node.labels.get(&c.topology_key) else {
+        for sp in &s.spreads {
+            let d = sp.domains.of(node);
+            if d == NONE {
                 return Fit::unresolvable(REASON_MISSING_LABEL);
-            };
-            if !s.admits(i, value) {
+            }
+            if !sp.admits(d) {
                 return Fit::unschedulable(REASON);
             }
         }
@@ -430,6 +474,25 @@ mod tests {
         ];
         for (i, (p, want)) in cases.into_iter().enumerate() {
             assert_eq!(filter_all(&p.info(), &snap), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn min_domains_counts_missing_domains_as_empty() {
+        // z1 and z2 hold one web pod each: the minimum is 1, so maxSkew 1 admits both,
+        // unless minDomains asks for more domains than exist (the minimum is then 0).
+        let web = |name: &str, n: &str| pod(name).labels(&[("app", "web")]).node(n).build();
+        let mut n1 = NodeInfo::new(node("n1").label("zone", "z1").build());
+        n1.add_pod(web("a", "n1"));
+        let mut n2 = NodeInfo::new(node("n2").label("zone", "z2").build());
+        n2.add_pod(web("b", "n2"));
+        let snap = Snapshot::from_nodes(vec![n1, n2]);
+        for (min_domains, want) in [(None, [true, true]), (Some(2), [true, true]), (Some(3), [false, false])] {
+            let p = spread(pod("p"), "zone", 1, "DoNotSchedule")
+                .with_spec(|s| s.topology_spread_constraints.as_mut().unwrap()[0].min_domains = min_domains)
+                .info();
+            let fits: Vec<bool> = filter_all(&p, &snap).iter().map(Fit::fits).collect();
+            assert_eq!(fits, want, "minDomains {min_domains:?}");
         }
     }
 

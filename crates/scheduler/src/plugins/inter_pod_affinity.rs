@@ -477,6 +477,23 @@ mod tests {
     }
 
     #[test]
+    fn removing_an_existing_anti_affine_pod_lifts_its_rule() {
+        // The `lonely` pod on n3 keeps web pods out of z2; take it away in a what-if
+        // (its domain's count drops to 0) and n3 fits; put it back and it does not.
+        let snap = cluster();
+        let w = pod("w").labels(&[("app", "web")]).info();
+        let plugin = InterPodAffinity::default();
+        let mut s = CycleState::new();
+        plugin.pre_filter(&mut s, &w, &snap);
+        let n3 = snap.get("n3").unwrap();
+        assert!(!plugin.filter(&s, &w, n3).fits());
+        plugin.remove_pod(&mut s, &w, &n3.pods[0], n3);
+        assert!(plugin.filter(&s, &w, n3).fits());
+        plugin.add_pod(&mut s, &w, &n3.pods[0], n3);
+        assert_eq!(plugin.filter(&s, &w, n3), Fit::unschedulable(REASON_EXISTING_ANTI_AFFINITY));
+    }
+
+    #[test]
     fn preferred_terms_score_by_domain() {
         let snap = cluster();
         let p = pod("p")

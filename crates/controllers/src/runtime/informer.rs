@@ -130,7 +130,14 @@ where
     }
 
     /// Applies one watcher event to the store and tells the handlers what changed.
+    ///
+    /// Objects are kept without `metadata.managedFields`, as upstream's controller
+    /// manager keeps them (kubernetes#118455): no controller reads them, they are often
+    /// as big as the rest of the object, and every cached pod, ConfigMap or Lease would
+    /// carry them. Writes from a stripped copy are safe: the API server keeps the live
+    /// managedFields when an update leaves the field out.
     pub fn apply(&self, relist: &mut Relist<K>, event: Event<K>) {
+        let event = event.modify(|obj| obj.meta_mut().managed_fields = None);
         let changes = self.store_event(relist, event);
         if changes.is_empty() {
             return;
@@ -332,5 +339,33 @@ mod tests {
         informer.apply(&mut relist, Event::Delete(cm("a", "2")));
         assert_eq!(*seen.lock().unwrap(), [(false, Some("1".into())), (true, Some("2".into())), (true, None)]);
         assert!(MetaInformer::get_meta(&informer, "ns", "a").is_none());
+    }
+
+    #[test]
+    fn cached_objects_and_handlers_have_no_managed_fields() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let informer = Informer::<ConfigMap>::new("ConfigMap");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        informer.on_change(move |c| {
+            if let Change::Added(o) | Change::Updated { new: o, .. } = c {
+                s.lock().unwrap().push(o.metadata.managed_fields.clone());
+            }
+        });
+        let managed = |rv: &str| {
+            let mut c = cm("a", rv);
+            c.metadata.managed_fields =
+                Some(vec![ManagedFieldsEntry { manager: Some("kubectl".into()), ..Default::default() }]);
+            c
+        };
+        let mut relist = Relist::default();
+        informer.apply(&mut relist, Event::Init);
+        informer.apply(&mut relist, Event::InitApply(managed("1")));
+        informer.apply(&mut relist, Event::InitDone);
+        informer.apply(&mut relist, Event::Apply(managed("2")));
+        assert_eq!(*seen.lock().unwrap(), [None, None]);
+        let cached = informer.get("ns", "a").expect("cached");
+        assert_eq!(cached.metadata.managed_fields, None);
+        assert_eq!(cached.metadata.resource_version.as_deref(), Some("2"), "the rest is kept");
     }
 }

@@ -25,10 +25,6 @@ use crate::storage::{self, Objects};
 
 /// Bodies above this are refused with 413 before they are read in full.
 pub const MAX_BODY_BYTES: usize = 3 << 20;
-/// Workload requests handled at once (watches and other long-running requests
-/// excluded); beyond this clients wait a little, then get 429 with Retry-After.
-/// Node heartbeats have a pool of their own ([`crate::flowcontrol`]).
-pub const MAX_IN_FLIGHT: usize = crate::flowcontrol::WORKLOAD_SLOTS;
 
 /// Everything handlers share.
 pub struct Context {

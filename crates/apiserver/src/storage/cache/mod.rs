@@ -95,9 +95,9 @@ pub enum Fanout {
 struct State {
     objects: BTreeMap<String, Arc<CachedObject>>,
     revision: Revision,
-    /// Recent events for watches that resume from a resourceVersion; older
-    /// resumes get 410 Expired and relist. Sized by [`window`].
-    /// Each with the time it arrived.
+    /// Recent events, each with the time it arrived, for watches that resume
+    /// from a resourceVersion; older resumes get 410 Expired and relist. Sized
+    /// by [`window`].
     history: VecDeque<(std::time::Instant, Arc<CacheEvent>)>,
     /// Events with a revision above this are all in `history`.
     history_floor: Revision,

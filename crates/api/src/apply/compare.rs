@@ -166,6 +166,64 @@ fn created_below(new: &Value, node: Node, in_baseline: bool) -> FieldSet {
     out
 }
 
+/// What the creator of `new` owns, written straight as a `fieldsV1` object: exactly
+/// `{ let mut f = created(new, node); f.remove(strip); f.remove_prefixes(ignored);
+/// f.to_fields_v1() }`, in one walk that builds no [`FieldSet`] (every create runs this).
+/// Empty when the creator owns nothing.
+pub fn created_fields_v1(new: &Value, node: Node, strip: &FieldSet, ignored: &FieldSet) -> Map<String, Value> {
+    fields_v1_below(new, node, true, Some(strip), Some(ignored))
+}
+
+/// The `fieldsV1` object below one element, given the filters that apply there.
+type Below<'a> = &'a dyn Fn(Option<&FieldSet>, Option<&FieldSet>) -> Map<String, Value>;
+
+/// [`created_below`] filtered and rendered: `strip` drops members (only), `ignored`
+/// drops members with everything below them; `None` filters nothing.
+fn fields_v1_below(
+    new: &Value,
+    node: Node,
+    in_baseline: bool,
+    strip: Option<&FieldSet>,
+    ignored: Option<&FieldSet>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    // What `FieldSet::add` and then `to_fields_v1` would make of the element.
+    let mut add = |pe: PathElement, member: bool, below: Below<'_>| {
+        if ignored.is_some_and(|i| i.has_member(&pe)) {
+            return;
+        }
+        let member = member && !strip.is_some_and(|s| s.has_member(&pe));
+        let mut below = below(strip.and_then(|s| s.child(&pe)), ignored.and_then(|i| i.child(&pe)));
+        if below.is_empty() && !member {
+            return;
+        }
+        if member && !below.is_empty() {
+            below.insert(".".into(), Value::Object(Map::new()));
+        }
+        out.insert(pe.encode(), Value::Object(below));
+    };
+    match form(new, node) {
+        Form::Object(n, map) => {
+            let is_struct = matches!(node, Node::Struct(_));
+            for (key, child) in map {
+                let child_node = n.field(key);
+                let child_in_baseline =
+                    in_baseline && is_struct && matches!(child_node, Node::Struct(_)) && child.is_object();
+                add(PathElement::field(key.as_str()), !child_in_baseline, &|strip, ignored| {
+                    fields_v1_below(child, child_node, child_in_baseline, strip, ignored)
+                });
+            }
+        }
+        Form::List(l, items) if !in_baseline => {
+            for (pe, item) in index(l, items) {
+                add(pe, true, &|strip, ignored| fields_v1_below(item, l.item(), false, strip, ignored));
+            }
+        }
+        Form::List(..) | Form::Leaf => {}
+    }
+    out
+}
+
 /// Items by path element; a repeated element keeps its first item (upstream ignores
 /// duplicates in live objects the same way).
 pub(super) fn index(list: ListNode, items: &[Value]) -> BTreeMap<PathElement, &Value> {

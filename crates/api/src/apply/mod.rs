@@ -34,7 +34,7 @@ pub use managed::{ManagedFields, ManagedFieldsEntry, Operation, Requested};
 pub use path::{display as display_path, Path, PathElement};
 pub use schema::Node;
 pub use set::FieldSet;
-pub use update::{record_create, record_update};
+pub use update::{created_managed_fields, record_create, record_update};
 
 use serde_json::{Map, Value};
 

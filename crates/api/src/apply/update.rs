@@ -2,9 +2,9 @@
 //! the writer owns what it changed, and nobody else does any more (structured-merge-diff's
 //! `Updater.Update`).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::compare::{compare, created};
+use super::compare::{compare, created, created_fields_v1};
 use super::managed::{ManagedFields, ManagedFieldsEntry, Operation};
 use super::set::FieldSet;
 use super::{baseline, Manager, Scope, MAX_UPDATE_MANAGERS};
@@ -60,6 +60,28 @@ pub fn record_create(managed: &mut ManagedFields, new: &Value, scope: &Scope, wr
     managed.put(update_entry(writer, now, fields));
 }
 
+/// The `managedFields` of an object `writer` creates without sending any: what
+/// [`record_create`] into empty managed fields and [`ManagedFields::encode`] give, with
+/// the `fieldsV1` rendered in the walk itself. `None` when the writer owns nothing.
+pub fn created_managed_fields(new: &Value, scope: &Scope, writer: &Manager<'_>, now: &str) -> Option<Value> {
+    let fields = created_fields_v1(new, scope.root, scope.strip, &scope.ignored);
+    if fields.is_empty() {
+        return None;
+    }
+    let mut entry = json!({
+        "manager": writer.manager,
+        "operation": Operation::Update.as_str(),
+        "apiVersion": writer.api_version,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": Value::Object(fields),
+        "time": now,
+    });
+    if !writer.subresource.is_empty() {
+        entry["subresource"] = json!(writer.subresource);
+    }
+    Some(Value::Array(vec![entry]))
+}
+
 /// The `Update` entry `writer` owns after its write at `now`.
 fn update_entry(writer: &Manager<'_>, now: &str, fields: FieldSet) -> ManagedFieldsEntry {
     ManagedFieldsEntry {
@@ -69,5 +91,76 @@ fn update_entry(writer: &Manager<'_>, now: &str, fields: FieldSet) -> ManagedFie
         time: Some(now.to_string()),
         subresource: writer.subresource.to_string(),
         fields,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_managed_fields_are_what_record_create_encodes() {
+        let objects = [
+            (
+                ("", "v1", "ConfigMap"),
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c", "namespace": "d", "uid": "u", "creationTimestamp": "t", "labels": {"a": "1"}, "annotations": {}},
+                "data": {"k": "v", "e": ""}}),
+            ),
+            (
+                ("apps", "v1", "Deployment"),
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "generation": 1, "finalizers": ["x", "x"], "ownerReferences": [{"uid": "u", "name": "o", "kind": "K", "apiVersion": "v1"}]},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "strategy": {},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                        "containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80, "protocol": "TCP"}], "env": [], "resources": {"limits": {"cpu": "1"}}},
+                                       {"name": "c", "image": "duplicate"}],
+                        "tolerations": [{"key": "k", "operator": "Exists"}], "nodeSelector": null, "securityContext": {}}}},
+                "status": {"replicas": 1, "conditions": [{"type": "Available", "status": "True"}]}}),
+            ),
+            (
+                ("", "v1", "Pod"),
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "args": ["a", "b", "a"]}], "unknown": {"x": [1, {"y": 2}]}},
+                "status": {"phase": "Pending"}}),
+            ),
+            (("", "v1", "Pod"), json!({"metadata": {}, "spec": {}})),
+            (
+                ("", "v1", "Pod"),
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "resourceVersion": "5"}}),
+            ),
+            (
+                ("", "v1", "Service"),
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                "spec": {"ports": [{"port": 80, "protocol": "TCP"}, {"port": 53, "protocol": "UDP", "name": "dns"}], "clusterIP": "10.43.0.9"}}),
+            ),
+            (
+                ("example.com", "v1", "Widget"),
+                json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "spec": {"a": {"b": [1, 2]}, "c": null}, "status": {"s": 1}}),
+            ),
+        ];
+        for ((group, version, kind), obj) in objects {
+            let scopes = [
+                Scope::new(group, version, kind),
+                Scope::new(group, version, kind).ignoring(&["status"]),
+                Scope::new(group, version, kind).ignoring(&["spec"]).ignoring(&["metadata"]),
+                Scope::new(group, version, kind).ignoring(&["spec", "template", "spec"]),
+            ];
+            for (i, scope) in scopes.iter().enumerate() {
+                for subresource in ["", "status"] {
+                    let who = Manager { manager: "m", api_version: "v9", subresource };
+                    let now = "2025-01-01T00:00:01Z";
+                    let mut managed = ManagedFields::default();
+                    record_create(&mut managed, &obj, scope, &who, now);
+                    let expected = (!managed.entries.is_empty()).then(|| managed.encode());
+                    assert_eq!(
+                        created_managed_fields(&obj, scope, &who, now),
+                        expected,
+                        "{kind}, scope {i}, {subresource:?}"
+                    );
+                }
+            }
+        }
     }
 }

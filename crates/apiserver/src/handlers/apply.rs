@@ -123,8 +123,18 @@ fn record(call: &Call<'_>, managed: &mut ManagedFields, current: Option<&Value>,
     let api_version = call.resource.api_version();
     let who = Manager { manager: &manager, api_version: &api_version, subresource: &call.req.subresource };
     match current {
-        // A create: the one-walk form (it falls back to the general one when the
-        // request brought managedFields of its own).
+        // The commonest write, a create that brought no managedFields: its one entry
+        // is rendered straight to JSON.
+        None if managed.entries.is_empty() => {
+            match ssa::created_managed_fields(new, &scope(call), &who, &strategy::now()) {
+                Some(fields) => meta::set_meta(new, "managedFields", fields),
+                None => {
+                    meta::remove_meta(new, "managedFields");
+                }
+            }
+            return;
+        }
+        // A create with managedFields of its own.
         None => ssa::record_create(managed, new, &scope(call), &who, &strategy::now()),
         Some(_) => ssa::record_update(managed, current, new, &scope(call), &who, &strategy::now()),
     }

@@ -6,6 +6,8 @@
 //! (`Ignore`). skiff keeps objects as JSON, so it prunes those fields itself; what is
 //! stored is then what upstream would have stored.
 
+use std::fmt::Write;
+
 use serde_json::Value;
 use skiff_api::patch::{field_type, root_type, FieldType};
 use skiff_api::{ApiError, Cause, Target};
@@ -25,7 +27,7 @@ pub fn unknown_fields(group: &str, version: &str, kind: &str, obj: &Value) -> Ve
 pub fn prune_unknown_fields(group: &str, version: &str, kind: &str, obj: &mut Value) -> Vec<String> {
     let mut found = Vec::new();
     if let Some(root) = root_type(group, version, kind) {
-        prune_struct(root, obj, "", &mut found);
+        prune_struct(root, obj, &mut String::new(), &mut found);
     }
     found
 }
@@ -88,34 +90,48 @@ fn warnings(directive: FieldValidation, found: &[String]) -> Vec<String> {
     }
 }
 
-fn prune_struct(type_name: &str, value: &mut Value, path: &str, found: &mut Vec<String>) {
+/// `path` is the value's path, extended in place for each field (a path is copied only
+/// when a field is unknown: every create and update walks its whole body here).
+fn prune_struct(type_name: &str, value: &mut Value, path: &mut String, found: &mut Vec<String>) {
     let Value::Object(fields) = value else { return };
     fields.retain(|field, v| {
-        let field_path = if path.is_empty() { field.clone() } else { format!("{path}.{field}") };
-        match field_type(type_name, field) {
+        let len = path.len();
+        if len > 0 {
+            path.push('.');
+        }
+        path.push_str(field);
+        let known = match field_type(type_name, field) {
             Some(t) => {
-                prune_value(t, v, &field_path, found);
+                prune_value(t, v, path, found);
                 true
             }
             None => {
-                found.push(field_path);
+                found.push(path.clone());
                 false
             }
-        }
+        };
+        path.truncate(len);
+        known
     });
 }
 
-fn prune_value(t: &FieldType, value: &mut Value, path: &str, found: &mut Vec<String>) {
+fn prune_value(t: &FieldType, value: &mut Value, path: &mut String, found: &mut Vec<String>) {
+    let len = path.len();
     match (t, value) {
         (FieldType::Struct(name), value) => prune_struct(name, value, path, found),
         (FieldType::List(item), Value::Array(items)) => {
             for (i, v) in items.iter_mut().enumerate() {
-                prune_value(item, v, &format!("{path}[{i}]"), found);
+                let _ = write!(path, "[{i}]");
+                prune_value(item, v, path, found);
+                path.truncate(len);
             }
         }
         (FieldType::Map(item), Value::Object(entries)) => {
             for (key, v) in entries.iter_mut() {
-                prune_value(item, v, &format!("{path}.{key}"), found);
+                path.push('.');
+                path.push_str(key);
+                prune_value(item, v, path, found);
+                path.truncate(len);
             }
         }
         // Scalars, free-form content, and values of the wrong shape (left to validation).

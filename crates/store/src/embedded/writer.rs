@@ -34,9 +34,12 @@ pub enum Request {
 
 /// The latest state: unflushed writes over a data-file snapshot.
 ///
-/// The snapshot is taken when a group first needs it and dropped after the group:
-/// a snapshot held open would keep redb from reusing the pages that later flushes
-/// and compactions free, and the data file would grow.
+/// The snapshot is taken when a group first needs it and kept for the next groups
+/// until the data file has moved past it: opening one costs a read transaction and
+/// a metadata read, about as much as the lookups of a whole group. It is then dropped
+/// after the group that notices: a snapshot held open keeps redb from reusing the
+/// pages that later flushes and compactions free, so it must not outlive them by
+/// long, or the data file would grow.
 struct LatestIndex {
     db: Arc<Database>,
     snapshot: Option<ReadOnlyTable<&'static [u8], &'static [u8]>>,
@@ -66,9 +69,12 @@ impl LatestIndex {
         Ok(self.snapshot.as_ref().expect("just opened"))
     }
 
-    /// Ends the use of the snapshot (see the type's docs).
-    fn release(&mut self) {
-        self.snapshot = None;
+    /// Drops the snapshot if the data file holds revisions it lacks, `flushed`
+    /// being the data file's revision (see the type's docs).
+    fn release_if_behind(&mut self, flushed: Revision) {
+        if flushed > self.snapshot_revision {
+            self.snapshot = None;
+        }
     }
 }
 
@@ -131,7 +137,7 @@ impl WriterCore {
                 }
             }
         }
-        self.latest.release();
+        self.latest.release_if_behind(shared.flushed());
         pending.revision = self.revision;
         pending
     }

@@ -109,17 +109,18 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The index just past the string that starts (with its `"`) at `i`.
+/// The index just past the string that starts (with its `"`) at `i`. Jumps from one
+/// quote or backslash to the next: stored objects are mostly long strings (ConfigMap
+/// data), and this runs on every write and every event.
 fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+    loop {
+        let at = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[at] == b'"' {
+            return Some(at + 1);
         }
+        i = at + 2;
     }
-    None
 }
 
 /// The index just past the JSON value that starts at `i`.
@@ -193,5 +194,17 @@ mod tests {
         assert_eq!(out, json!({"a": [1, 2], "metadata": {"resourceVersion": "3"}}));
         assert!(with_resource_version(b"{\"metadata\": {\"a\"", 1).is_none());
         assert!(with_resource_version(b"not json", 1).is_none());
+    }
+
+    #[test]
+    fn strings_end_at_the_first_unescaped_quote() {
+        assert_eq!(string_end(b"\"abc\" x", 0), Some(5));
+        assert_eq!(string_end(b"\"a\\\"b\\\\\" x", 0), Some(8));
+        assert_eq!(string_end(b"\"\\\\\\\"\" x", 0), Some(6));
+        assert_eq!(string_end(b"\"abc", 0), None);
+        assert_eq!(string_end(b"\"abc\\", 0), None);
+        assert_eq!(string_end(b"\"abc\\\"", 0), None);
+        let long = format!("\"{}\\\"{}\" tail", "x".repeat(5000), "y".repeat(70));
+        assert_eq!(string_end(long.as_bytes(), 0), Some(long.len() - 5));
     }
 }

@@ -77,7 +77,7 @@ pub async fn run(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
     let server =
         Server::start_with(skiff, &args.dir, &["--disable-agent", "--disable-dns", "--cluster-cidr", "10.128.0.0/9"])
             .await?;
-    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig).await?;
+    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
     let bench_cpu0 = cpu_seconds("self");
 
     // Phase 1: the nodes register and go Ready.

@@ -67,7 +67,7 @@ async fn inside(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
     let server = Server::start_with(skiff, &args.dir, &["--node-name", NODE, "--disable-dns"]).await?;
     let socket = server.data_dir().join("agent/containerd/containerd.sock");
     let _cleanup = Sandboxes(socket.clone());
-    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig).await?;
+    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
     eprintln!("kubelet/startup: waiting for {NODE} to be Ready with the busybox image");
     wait_node_ready(&client, Duration::from_secs(180)).await?;
     let runtime = CriRuntime::connect_lazy(&socket.display().to_string())?;

@@ -109,7 +109,7 @@ async fn run_case(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -
         return Ok(());
     }
     let server = server::Server::start(skiff, &args.dir).await?;
-    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig).await?;
+    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
     eprintln!("scheduler/{case}: creating {} nodes", args.nodes);
     let fill_started = Instant::now();
     create_nodes(&client, args.nodes, args.clients).await?;

@@ -28,7 +28,7 @@ impl SchedulerThread {
                 Err(e) => return eprintln!("scheduler runtime: {e}"),
             };
             runtime.block_on(async move {
-                let client = match skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await {
+                let client = match skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, "kube-scheduler").await {
                     Ok(c) => c,
                     Err(e) => return eprintln!("scheduler client: {e}"),
                 };

@@ -65,9 +65,12 @@ pub fn config(
     })
 }
 
+/// How the agent names itself to the API server (User-Agent, hence field manager).
+pub const COMPONENT: &str = "kubelet";
+
 async fn client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
     if let Some(path) = &args.kubeconfig {
-        return Ok(skiff_scheduler::shell::client_from_kubeconfig(path).await?);
+        return Ok(skiff_scheduler::shell::client_from_kubeconfig(path, COMPONENT).await?);
     }
     let server = args.server.as_deref().context("--server or --kubeconfig is required")?;
     let ca = args.certificate_authority.as_ref().context("--certificate-authority is required with --server")?;
@@ -76,6 +79,7 @@ async fn client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
     let certs = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().context("parsing the CA")?;
     config.root_cert = Some(certs.into_iter().map(|c| c.to_vec()).collect());
     config.auth_info.token = args.token.clone().map(Into::into);
+    config.headers.push((http::header::USER_AGENT, skiff_scheduler::shell::user_agent(COMPONENT)));
     Ok(kube::Client::try_from(config)?)
 }
 

@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServerArgs;
 
+/// How this component names itself to the API server (User-Agent, hence field manager).
+const COMPONENT: &str = "coredns";
+
 /// Starts the DNS server's tasks. A port that cannot be bound (53 needs root;
 /// another resolver may hold it) is reported and the server runs without DNS.
 pub async fn start(
@@ -41,7 +44,7 @@ pub async fn start(
         }
     };
     let listen = server.local_addr();
-    let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig).await?;
+    let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig, COMPONENT).await?;
     tasks.spawn(skiff_dns::watch::run(client.clone(), state, shutdown.clone()));
     tasks.spawn(skiff_dns::kube_dns::run(client, cluster_ip, listen, shutdown.clone()));
     tasks.spawn(server.run(shutdown));

@@ -8,6 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::SchedulerArgs;
 
+/// How this component names itself to the API server (User-Agent, hence field manager).
+const COMPONENT: &str = "kube-scheduler";
+
 /// Builds the scheduler for the cluster of `kubeconfig`; the returned future runs
 /// it until `shutdown`. Configuration errors surface here, before anything runs.
 pub async fn build(
@@ -18,7 +21,7 @@ pub async fn build(
     let config = skiff_scheduler::shell::load_config(config)?;
     let names: Vec<&str> = config.profiles.iter().map(|p| p.scheduler_name.as_str()).collect();
     eprintln!("skiff: scheduler profiles: {}", names.join(", "));
-    let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig).await?;
+    let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig, COMPONENT).await?;
     let scheduler = skiff_scheduler::Scheduler::new(client, config);
     Ok(async move { scheduler.run(shutdown).await.context("the scheduler stopped") })
 }

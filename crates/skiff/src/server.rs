@@ -69,7 +69,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     }
     let cidr = args.node.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
-    let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
+    // Node IPAM is part of upstream's controller manager.
+    let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, "kube-controller-manager").await?;
     tasks.spawn({
         let shutdown = shutdown.clone();
         async move {
@@ -79,13 +80,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     });
     if !args.disable_servicelb {
-        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
+        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, "servicelb").await?;
         let lb = skiff_proxy::servicelb::ServiceLb::new(client, args.servicelb_pool.clone());
         tasks.spawn(lb.run(shutdown.clone()));
     }
     if let Some(mut config) = agent_config {
         config.client_ca_pem = std::fs::read_to_string(args.data_dir.join("tls/ca.crt")).ok();
-        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig).await?;
+        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, crate::agent::COMPONENT).await?;
         let ip = config.node_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
         crate::proxy::start(&args.node, &config.node_name, ip, client.clone(), &shutdown, &mut tasks).await?;
         let agent = skiff_kubelet::agent::Agent::new(config, client);

@@ -185,6 +185,16 @@ fn unschedulable_pod_gets_condition_and_event_then_schedules_on_a_new_node() {
     let want = "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: db}. preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.";
     assert!(condition.contains(want), "{condition}");
     assert!(condition.contains(r#""status":"False""#), "{condition}");
+    // The scheduler names itself (User-Agent), so it owns the condition it wrote.
+    let managers = c.ok(&[
+        "get",
+        "pod",
+        "big",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}/{.subresource}{\" \"}{end}",
+    ]);
+    assert!(managers.split_whitespace().any(|m| m == "kube-scheduler/status"), "{managers}");
     let events = wait_for(
         &c,
         &[

@@ -127,49 +127,12 @@ fn walk(old: Option<&Value>, new: Option<&Value>, node: Node, path: &mut Path, o
     }
 }
 
-/// The fields a create sets: exactly `compare(Some(&baseline(new)), Some(new), node).added`
-/// (a create modifies and removes nothing), in one walk of `new` without building the
-/// baseline, the key sets or the other two sets. Creates are the commonest write; this
-/// is their whole ownership computation.
-pub fn created(new: &Value, node: Node) -> FieldSet {
-    created_below(new, node, true)
-}
-
-/// The members below `new` (not `new` itself), built bottom-up: each level's set is
-/// made once and moved into its parent, where inserting whole paths cloned every
-/// path element along the way (this runs on every create).
-///
-/// `in_baseline`: the baseline holds this value, i.e. it is the root or a struct inside
-/// a struct (the baseline keeps structs, emptied of everything else). Such a value is
-/// never a member itself; anything else is new, and a member along with what is below it.
-fn created_below(new: &Value, node: Node, in_baseline: bool) -> FieldSet {
-    let mut out = FieldSet::new();
-    match form(new, node) {
-        Form::Object(n, map) => {
-            let is_struct = matches!(node, Node::Struct(_));
-            for (key, child) in map {
-                let child_node = n.field(key);
-                let child_in_baseline =
-                    in_baseline && is_struct && matches!(child_node, Node::Struct(_)) && child.is_object();
-                let below = created_below(child, child_node, child_in_baseline);
-                out.add(PathElement::field(key.as_str()), !child_in_baseline, below);
-            }
-        }
-        Form::List(l, items) if !in_baseline => {
-            for (pe, item) in index(l, items) {
-                out.add(pe, true, created_below(item, l.item(), false));
-            }
-        }
-        // In the baseline only the root can be a list or a leaf, and the root is no field.
-        Form::List(..) | Form::Leaf => {}
-    }
-    out
-}
-
 /// What the creator of `new` owns, written straight as a `fieldsV1` object: exactly
-/// `{ let mut f = created(new, node); f.remove(strip); f.remove_prefixes(ignored);
-/// f.to_fields_v1() }`, in one walk that builds no [`FieldSet`] (every create runs this).
-/// Empty when the creator owns nothing.
+/// `compare(Some(&baseline(new)), Some(new), node).added` (a create modifies and
+/// removes nothing) without `strip` and with nothing under `ignored`, rendered with
+/// `to_fields_v1` — in one walk of `new` that builds no baseline, key sets or
+/// [`FieldSet`]. Creates are the commonest write; this is their whole ownership
+/// computation. Empty when the creator owns nothing.
 pub fn created_fields_v1(new: &Value, node: Node, strip: &FieldSet, ignored: &FieldSet) -> Map<String, Value> {
     fields_v1_below(new, node, true, Some(strip), Some(ignored))
 }
@@ -177,8 +140,13 @@ pub fn created_fields_v1(new: &Value, node: Node, strip: &FieldSet, ignored: &Fi
 /// The `fieldsV1` object below one element, given the filters that apply there.
 type Below<'a> = &'a dyn Fn(Option<&FieldSet>, Option<&FieldSet>) -> Map<String, Value>;
 
-/// [`created_below`] filtered and rendered: `strip` drops members (only), `ignored`
-/// drops members with everything below them; `None` filters nothing.
+/// The fields below `new` (not `new` itself) that its creator owns.
+///
+/// `in_baseline`: the baseline holds this value, i.e. it is the root or a struct inside
+/// a struct (the baseline keeps structs, emptied of everything else). Such a value is
+/// never a member itself; anything else is new, and a member along with what is below
+/// it. `strip` drops members (only), `ignored` drops members with everything below
+/// them; `None` filters nothing.
 fn fields_v1_below(
     new: &Value,
     node: Node,
@@ -187,7 +155,8 @@ fn fields_v1_below(
     ignored: Option<&FieldSet>,
 ) -> Map<String, Value> {
     let mut out = Map::new();
-    // What `FieldSet::add` and then `to_fields_v1` would make of the element.
+    // The element as `to_fields_v1` writes it: `{}` for a member alone, its fields
+    // below with `"."` for a member that has some.
     let mut add = |pe: PathElement, member: bool, below: Below<'_>| {
         if ignored.is_some_and(|i| i.has_member(&pe)) {
             return;
@@ -275,8 +244,8 @@ mod tests {
             let node = Node::root(group, version, kind);
             let full = compare(Some(&super::super::baseline(&obj, node)), Some(&obj), node);
             assert!(full.modified.is_empty() && full.removed.is_empty(), "{kind}");
-            assert_eq!(created(&obj, node).to_fields_v1(), full.added.to_fields_v1(), "{kind}");
-            assert_eq!(created(&obj, node), full.added, "{kind}");
+            let none = FieldSet::new();
+            assert_eq!(Value::Object(created_fields_v1(&obj, node, &none, &none)), full.added.to_fields_v1(), "{kind}");
         }
     }
 

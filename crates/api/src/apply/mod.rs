@@ -6,8 +6,8 @@
 //! - [`ManagedFields`]: the `managedFields` entries of an object.
 //! - [`apply()`]: merges an applied configuration into the live object, with ownership,
 //!   pruning and conflicts.
-//! - [`record_update`]: ownership after any other write ([`record_create`]: its fast
-//!   form for a plain create).
+//! - [`record_update`]: ownership after any other write ([`created_managed_fields`]:
+//!   its fast form for a create that brought no `managedFields`).
 //!
 //! Where the schema is needed (list semantics, atomic structs and maps) it comes from the
 //! patch tables, see [`Node`]; kinds without a built-in type are handled without one.
@@ -34,7 +34,7 @@ pub use managed::{ManagedFields, ManagedFieldsEntry, Operation, Requested};
 pub use path::{display as display_path, Path, PathElement};
 pub use schema::Node;
 pub use set::FieldSet;
-pub use update::{created_managed_fields, record_create, record_update};
+pub use update::{created_managed_fields, record_update};
 
 use serde_json::{Map, Value};
 

@@ -51,24 +51,6 @@ impl FieldSet {
         }
     }
 
-    /// Adds `element` (one step below this set's root) as a member if `member`, and
-    /// `below` under it. `element` must not be in the set yet.
-    pub fn add(&mut self, element: PathElement, member: bool, below: FieldSet) {
-        match (member, below.is_empty()) {
-            (true, true) => {
-                self.members.insert(element);
-            }
-            (true, false) => {
-                self.members.insert(element.clone());
-                self.children.insert(element, below);
-            }
-            (false, false) => {
-                self.children.insert(element, below);
-            }
-            (false, true) => {}
-        }
-    }
-
     pub fn has(&self, path: &[PathElement]) -> bool {
         match path {
             [] => false,
@@ -116,41 +98,6 @@ impl FieldSet {
             })
             .collect();
         FieldSet { members, children }
-    }
-
-    /// [`FieldSet::difference`] in place: no copy of what stays (a create's own set
-    /// loses only the system fields).
-    pub fn remove(&mut self, other: &FieldSet) {
-        if !other.members.is_empty() {
-            self.members.retain(|pe| !other.members.contains(pe));
-        }
-        for (pe, theirs) in &other.children {
-            if let Some(mine) = self.children.get_mut(pe) {
-                mine.remove(theirs);
-                if mine.is_empty() {
-                    self.children.remove(pe);
-                }
-            }
-        }
-    }
-
-    /// [`FieldSet::without_prefixes`] in place.
-    pub fn remove_prefixes(&mut self, prefixes: &FieldSet) {
-        for pe in &prefixes.members {
-            self.members.remove(pe);
-            self.children.remove(pe);
-        }
-        for (pe, theirs) in &prefixes.children {
-            if prefixes.members.contains(pe) {
-                continue;
-            }
-            if let Some(mine) = self.children.get_mut(pe) {
-                mine.remove_prefixes(theirs);
-                if mine.is_empty() {
-                    self.children.remove(pe);
-                }
-            }
-        }
     }
 
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
@@ -323,28 +270,6 @@ mod tests {
         let status = set(&[&["status"]]);
         assert_eq!(s.difference(&status), set(&[&["status", "phase"], &["spec", "x"]]));
         assert_eq!(s.without_prefixes(&status), set(&[&["spec", "x"]]));
-    }
-
-    #[test]
-    fn in_place_removals_match_their_pure_forms() {
-        let sets = [
-            set(&[&["status"], &["status", "phase"], &["spec", "x"], &["spec", "y", "z"]]),
-            set(&[&["a"], &["b", "c"], &["b", "d"], &["e", "f", "g"]]),
-            set(&[&["status"]]),
-            set(&[&["spec", "y"], &["spec", "y", "z"], &["b"]]),
-            set(&[&["b", "c"], &["b", "d"], &["e", "f"]]),
-            FieldSet::new(),
-        ];
-        for l in &sets {
-            for r in &sets {
-                let mut removed = l.clone();
-                removed.remove(r);
-                assert_eq!(removed, l.difference(r), "{l:?} - {r:?}");
-                let mut pruned = l.clone();
-                pruned.remove_prefixes(r);
-                assert_eq!(pruned, l.without_prefixes(r), "{l:?} without {r:?}");
-            }
-        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::compare::{compare, created, created_fields_v1};
+use super::compare::{compare, created_fields_v1};
 use super::managed::{ManagedFields, ManagedFieldsEntry, Operation};
 use super::set::FieldSet;
 use super::{baseline, Manager, Scope, MAX_UPDATE_MANAGERS};
@@ -43,26 +43,9 @@ pub fn record_update(
     managed.cap_updaters(MAX_UPDATE_MANAGERS);
 }
 
-/// [`record_update`] for a create by one manager into empty `managed` (the request
-/// sent no `managedFields`): the creator owns exactly the fields it set, found in one
-/// walk of `new`. Same result as `record_update(managed, None, ..)`, for a fraction
-/// of the work.
-pub fn record_create(managed: &mut ManagedFields, new: &Value, scope: &Scope, writer: &Manager<'_>, now: &str) {
-    if !managed.entries.is_empty() {
-        return record_update(managed, None, new, scope, writer, now);
-    }
-    let mut fields = created(new, scope.root);
-    fields.remove(scope.strip);
-    fields.remove_prefixes(&scope.ignored);
-    if fields.is_empty() {
-        return;
-    }
-    managed.put(update_entry(writer, now, fields));
-}
-
 /// The `managedFields` of an object `writer` creates without sending any: what
-/// [`record_create`] into empty managed fields and [`ManagedFields::encode`] give, with
-/// the `fieldsV1` rendered in the walk itself. `None` when the writer owns nothing.
+/// `record_update(empty, None, ..)` and [`ManagedFields::encode`] give, for a fraction
+/// of the work (see [`created_fields_v1`]). `None` when the writer owns nothing.
 pub fn created_managed_fields(new: &Value, scope: &Scope, writer: &Manager<'_>, now: &str) -> Option<Value> {
     let fields = created_fields_v1(new, scope.root, scope.strip, &scope.ignored);
     if fields.is_empty() {
@@ -99,7 +82,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn created_managed_fields_are_what_record_create_encodes() {
+    fn created_managed_fields_are_what_record_update_encodes() {
         let objects = [
             (
                 ("", "v1", "ConfigMap"),
@@ -152,7 +135,7 @@ mod tests {
                     let who = Manager { manager: "m", api_version: "v9", subresource };
                     let now = "2025-01-01T00:00:01Z";
                     let mut managed = ManagedFields::default();
-                    record_create(&mut managed, &obj, scope, &who, now);
+                    record_update(&mut managed, None, &obj, scope, &who, now);
                     let expected = (!managed.entries.is_empty()).then(|| managed.encode());
                     assert_eq!(
                         created_managed_fields(&obj, scope, &who, now),

@@ -134,9 +134,8 @@ fn record(call: &Call<'_>, managed: &mut ManagedFields, current: Option<&Value>,
             }
             return;
         }
-        // A create with managedFields of its own.
-        None => ssa::record_create(managed, new, &scope(call), &who, &strategy::now()),
-        Some(_) => ssa::record_update(managed, current, new, &scope(call), &who, &strategy::now()),
+        // A create with managedFields of its own, and every update.
+        _ => ssa::record_update(managed, current, new, &scope(call), &who, &strategy::now()),
     }
     managed.write_to(new);
 }

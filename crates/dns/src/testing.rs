@@ -16,13 +16,27 @@ use crate::message::Transport;
 /// What the fake upstream answers for every A question.
 pub const UPSTREAM_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
 
+/// A UDP socket and a TCP listener on the same loopback port. The port comes from
+/// the UDP bind; another process may hold it for TCP (tests run in parallel), so
+/// that port is given up and another tried.
+async fn bind_udp_and_tcp() -> (UdpSocket, TcpListener) {
+    let mut last = None;
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind the fake upstream");
+        match TcpListener::bind(udp.local_addr().unwrap()).await {
+            Ok(tcp) => return (udp, tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP: {last:?}");
+}
+
 /// A resolver on 127.0.0.1 (UDP and TCP, one port) that answers every A
 /// question with [`UPSTREAM_ANSWER`] and anything else with NODATA. It stops
 /// when the returned token is cancelled (or dropped with the runtime).
 pub async fn fake_upstream() -> (SocketAddr, CancellationToken) {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind the fake upstream");
+    let (udp, tcp) = bind_udp_and_tcp().await;
     let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.expect("bind the fake upstream's TCP");
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move {

@@ -77,7 +77,8 @@ pub struct DnsServer {
 }
 
 impl DnsServer {
-    /// Binds UDP and TCP on `addr` (with port 0, both on the port UDP got).
+    /// Binds UDP and TCP on `addr` (with port 0, both on the port UDP got; when
+    /// another process holds that port for TCP, another port is tried).
     ///
     /// # Errors
     /// When either socket cannot be bound (port 53 needs root or
@@ -87,10 +88,17 @@ impl DnsServer {
         state: Arc<State>,
         upstream: Arc<dyn Upstream>,
     ) -> Result<DnsServer, ServerError> {
-        let udp = UdpSocket::bind(addr).await.map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
-        let addr = udp.local_addr().map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
-        let tcp = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, proto: "tcp", source })?;
-        Ok(DnsServer { udp: Arc::new(udp), tcp, state, upstream })
+        let mut attempts = if addr.port() == 0 { 50 } else { 1 };
+        loop {
+            let udp = UdpSocket::bind(addr).await.map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
+            let bound = udp.local_addr().map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
+            attempts -= 1;
+            match TcpListener::bind(bound).await {
+                Ok(tcp) => return Ok(DnsServer { udp: Arc::new(udp), tcp, state, upstream }),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts > 0 => continue,
+                Err(source) => return Err(ServerError::Bind { addr: bound, proto: "tcp", source }),
+            }
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -76,9 +76,27 @@ pub struct DnsServer {
     upstream: Arc<dyn Upstream>,
 }
 
+/// A UDP socket and a TCP listener on `addr`. With port 0 both take the port UDP
+/// got; another process may hold that port for TCP, so then another is tried.
+///
+/// # Errors
+/// When either socket cannot be bound.
+pub async fn bind_udp_and_tcp(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
+    let mut attempts = if addr.port() == 0 { 50 } else { 1 };
+    loop {
+        let udp = UdpSocket::bind(addr).await.map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
+        let bound = udp.local_addr().map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
+        attempts -= 1;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts > 0 => continue,
+            Err(source) => return Err(ServerError::Bind { addr: bound, proto: "tcp", source }),
+        }
+    }
+}
+
 impl DnsServer {
-    /// Binds UDP and TCP on `addr` (with port 0, both on the port UDP got; when
-    /// another process holds that port for TCP, another port is tried).
+    /// Binds UDP and TCP on `addr` (see [`bind_udp_and_tcp`]).
     ///
     /// # Errors
     /// When either socket cannot be bound (port 53 needs root or
@@ -88,17 +106,8 @@ impl DnsServer {
         state: Arc<State>,
         upstream: Arc<dyn Upstream>,
     ) -> Result<DnsServer, ServerError> {
-        let mut attempts = if addr.port() == 0 { 50 } else { 1 };
-        loop {
-            let udp = UdpSocket::bind(addr).await.map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
-            let bound = udp.local_addr().map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
-            attempts -= 1;
-            match TcpListener::bind(bound).await {
-                Ok(tcp) => return Ok(DnsServer { udp: Arc::new(udp), tcp, state, upstream }),
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts > 0 => continue,
-                Err(source) => return Err(ServerError::Bind { addr: bound, proto: "tcp", source }),
-            }
-        }
+        let (udp, tcp) = bind_udp_and_tcp(addr).await?;
+        Ok(DnsServer { udp: Arc::new(udp), tcp, state, upstream })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -8,7 +8,7 @@ use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::message::Transport;
@@ -16,26 +16,12 @@ use crate::message::Transport;
 /// What the fake upstream answers for every A question.
 pub const UPSTREAM_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
 
-/// A UDP socket and a TCP listener on the same loopback port. The port comes from
-/// the UDP bind; another process may hold it for TCP (tests run in parallel), so
-/// that port is given up and another tried.
-async fn bind_udp_and_tcp() -> (UdpSocket, TcpListener) {
-    let mut last = None;
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind the fake upstream");
-        match TcpListener::bind(udp.local_addr().unwrap()).await {
-            Ok(tcp) => return (udp, tcp),
-            Err(e) => last = Some(e),
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP: {last:?}");
-}
-
 /// A resolver on 127.0.0.1 (UDP and TCP, one port) that answers every A
 /// question with [`UPSTREAM_ANSWER`] and anything else with NODATA. It stops
 /// when the returned token is cancelled (or dropped with the runtime).
 pub async fn fake_upstream() -> (SocketAddr, CancellationToken) {
-    let (udp, tcp) = bind_udp_and_tcp().await;
+    let (udp, tcp) =
+        crate::server::bind_udp_and_tcp((Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind the fake upstream");
     let addr = udp.local_addr().unwrap();
     let stop = CancellationToken::new();
     let token = stop.clone();

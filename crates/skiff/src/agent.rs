@@ -79,8 +79,7 @@ async fn client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
     let certs = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().context("parsing the CA")?;
     config.root_cert = Some(certs.into_iter().map(|c| c.to_vec()).collect());
     config.auth_info.token = args.token.clone().map(Into::into);
-    config.headers.push((http::header::USER_AGENT, skiff_scheduler::shell::user_agent(COMPONENT)));
-    Ok(kube::Client::try_from(config)?)
+    Ok(skiff_scheduler::shell::client_from_config(config, COMPONENT)?)
 }
 
 /// The cluster CA: `--certificate-authority`, else the kubeconfig's cluster.

@@ -12,9 +12,6 @@ use skiff_controllers::runtime::OffsetFileClock;
 
 use crate::cli::{ControllerManagerArgs, ControllerTuning};
 
-/// How this component names itself to the API server (User-Agent, hence field manager).
-const COMPONENT: &str = "kube-controller-manager";
-
 /// Builds the controller manager for the cluster of `kubeconfig`; the returned
 /// future runs it until `shutdown`. An unknown controller name fails here,
 /// before anything runs.
@@ -32,7 +29,8 @@ pub async fn build(
         node_monitor_grace_period: Some(tuning.node_monitor_grace_period),
         terminated_pod_gc_threshold: Some(tuning.terminated_pod_gc_threshold),
     };
-    let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig, COMPONENT).await?;
+    let client =
+        skiff_scheduler::shell::client_from_kubeconfig(kubeconfig, skiff_controllers::runtime::FIELD_MANAGER).await?;
     let mut manager = ControllerManager::new(client, &config).context("invalid --disable-controllers")?;
     if let Some(path) = &tuning.test_clock_offset_file {
         manager = manager.with_clock(std::sync::Arc::new(OffsetFileClock { path: path.clone() }));

@@ -70,7 +70,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     let cidr = args.node.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
     // Node IPAM is part of upstream's controller manager.
-    let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, "kube-controller-manager").await?;
+    let client =
+        skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, skiff_controllers::runtime::FIELD_MANAGER).await?;
     tasks.spawn({
         let shutdown = shutdown.clone();
         async move {

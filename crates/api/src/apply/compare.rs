@@ -137,9 +137,6 @@ pub fn created_fields_v1(new: &Value, node: Node, strip: &FieldSet, ignored: &Fi
     fields_v1_below(new, node, true, Some(strip), Some(ignored))
 }
 
-/// The `fieldsV1` object below one element, given the filters that apply there.
-type Below<'a> = &'a dyn Fn(Option<&FieldSet>, Option<&FieldSet>) -> Map<String, Value>;
-
 /// The fields below `new` (not `new` itself) that its creator owns.
 ///
 /// `in_baseline`: the baseline holds this value, i.e. it is the root or a struct inside
@@ -155,22 +152,6 @@ fn fields_v1_below(
     ignored: Option<&FieldSet>,
 ) -> Map<String, Value> {
     let mut out = Map::new();
-    // The element as `to_fields_v1` writes it: `{}` for a member alone, its fields
-    // below with `"."` for a member that has some.
-    let mut add = |pe: PathElement, member: bool, below: Below<'_>| {
-        if ignored.is_some_and(|i| i.has_member(&pe)) {
-            return;
-        }
-        let member = member && !strip.is_some_and(|s| s.has_member(&pe));
-        let mut below = below(strip.and_then(|s| s.child(&pe)), ignored.and_then(|i| i.child(&pe)));
-        if below.is_empty() && !member {
-            return;
-        }
-        if member && !below.is_empty() {
-            below.insert(".".into(), Value::Object(Map::new()));
-        }
-        out.insert(pe.encode(), Value::Object(below));
-    };
     match form(new, node) {
         Form::Object(n, map) => {
             let is_struct = matches!(node, Node::Struct(_));
@@ -178,19 +159,45 @@ fn fields_v1_below(
                 let child_node = n.field(key);
                 let child_in_baseline =
                     in_baseline && is_struct && matches!(child_node, Node::Struct(_)) && child.is_object();
-                add(PathElement::field(key.as_str()), !child_in_baseline, &|strip, ignored| {
-                    fields_v1_below(child, child_node, child_in_baseline, strip, ignored)
-                });
+                let pe = PathElement::field(key.as_str());
+                add_element(&mut out, pe, child, child_node, child_in_baseline, strip, ignored);
             }
         }
         Form::List(l, items) if !in_baseline => {
             for (pe, item) in index(l, items) {
-                add(pe, true, &|strip, ignored| fields_v1_below(item, l.item(), false, strip, ignored));
+                add_element(&mut out, pe, item, l.item(), false, strip, ignored);
             }
         }
+        // In the baseline only the root can be a list or a leaf, and the root is no field.
         Form::List(..) | Form::Leaf => {}
     }
     out
+}
+
+/// Adds element `pe` (holding `value`) to `out` as `to_fields_v1` writes it: `{}` for
+/// a member alone, its fields below with `"."` for a member that has some.
+fn add_element(
+    out: &mut Map<String, Value>,
+    pe: PathElement,
+    value: &Value,
+    node: Node,
+    in_baseline: bool,
+    strip: Option<&FieldSet>,
+    ignored: Option<&FieldSet>,
+) {
+    if ignored.is_some_and(|i| i.has_member(&pe)) {
+        return;
+    }
+    let member = !in_baseline && !strip.is_some_and(|s| s.has_member(&pe));
+    let mut below =
+        fields_v1_below(value, node, in_baseline, strip.and_then(|s| s.child(&pe)), ignored.and_then(|i| i.child(&pe)));
+    if below.is_empty() && !member {
+        return;
+    }
+    if member && !below.is_empty() {
+        below.insert(".".into(), Value::Object(Map::new()));
+    }
+    out.insert(pe.encode(), Value::Object(below));
 }
 
 /// Items by path element; a repeated element keeps its first item (upstream ignores

@@ -35,6 +35,32 @@ pub struct ManagedFieldsEntry {
     pub fields: FieldSet,
 }
 
+/// One `managedFields` entry as the API writes it; `fields_v1` is already in its
+/// `fieldsV1` form.
+pub(super) fn encode_entry(
+    manager: &str,
+    operation: Operation,
+    api_version: &str,
+    time: Option<&str>,
+    subresource: &str,
+    fields_v1: Value,
+) -> Value {
+    let mut entry = json!({
+        "manager": manager,
+        "operation": operation.as_str(),
+        "apiVersion": api_version,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields_v1,
+    });
+    if let Some(time) = time {
+        entry["time"] = json!(time);
+    }
+    if !subresource.is_empty() {
+        entry["subresource"] = json!(subresource);
+    }
+    entry
+}
+
 impl ManagedFieldsEntry {
     /// Whether `self` and `other` are the same manager. Appliers are one manager whatever
     /// version they apply; updaters are one per version (upstream's manager identifier).
@@ -63,20 +89,14 @@ impl ManagedFieldsEntry {
     }
 
     fn encode(&self) -> Value {
-        let mut entry = json!({
-            "manager": self.manager,
-            "operation": self.operation.as_str(),
-            "apiVersion": self.api_version,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": self.fields.to_fields_v1(),
-        });
-        if let Some(time) = &self.time {
-            entry["time"] = json!(time);
-        }
-        if !self.subresource.is_empty() {
-            entry["subresource"] = json!(self.subresource);
-        }
-        entry
+        encode_entry(
+            &self.manager,
+            self.operation,
+            &self.api_version,
+            self.time.as_deref(),
+            &self.subresource,
+            self.fields.to_fields_v1(),
+        )
     }
 
     fn decode(i: usize, entry: &Value) -> Result<ManagedFieldsEntry, String> {

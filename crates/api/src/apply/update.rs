@@ -2,10 +2,10 @@
 //! the writer owns what it changed, and nobody else does any more (structured-merge-diff's
 //! `Updater.Update`).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::compare::{compare, created_fields_v1};
-use super::managed::{ManagedFields, ManagedFieldsEntry, Operation};
+use super::managed::{encode_entry, ManagedFields, ManagedFieldsEntry, Operation};
 use super::set::FieldSet;
 use super::{baseline, Manager, Scope, MAX_UPDATE_MANAGERS};
 
@@ -51,17 +51,9 @@ pub fn created_managed_fields(new: &Value, scope: &Scope, writer: &Manager<'_>, 
     if fields.is_empty() {
         return None;
     }
-    let mut entry = json!({
-        "manager": writer.manager,
-        "operation": Operation::Update.as_str(),
-        "apiVersion": writer.api_version,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": Value::Object(fields),
-        "time": now,
-    });
-    if !writer.subresource.is_empty() {
-        entry["subresource"] = json!(writer.subresource);
-    }
+    let fields = Value::Object(fields);
+    let entry =
+        encode_entry(writer.manager, Operation::Update, writer.api_version, Some(now), writer.subresource, fields);
     Some(Value::Array(vec![entry]))
 }
 
@@ -80,6 +72,7 @@ fn update_entry(writer: &Manager<'_>, now: &str, fields: FieldSet) -> ManagedFie
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn created_managed_fields_are_what_record_update_encodes() {

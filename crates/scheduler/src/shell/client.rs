@@ -21,16 +21,24 @@ use crate::config::SchedulerConfig;
 pub async fn client_from_kubeconfig(path: &Path, component: &str) -> Result<kube::Client> {
     let kubeconfig =
         Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig { path: path.to_path_buf(), source })?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|source| Error::Kubeconfig { path: path.to_path_buf(), source })?;
+    client_from_config(config, component)
+}
+
+/// A client for `config`, as `component` (see [`client_from_kubeconfig`]).
+///
+/// # Errors
+/// [`Error::Client`] when its TLS material or server cannot be used.
+pub fn client_from_config(mut config: kube::Config, component: &str) -> Result<kube::Client> {
     config.headers.push((http::header::USER_AGENT, user_agent(component)));
     kube::Client::try_from(config).map_err(Error::Client)
 }
 
 /// Upstream's form, `kube-scheduler/v1.32.0 (linux/amd64) kubernetes/<commit>`, with
 /// skiff's version.
-pub fn user_agent(component: &str) -> http::HeaderValue {
+fn user_agent(component: &str) -> http::HeaderValue {
     let agent = format!(
         "{component}/v1.32.0-skiff.{} ({}/{}) skiff",
         env!("CARGO_PKG_VERSION"),

@@ -12,7 +12,7 @@ mod watch;
 mod watched_pod;
 
 pub use actions::ApiActions;
-pub use client::{client_from_kubeconfig, load_config, user_agent};
+pub use client::{client_from_config, client_from_kubeconfig, load_config};
 pub use error::{Error, Result};
 
 use std::sync::Arc;

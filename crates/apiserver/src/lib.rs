@@ -7,6 +7,7 @@ pub mod authn;
 pub mod coalesce;
 pub mod kubeconfig;
 pub mod kubelet_client;
+pub mod loopback;
 pub mod pki;
 pub mod tls;
 pub mod admission;

@@ -407,7 +407,13 @@ where
     }
 }
 
-async fn read_and_handle(ctx: &Context, req: Request<Incoming>, peer: &Peer) -> HttpResponse {
+/// Reads a request's body, then handles it: what every connection, and the
+/// in-process [`crate::loopback::Loopback`], does with a request.
+pub(crate) async fn read_and_handle<B>(ctx: &Context, req: Request<B>, peer: &Peer) -> HttpResponse
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     let (parts, body) = req.into_parts();
     let bytes = match read_body(body).await {
         Ok(bytes) => bytes,
@@ -443,10 +449,15 @@ fn audit_id() -> uuid::Uuid {
 /// Reads a request body of at most `MAX_BODY_BYTES`. A larger one is read to its
 /// end and dropped (up to a bound), so that the client, still sending, receives
 /// the 413 instead of a reset connection.
-async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+async fn read_body<B>(body: B) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     const MAX_DRAIN: usize = 64 << 20;
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
+    let mut body = std::pin::pin!(body);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
         if let Ok(data) = frame.into_data() {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::authn::{Authenticator, TokenFileAuthenticator, UnionAuthenticator, X509Authenticator};
 use crate::authz::AllowAuthenticated;
+use crate::loopback::Loopback;
 use crate::pki::{Pki, ServingNames};
 use crate::server::{self, Context};
 
@@ -70,6 +71,7 @@ pub struct ApiServer {
     /// Where the admin kubeconfig was written.
     pub kubeconfig: PathBuf,
     pub local_addr: SocketAddr,
+    loopback: Loopback,
 }
 
 impl ApiServer {
@@ -129,7 +131,15 @@ impl ApiServer {
         crate::kubernetes_endpoints::ensure(&ctx.objects, advertise, local_addr.port())
             .await
             .map_err(StartError::Bootstrap)?;
-        Ok(ApiServer { ctx, listener, tls, url, kubeconfig, local_addr })
+        let admin = crate::tls::certs(pki.admin_cert_pem(), "admin certificate")?.remove(0);
+        let loopback = Loopback::new(ctx.clone(), admin);
+        Ok(ApiServer { ctx, listener, tls, url, kubeconfig, local_addr, loopback })
+    }
+
+    /// A transport for in-process clients, acting as the admin kubeconfig's user (see
+    /// [`crate::loopback`]).
+    pub fn loopback(&self) -> Loopback {
+        self.loopback.clone()
     }
 
     /// Serves until the shutdown token given to `start` is cancelled.

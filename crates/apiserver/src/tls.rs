@@ -93,7 +93,7 @@ fn root_store(ca_cert_pem: &str) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Pem { what, reason: e.to_string() })?;

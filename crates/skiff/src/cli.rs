@@ -345,6 +345,12 @@ pub struct ServerArgs {
     #[arg(long, env = "SKIFF_DISABLE_SCHEDULER")]
     pub disable_scheduler: bool,
 
+    /// Let the built-in components (scheduler, controllers, DNS, ServiceLB, the local
+    /// agent) reach the API server over HTTPS with the admin kubeconfig, as separate
+    /// processes would, instead of in-process.
+    #[arg(long, env = "SKIFF_COMPONENTS_OVER_HTTPS")]
+    pub components_over_https: bool,
+
     /// Controllers of the built-in controller manager not to run
     /// (comma-separated names, e.g. `deployment,garbagecollector`).
     #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]

@@ -1,6 +1,5 @@
 //! The controller manager: inside `skiff server` (a client of its own API
-//! server through the admin kubeconfig, like every component) or alone as
-//! `skiff controller-manager`.
+//! server, like every component) or alone as `skiff controller-manager`.
 
 use std::path::Path;
 
@@ -12,11 +11,12 @@ use skiff_controllers::runtime::OffsetFileClock;
 
 use crate::cli::{ControllerManagerArgs, ControllerTuning};
 
-/// Builds the controller manager for the cluster of `kubeconfig`; the returned
-/// future runs it until `shutdown`. An unknown controller name fails here,
-/// before anything runs.
-pub async fn build(
-    kubeconfig: &Path,
+/// Builds the controller manager on `client`, publishing `root_ca` (PEM) to every
+/// namespace; the returned future runs it until `shutdown`. An unknown controller
+/// name fails here, before anything runs.
+pub fn build(
+    client: kube::Client,
+    root_ca: Option<String>,
     disabled: &[String],
     local_path_dir: Option<std::path::PathBuf>,
     tuning: &ControllerTuning,
@@ -24,13 +24,11 @@ pub async fn build(
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let config = ManagerConfig {
         disabled: disabled.to_vec(),
-        root_ca: cluster_ca(kubeconfig),
+        root_ca,
         local_path_dir,
         node_monitor_grace_period: Some(tuning.node_monitor_grace_period),
         terminated_pod_gc_threshold: Some(tuning.terminated_pod_gc_threshold),
     };
-    let client =
-        skiff_scheduler::shell::client_from_kubeconfig(kubeconfig, skiff_controllers::runtime::FIELD_MANAGER).await?;
     let mut manager = ControllerManager::new(client, &config).context("invalid --disable-controllers")?;
     if let Some(path) = &tuning.test_clock_offset_file {
         manager = manager.with_clock(std::sync::Arc::new(OffsetFileClock { path: path.clone() }));
@@ -41,7 +39,7 @@ pub async fn build(
 
 /// The CA of the kubeconfig's current cluster (what the API server's
 /// certificate chains to), published to every namespace as `kube-root-ca.crt`.
-fn cluster_ca(kubeconfig: &Path) -> Option<String> {
+pub fn cluster_ca(kubeconfig: &Path) -> Option<String> {
     use base64::Engine;
     let config = kube::config::Kubeconfig::read_from(kubeconfig).ok()?;
     let context_name = config.current_context.as_deref()?;
@@ -58,7 +56,11 @@ fn cluster_ca(kubeconfig: &Path) -> Option<String> {
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let stop = crate::server::stop_signals()?;
     let shutdown = CancellationToken::new();
-    let manager = build(&args.kubeconfig, &args.disable_controllers, None, &args.tuning, shutdown.clone()).await?;
+    let client =
+        skiff_scheduler::shell::client_from_kubeconfig(&args.kubeconfig, skiff_controllers::runtime::FIELD_MANAGER)
+            .await?;
+    let root_ca = cluster_ca(&args.kubeconfig);
+    let manager = build(client, root_ca, &args.disable_controllers, None, &args.tuning, shutdown.clone())?;
     let task = tokio::spawn(manager);
     eprintln!("skiff: controller manager running against {}; stop with SIGTERM or Ctrl-C", args.kubeconfig.display());
     stop.await;

@@ -3,7 +3,6 @@
 //! `kube-system/kube-dns` Service at `--cluster-dns` pointing at it.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -20,7 +19,7 @@ const COMPONENT: &str = "coredns";
 /// another resolver may hold it) is reported and the server runs without DNS.
 pub async fn start(
     args: &ServerArgs,
-    kubeconfig: &Path,
+    access: &crate::api_client::ApiAccess,
     tasks: &mut JoinSet<()>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<SocketAddr>> {
@@ -44,7 +43,7 @@ pub async fn start(
         }
     };
     let listen = server.local_addr();
-    let client = skiff_scheduler::shell::client_from_kubeconfig(kubeconfig, COMPONENT).await?;
+    let client = access.client(COMPONENT).await?;
     tasks.spawn(skiff_dns::watch::run(client.clone(), state, shutdown.clone()));
     tasks.spawn(skiff_dns::kube_dns::run(client, cluster_ip, listen, shutdown.clone()));
     tasks.spawn(server.run(shutdown));

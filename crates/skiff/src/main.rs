@@ -1,6 +1,7 @@
 //! The `skiff` binary: parses the command line and runs the chosen component.
 
 mod agent;
+mod api_client;
 mod cli;
 mod config;
 mod controllers;

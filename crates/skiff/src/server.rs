@@ -11,6 +11,7 @@ use skiff_store::{CompactionPolicy, Compactor, RedbStore, Store};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+use crate::api_client::ApiAccess;
 use crate::cli::ServerArgs;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -35,6 +36,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("cannot start the API server")?;
     progress(started, &format!("API server listening on {}", apiserver.url));
     let kubeconfig = apiserver.kubeconfig.clone();
+    let access = match args.components_over_https {
+        true => ApiAccess::Kubeconfig(kubeconfig.clone()),
+        false => ApiAccess::InProcess(apiserver.loopback()),
+    };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(apiserver.run());
     let policy = match args.compaction_revisions {
@@ -43,8 +48,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     tasks.spawn(Compactor::new(store.clone(), policy, args.compaction_interval).run(shutdown.clone()));
     if !args.disable_scheduler {
-        let scheduler =
-            crate::scheduler::build(&kubeconfig, args.scheduler_config.as_deref(), shutdown.clone()).await?;
+        let client = access.client(crate::scheduler::COMPONENT).await?;
+        let scheduler = crate::scheduler::build(client, args.scheduler_config.as_deref(), shutdown.clone())?;
         tasks.spawn(async move {
             if let Err(e) = scheduler.await {
                 eprintln!("skiff: {e:#}");
@@ -54,24 +59,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     let storage = args.default_local_storage_path.clone().unwrap_or_else(|| args.data_dir.join("storage"));
     let manager = crate::controllers::build(
-        &kubeconfig,
+        access.client(skiff_controllers::runtime::FIELD_MANAGER).await?,
+        crate::controllers::cluster_ca(&kubeconfig),
         &args.disable_controllers,
         Some(storage),
         &args.controller_tuning,
         shutdown.clone(),
-    )
-    .await?;
+    )?;
     tasks.spawn(manager);
     progress(started, "controller manager started");
     if !args.disable_dns {
-        if let Some(addr) = crate::dns::start(&args, &kubeconfig, &mut tasks, shutdown.clone()).await? {
+        if let Some(addr) = crate::dns::start(&args, &access, &mut tasks, shutdown.clone()).await? {
             progress(started, &format!("cluster DNS listening on {addr} (udp, tcp)"));
         }
     }
     let cidr = args.node.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
     // Node IPAM is part of upstream's controller manager.
-    let client =
-        skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, skiff_controllers::runtime::FIELD_MANAGER).await?;
+    let client = access.client(skiff_controllers::runtime::FIELD_MANAGER).await?;
     tasks.spawn({
         let shutdown = shutdown.clone();
         async move {
@@ -81,13 +85,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     });
     if !args.disable_servicelb {
-        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, "servicelb").await?;
+        let client = access.client("servicelb").await?;
         let lb = skiff_proxy::servicelb::ServiceLb::new(client, args.servicelb_pool.clone());
         tasks.spawn(lb.run(shutdown.clone()));
     }
     if let Some(mut config) = agent_config {
         config.client_ca_pem = std::fs::read_to_string(args.data_dir.join("tls/ca.crt")).ok();
-        let client = skiff_scheduler::shell::client_from_kubeconfig(&kubeconfig, crate::agent::COMPONENT).await?;
+        let client = access.client(crate::agent::COMPONENT).await?;
         let ip = config.node_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
         crate::proxy::start(&args.node, &config.node_name, ip, client.clone(), &shutdown, &mut tasks).await?;
         let agent = skiff_kubelet::agent::Agent::new(config, client);

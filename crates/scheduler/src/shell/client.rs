@@ -36,6 +36,27 @@ pub fn client_from_config(mut config: kube::Config, component: &str) -> Result<k
     kube::Client::try_from(config).map_err(Error::Client)
 }
 
+/// A client whose requests go through `service` instead of a connection (the API
+/// server's in-process transport, `skiff_apiserver::loopback`), as `component`
+/// (see [`client_from_kubeconfig`]). Request URIs are paths, as kube-rs makes them.
+pub fn client_from_service<S, B>(service: S, component: &str) -> kube::Client
+where
+    S: tower::Service<http::Request<kube::client::Body>, Response = http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<tower::BoxError>,
+{
+    let agent = user_agent(component);
+    let service = tower::ServiceBuilder::new()
+        .map_request(move |mut req: http::Request<kube::client::Body>| {
+            req.headers_mut().insert(http::header::USER_AGENT, agent.clone());
+            req
+        })
+        .service(service);
+    kube::Client::new(service, "default")
+}
+
 /// Upstream's form, `kube-scheduler/v1.32.0 (linux/amd64) kubernetes/<commit>`, with
 /// skiff's version.
 fn user_agent(component: &str) -> http::HeaderValue {

@@ -12,7 +12,7 @@ mod watch;
 mod watched_pod;
 
 pub use actions::ApiActions;
-pub use client::{client_from_config, client_from_kubeconfig, load_config};
+pub use client::{client_from_config, client_from_kubeconfig, client_from_service, load_config};
 pub use error::{Error, Result};
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `metadata.managedFields`: who owns which fields, one entry per manager, decoded from
 //! and encoded to the object (upstream's `managedfields/internal/managedfields.go`).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::set::FieldSet;
 
@@ -45,20 +45,21 @@ pub(super) fn encode_entry(
     subresource: &str,
     fields_v1: Value,
 ) -> Value {
-    let mut entry = json!({
-        "manager": manager,
-        "operation": operation.as_str(),
-        "apiVersion": api_version,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields_v1,
-    });
+    // Built by hand: `json!` goes through `Serialize` for every string.
+    let text = |s: &str| Value::String(s.to_string());
+    let mut entry = serde_json::Map::new();
+    entry.insert("manager".into(), text(manager));
+    entry.insert("operation".into(), text(operation.as_str()));
+    entry.insert("apiVersion".into(), text(api_version));
     if let Some(time) = time {
-        entry["time"] = json!(time);
+        entry.insert("time".into(), text(time));
     }
+    entry.insert("fieldsType".into(), text("FieldsV1"));
+    entry.insert("fieldsV1".into(), fields_v1);
     if !subresource.is_empty() {
-        entry["subresource"] = json!(subresource);
+        entry.insert("subresource".into(), text(subresource));
     }
-    entry
+    Value::Object(entry)
 }
 
 impl ManagedFieldsEntry {
@@ -276,6 +277,7 @@ fn seconds(entry: &ManagedFieldsEntry) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn entry(manager: &str, operation: Operation, api_version: &str, time: &str) -> ManagedFieldsEntry {
         let mut fields = FieldSet::new();

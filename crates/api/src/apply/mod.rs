@@ -17,6 +17,7 @@ mod compare;
 mod fieldset;
 mod last_applied;
 mod managed;
+mod memo;
 mod merge;
 mod path;
 mod schema;
@@ -67,6 +68,9 @@ pub struct Scope {
     root: Node,
     strip: &'static FieldSet,
     ignored: FieldSet,
+    /// Names the type and the ignored paths: what, besides an object's layout, decides
+    /// the fields a create owns (see `memo`).
+    memo_key: String,
 }
 
 /// [`STRIPPED`] as a field set, built once: every write needs it.
@@ -77,7 +81,8 @@ static STRIP: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(|| {
 
 impl Scope {
     pub fn new(group: &str, version: &str, kind: &str) -> Scope {
-        Scope { root: Node::root(group, version, kind), strip: &STRIP, ignored: FieldSet::new() }
+        let memo_key = format!("{group}/{version}/{kind}");
+        Scope { root: Node::root(group, version, kind), strip: &STRIP, ignored: FieldSet::new(), memo_key }
     }
 
     /// Excludes the field at `path` and everything below it from ownership, as upstream
@@ -86,6 +91,8 @@ impl Scope {
     pub fn ignoring(mut self, path: &[&str]) -> Scope {
         let path: Path = path.iter().map(|f| PathElement::field(*f)).collect();
         self.ignored.insert(&path);
+        self.memo_key.push('|');
+        self.memo_key.push_str(&path.iter().map(|pe| pe.encode()).collect::<Vec<_>>().join("."));
         self
     }
 }

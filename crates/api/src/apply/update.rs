@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::compare::{compare, created_fields_v1};
 use super::managed::{encode_entry, ManagedFields, ManagedFieldsEntry, Operation};
+use super::memo;
 use super::set::FieldSet;
 use super::{baseline, Manager, Scope, MAX_UPDATE_MANAGERS};
 
@@ -47,7 +48,8 @@ pub fn record_update(
 /// `record_update(empty, None, ..)` and [`ManagedFields::encode`] give, for a fraction
 /// of the work (see [`created_fields_v1`]). `None` when the writer owns nothing.
 pub fn created_managed_fields(new: &Value, scope: &Scope, writer: &Manager<'_>, now: &str) -> Option<Value> {
-    let fields = created_fields_v1(new, scope.root, scope.strip, &scope.ignored);
+    let key = memo::key(&scope.memo_key, new);
+    let fields = memo::get_or_compute(key, || created_fields_v1(new, scope.root, scope.strip, &scope.ignored));
     if fields.is_empty() {
         return None;
     }
@@ -116,27 +118,41 @@ mod tests {
                 "spec": {"a": {"b": [1, 2]}, "c": null}, "status": {"s": 1}}),
             ),
         ];
-        for ((group, version, kind), obj) in objects {
-            let scopes = [
-                Scope::new(group, version, kind),
-                Scope::new(group, version, kind).ignoring(&["status"]),
-                Scope::new(group, version, kind).ignoring(&["spec"]).ignoring(&["metadata"]),
-                Scope::new(group, version, kind).ignoring(&["spec", "template", "spec"]),
-            ];
-            for (i, scope) in scopes.iter().enumerate() {
-                for subresource in ["", "status"] {
-                    let who = Manager { manager: "m", api_version: "v9", subresource };
-                    let now = "2025-01-01T00:00:01Z";
-                    let mut managed = ManagedFields::default();
-                    record_update(&mut managed, None, &obj, scope, &who, now);
-                    let expected = (!managed.entries.is_empty()).then(|| managed.encode());
-                    assert_eq!(
-                        created_managed_fields(&obj, scope, &who, now),
-                        expected,
-                        "{kind}, scope {i}, {subresource:?}"
-                    );
+        for ((group, version, kind), first) in objects {
+            // The second object has the first's layout, so its fields come from the memo.
+            for obj in [first.clone(), sibling(&first)] {
+                let scopes = [
+                    Scope::new(group, version, kind),
+                    Scope::new(group, version, kind).ignoring(&["status"]),
+                    Scope::new(group, version, kind).ignoring(&["spec"]).ignoring(&["metadata"]),
+                    Scope::new(group, version, kind).ignoring(&["spec", "template", "spec"]),
+                ];
+                for (i, scope) in scopes.iter().enumerate() {
+                    for subresource in ["", "status"] {
+                        let who = Manager { manager: "m", api_version: "v9", subresource };
+                        let now = "2025-01-01T00:00:01Z";
+                        let mut managed = ManagedFields::default();
+                        record_update(&mut managed, None, &obj, scope, &who, now);
+                        let expected = (!managed.entries.is_empty()).then(|| managed.encode());
+                        assert_eq!(
+                            created_managed_fields(&obj, scope, &who, now),
+                            expected,
+                            "{kind}, scope {i}, {subresource:?}"
+                        );
+                    }
                 }
             }
+        }
+    }
+
+    /// `value` with every leaf outside lists changed to another of its kind.
+    fn sibling(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), sibling(v))).collect()),
+            Value::String(s) => Value::String(format!("{s}-2")),
+            Value::Number(n) => json!(n.as_i64().unwrap_or(0) + 1),
+            Value::Bool(b) => Value::Bool(!b),
+            Value::Array(_) | Value::Null => value.clone(),
         }
     }
 }

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::informer::{Informer, MetaInformer};
+use super::lean::Lean;
 
 type Start = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
 
@@ -78,7 +79,7 @@ impl InformerFactory {
             tracing::warn!(kind = %key, "a typed informer was asked for after a dynamic one");
         }
         let informer = Informer::<K>::new(K::kind(&()).to_string());
-        let api = Api::<K>::all(self.inner.client.clone());
+        let api = Api::<Lean<K>>::all(self.inner.client.clone());
         let run = informer.clone();
         let _ = self.inner.starts.send(Box::new(move |shutdown| Box::pin(run.run(api, shutdown))));
         entries.entry(key).or_insert(Entry { typed: Box::new(informer.clone()), meta: Arc::new(informer.clone()) });
@@ -94,7 +95,7 @@ impl InformerFactory {
             return entry.meta.clone();
         }
         let informer = Informer::<DynamicObject>::new(resource.kind.clone());
-        let api = Api::<DynamicObject>::all_with(self.inner.client.clone(), resource);
+        let api = Api::<Lean<DynamicObject>>::all_with(self.inner.client.clone(), resource);
         let run = informer.clone();
         let _ = self.inner.starts.send(Box::new(move |shutdown| Box::pin(run.run(api, shutdown))));
         let meta: Arc<dyn MetaInformer> = Arc::new(informer.clone());

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::lean::Lean;
 use super::store::{key_of, Store};
 
 /// One change to one object, as handlers see it.
@@ -199,8 +200,9 @@ where
 
     /// Watches `api` until `shutdown`, keeping the store and telling handlers.
     /// Watch errors are retried with kube-runtime's default backoff.
-    pub async fn run(self, api: Api<K>, shutdown: CancellationToken) {
-        let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    /// Objects are decoded without their managedFields ([`Lean`]).
+    pub async fn run(self, api: Api<Lean<K>>, shutdown: CancellationToken) {
+        let mut stream = watcher(api, watcher::Config::default()).default_backoff().map_ok(unwrap_lean).boxed();
         let mut relist = Relist::default();
         loop {
             let item = tokio::select! {
@@ -213,6 +215,16 @@ where
                 None => return,
             }
         }
+    }
+}
+
+fn unwrap_lean<K>(event: Event<Lean<K>>) -> Event<K> {
+    match event {
+        Event::Apply(o) => Event::Apply(o.0),
+        Event::Delete(o) => Event::Delete(o.0),
+        Event::Init => Event::Init,
+        Event::InitApply(o) => Event::InitApply(o.0),
+        Event::InitDone => Event::InitDone,
     }
 }
 

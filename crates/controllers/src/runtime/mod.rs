@@ -17,6 +17,7 @@ pub mod events;
 pub mod expectations;
 pub mod factory;
 pub mod informer;
+pub mod lean;
 pub mod owner;
 pub mod queue;
 pub mod selector;

@@ -136,7 +136,8 @@ where
     /// manager keeps them (kubernetes#118455): no controller reads them, they are often
     /// as big as the rest of the object, and every cached pod, ConfigMap or Lease would
     /// carry them. Writes from a stripped copy are safe: the API server keeps the live
-    /// managedFields when an update leaves the field out.
+    /// managedFields when an update leaves the field out. ([`Informer::run`] decodes
+    /// objects without them already; this covers events from anywhere else.)
     pub fn apply(&self, relist: &mut Relist<K>, event: Event<K>) {
         let event = event.modify(|obj| obj.meta_mut().managed_fields = None);
         let changes = self.store_event(relist, event);

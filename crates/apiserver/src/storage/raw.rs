@@ -112,7 +112,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// The index just past the string that starts (with its `"`) at `i`. Jumps from one
 /// quote or backslash to the next: stored objects are mostly long strings (ConfigMap
 /// data), and this runs on every write and every event.
-fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
+pub(crate) fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
     loop {
         let at = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;

@@ -29,7 +29,8 @@ use crate::server::{read_and_handle, Context, Peer};
 
 /// Sends requests to the server's pipeline in-process, as the holder of one client
 /// certificate. Cheap to clone; a `tower::Service`, so a kube-rs `Client` can be
-/// built on it.
+/// built on it. Connection upgrades (exec, attach, port-forward) are not available
+/// this way; the built-in components make none.
 #[derive(Clone)]
 pub struct Loopback {
     ctx: Arc<Context>,
@@ -68,8 +69,18 @@ where
         Poll::Ready(Ok(()))
     }
 
+    /// Each request is handled on a task of its own, as a connection's stream is: a
+    /// panicking handler fails that request (500) instead of unwinding the component
+    /// that sent it, and a component that drops its request (shutting down, timing
+    /// out) does not cancel a write halfway.
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        let handled = tokio::spawn(async move { this.handle(req).await });
+        Box::pin(async move {
+            Ok(handled.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "an in-process request's handler failed");
+                crate::response::error(&skiff_api::ApiError::Internal("the request's handler failed".into()))
+            }))
+        })
     }
 }

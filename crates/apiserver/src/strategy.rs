@@ -256,14 +256,15 @@ pub fn generate_name(prefix: &str) -> String {
 mod tests {
     use super::*;
 
+    use serde_json::json;
+    use skiff_api::registry;
+
     #[test]
     fn uids_are_random_version_4_uuids() {
         let uids: std::collections::HashSet<uuid::Uuid> = (0..1000).map(|_| new_uid()).collect();
         assert_eq!(uids.len(), 1000);
         assert!(uids.iter().all(|u| u.get_version_num() == 4 && u.get_variant() == uuid::Variant::RFC4122));
     }
-    use serde_json::json;
-    use skiff_api::registry;
 
     #[test]
     fn create_sets_system_fields_and_drops_status() {

@@ -7,7 +7,7 @@
 //! memo turns that into one walk that copies keys and a hash lookup.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -16,16 +16,16 @@ const MAX_ENTRIES: usize = 512;
 /// Layouts longer than this (big lists) are not memoized.
 const MAX_LAYOUT_BYTES: usize = 4096;
 
-static MEMO: LazyLock<Mutex<HashMap<Vec<u8>, Map<String, Value>>>> = LazyLock::new(Default::default);
+static MEMO: LazyLock<Mutex<HashMap<Vec<u8>, Arc<Map<String, Value>>>>> = LazyLock::new(Default::default);
 
 /// The key of `value` in scope `scope_key`: the scope, then the layout (see the module
-/// docs), written unambiguously (keys with their lengths; lists as JSON). `None` when
-/// it is too long to keep.
+/// docs), written so that no two read the same: every key is tagged (`:`) and
+/// length-prefixed, a map ends with `}`, a list is its JSON. `None` when it is too
+/// long to keep.
 pub(super) fn key(scope_key: &str, value: &Value) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(256);
     push_str(&mut out, scope_key);
-    layout(value, &mut out);
-    (out.len() <= MAX_LAYOUT_BYTES).then_some(out)
+    layout(value, &mut out).then_some(out)
 }
 
 fn push_str(out: &mut Vec<u8>, s: &str) {
@@ -33,13 +33,19 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn layout(value: &Value, out: &mut Vec<u8>) {
+/// Appends `value`'s layout; false (and stops) once it is longer than
+/// `MAX_LAYOUT_BYTES`.
+fn layout(value: &Value, out: &mut Vec<u8>) -> bool {
     match value {
         Value::Object(map) => {
             out.push(b'{');
             for (key, child) in map {
+                // The tag keeps a key apart from the map's end, whatever its length.
+                out.push(b':');
                 push_str(out, key);
-                layout(child, out);
+                if !layout(child, out) {
+                    return false;
+                }
             }
             out.push(b'}');
         }
@@ -53,24 +59,26 @@ fn layout(value: &Value, out: &mut Vec<u8>) {
         Value::Number(_) => out.push(b'#'),
         Value::String(_) => out.push(b's'),
     }
+    out.len() <= MAX_LAYOUT_BYTES
 }
 
 /// The memoized fields of `key`, or those `compute` gives, kept for next time.
 pub(super) fn get_or_compute(key: Option<Vec<u8>>, compute: impl FnOnce() -> Map<String, Value>) -> Map<String, Value> {
     let Some(key) = key else { return compute() };
-    if let Some(fields) = lock().get(&key) {
-        return fields.clone();
+    let known = lock().get(&key).cloned();
+    if let Some(fields) = known {
+        return (*fields).clone();
     }
     let fields = compute();
     let mut memo = lock();
     if memo.len() >= MAX_ENTRIES {
         memo.clear();
     }
-    memo.insert(key, fields.clone());
+    memo.insert(key, Arc::new(fields.clone()));
     fields
 }
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<Vec<u8>, Map<String, Value>>> {
+fn lock() -> std::sync::MutexGuard<'static, HashMap<Vec<u8>, Arc<Map<String, Value>>>> {
     MEMO.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -98,6 +106,13 @@ mod tests {
             // Keys are length-prefixed: no two layouts read the same.
             (json!({"ab": "x", "c": "y"}), json!({"a": "x", "bc": "y"})),
         ];
+        // A key whose length's low byte is `}` (381 = 0x17D) cannot pass for the end of
+        // its map (the case a review found before keys were tagged).
+        let odd = ["\0b{\u{76}\u{1}\0\0", &"x".repeat(374)].concat();
+        assert_eq!(odd.len(), 381);
+        let one = json!({"spec": {"a": {odd: "v"}}});
+        let other = json!({"spec": {"a": {}, "b": {"x".repeat(374): "y"}}});
+        assert_ne!(key("s", &one), key("s", &other));
         for (one, other) in different {
             assert_ne!(key("s", &one), key("s", &other), "{one} {other}");
         }

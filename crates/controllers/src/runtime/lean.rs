@@ -95,7 +95,8 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Skipping<D> {
         self.inner.deserialize_struct(name, fields, SkippingVisitor { inner: visitor, level: self.level })
     }
 
-    /// Generated types read `metadata` as an `Option`: its `Some` goes on at this level.
+    /// A `metadata` read as an `Option` (as generated types' visitors do): its `Some`
+    /// goes on at this level.
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         self.inner.deserialize_option(SkippingVisitor { inner: visitor, level: self.level })
     }

@@ -39,7 +39,7 @@ pub fn build(
 
 /// The CA of the kubeconfig's current cluster (what the API server's
 /// certificate chains to), published to every namespace as `kube-root-ca.crt`.
-pub fn cluster_ca(kubeconfig: &Path) -> Option<String> {
+fn cluster_ca(kubeconfig: &Path) -> Option<String> {
     use base64::Engine;
     let config = kube::config::Kubeconfig::read_from(kubeconfig).ok()?;
     let context_name = config.current_context.as_deref()?;

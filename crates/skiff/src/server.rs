@@ -58,9 +58,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         progress(started, "scheduler started");
     }
     let storage = args.default_local_storage_path.clone().unwrap_or_else(|| args.data_dir.join("storage"));
+    // The cluster CA, published to every namespace and trusted by the local agent.
+    let ca_pem = std::fs::read_to_string(args.data_dir.join("tls/ca.crt")).ok();
+    // One client for the controller manager, node IPAM included (upstream's
+    // kube-controller-manager is one process, one identity).
+    let manager_client = access.client(skiff_controllers::runtime::FIELD_MANAGER).await?;
     let manager = crate::controllers::build(
-        access.client(skiff_controllers::runtime::FIELD_MANAGER).await?,
-        crate::controllers::cluster_ca(&kubeconfig),
+        manager_client.clone(),
+        ca_pem.clone(),
         &args.disable_controllers,
         Some(storage),
         &args.controller_tuning,
@@ -75,7 +80,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     let cidr = args.node.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
     // Node IPAM is part of upstream's controller manager.
-    let client = access.client(skiff_controllers::runtime::FIELD_MANAGER).await?;
+    let client = manager_client;
     tasks.spawn({
         let shutdown = shutdown.clone();
         async move {
@@ -90,7 +95,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tasks.spawn(lb.run(shutdown.clone()));
     }
     if let Some(mut config) = agent_config {
-        config.client_ca_pem = std::fs::read_to_string(args.data_dir.join("tls/ca.crt")).ok();
+        config.client_ca_pem = ca_pem;
         let client = access.client(crate::agent::COMPONENT).await?;
         let ip = config.node_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
         crate::proxy::start(&args.node, &config.node_name, ip, client.clone(), &shutdown, &mut tasks).await?;

@@ -75,7 +75,8 @@ where
     /// out) does not cancel a write halfway.
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        let handled = tokio::spawn(async move { this.handle(req).await });
+        // Boxed for the reason `server::serve_connection` boxes: a small task to move.
+        let handled = tokio::spawn(async move { Box::pin(this.handle(req)).await });
         Box::pin(async move {
             Ok(handled.await.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "an in-process request's handler failed");

@@ -399,7 +399,10 @@ where
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let ctx = ctx.clone();
         let peer = peer.clone();
-        async move { Ok::<_, std::convert::Infallible>(read_and_handle(&ctx, req, &peer).await) }
+        // Boxed: the handler's state machine is ~5 KiB, and hyper moves the
+        // service future into a task of its own per request (copied on spawn and
+        // again as the task finishes); a box is one pointer to move.
+        async move { Ok::<_, std::convert::Infallible>(Box::pin(read_and_handle(&ctx, req, &peer)).await) }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {

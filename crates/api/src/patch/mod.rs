@@ -24,7 +24,9 @@ mod tests;
 pub use json_patch::{json_patch, MAX_JSON_PATCH_OPERATIONS};
 pub use merge_patch::merge_patch;
 pub use strategic::strategic_merge_patch;
-pub use strategies::{field_type, patch_meta, patch_strategy, root_type, schema_definitions, FieldType, PatchMeta};
+pub use strategies::{
+    field_type, patch_meta, patch_strategy, root_type, schema_definitions, struct_fields, FieldType, Fields, PatchMeta,
+};
 
 use crate::error::{ApiError, Cause, Target};
 use value::{json_eq, nesting_depth, remove_key};

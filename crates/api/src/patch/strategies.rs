@@ -5,7 +5,6 @@
 //! Types are named by their OpenAPI definition name, `io.k8s.api.core.v1.PodSpec`, the
 //! same names the OpenAPI document uses.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 // k8s-openapi's own re-export: the schemars its impls were built against, no extra crate.
@@ -89,8 +88,18 @@ pub fn root_type(group: &str, version: &str, kind: &str) -> Option<&'static str>
 ///
 /// The schemas of every root type are built once, on first use.
 pub fn field_type(type_name: &str, field: &str) -> Option<&'static FieldType> {
-    schemas().get(type_name)?.get(field)
+    struct_fields(type_name)?.get(field)
 }
+
+/// The fields of the struct `type_name` by name, for callers that look up several
+/// fields of one struct; `None` when the type is unknown or has no fields.
+pub fn struct_fields(type_name: &str) -> Option<&'static Fields> {
+    schemas().get(type_name)
+}
+
+/// A struct's fields by name. foldhash: every create and update looks up each of
+/// its body's fields here (unknown-field pruning), and SipHash showed in profiles.
+pub type Fields = foldhash::HashMap<String, FieldType>;
 
 /// k8s-openapi's schema of every root type and of every type they reference, keyed by
 /// OpenAPI definition name, with references as `#/definitions/{name}`. Built once, on
@@ -104,7 +113,7 @@ pub fn schema_definitions() -> &'static schemars::Map<String, Schema> {
     })
 }
 
-type Structs = HashMap<String, HashMap<String, FieldType>>;
+type Structs = foldhash::HashMap<String, Fields>;
 
 fn schemas() -> &'static Structs {
     static SCHEMAS: OnceLock<Structs> = OnceLock::new();

@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
-use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -114,7 +113,7 @@ async fn full_list(conn: &mut Conn, path: &str) -> anyhow::Result<Listed> {
     let start = Instant::now();
     let resp = conn.send(Method::GET, path, None).await?;
     anyhow::ensure!(resp.status() == StatusCode::OK, "GET {path}: {}", resp.status());
-    let body = resp.into_body().collect().await?.to_bytes();
+    let body = resp.into_body().collect().await?;
     let elapsed = start.elapsed();
     let head: ListHead = serde_json::from_slice(&body)?;
     Ok(Listed { objects: head.items.len(), bytes: body.len(), elapsed })

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use http::{Method, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
 use super::client::{ConfigMapBody, Conn};
@@ -154,8 +153,8 @@ async fn watcher(
     let mut pending = Vec::new();
     let mut round = 0;
     while round < arrivals.len() {
-        let Some(frame) = body.frame().await else { anyhow::bail!("the watch ended") };
-        let Ok(data) = frame?.into_data() else { continue };
+        let Some(data) = body.data().await else { anyhow::bail!("the watch ended") };
+        let data = data?;
         let now = Instant::now();
         // The server sends one event per frame, but a line may still be split or
         // several joined; memchr keeps the scan cheap either way. Whole lines are
@@ -182,8 +181,8 @@ async fn watcher(
     // that dropped its stream here would make its connection send a reset, and
     // the server tear the watch down, while the last round is still being
     // delivered to the others: 10,000 teardowns inside the last round's figures.
-    while let Some(frame) = body.frame().await {
-        frame?;
+    while let Some(data) = body.data().await {
+        data?;
     }
     anyhow::bail!("the watch ended")
 }

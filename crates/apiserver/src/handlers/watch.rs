@@ -20,6 +20,10 @@ use crate::response::HttpResponse;
 use crate::storage::cache::{CacheEvent, EventType, Fanout, WatchStart};
 use crate::storage::{self, Filter};
 
+/// How many events in a row a watcher takes before it checks its deadline and the
+/// server's shutdown (see `events`).
+const CHECK_EVERY: u32 = 64;
+
 /// How often a watcher that asked for bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -228,16 +232,25 @@ fn events(res: &'static Resource, w: Watcher, mut sub: crate::storage::cache::Su
         tokio::pin!(cancelled);
         let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
         ticker.tick().await;
+        let mut unchecked = 0u32;
         loop {
+            // Events first (`biased`): a watcher woken by an event takes it without
+            // polling the other branches, whose futures stay registered from the last
+            // time the stream waited. Polling them for every delivery (the
+            // cancellation future takes its token's lock) was ~7% of a delivery in
+            // a burst to 10,000 watchers. A watcher that never waits checks its
+            // deadline and the shutdown every `CHECK_EVERY` events instead.
             tokio::select! {
-                _ = &mut deadline => break,
-                _ = &mut cancelled => break,
-                _ = ticker.tick(), if w.bookmarks => {
-                    let revision = w.cache.quiet_revision(&sub.live).unwrap_or(last).max(last);
-                    yield Ok(Frame::data(bookmark(res, revision, false)));
-                }
+                biased;
                 received = sub.live.recv() => match received {
                     Ok(Fanout::Event(e)) => {
+                        unchecked += 1;
+                        if unchecked >= CHECK_EVERY {
+                            unchecked = 0;
+                            if deadline.is_elapsed() || w.shutdown.is_cancelled() {
+                                break;
+                            }
+                        }
                         if e.revision <= last && e.revision <= sub.revision {
                             continue;
                         }
@@ -252,6 +265,12 @@ fn events(res: &'static Resource, w: Watcher, mut sub: crate::storage::cache::Su
                     // resourceVersion it saw, which the cache's history (larger than
                     // the fan-out buffer) still serves: no relist.
                     Err(RecvError::Lagged(_)) => break,
+                },
+                _ = &mut deadline => break,
+                _ = &mut cancelled => break,
+                _ = ticker.tick(), if w.bookmarks => {
+                    let revision = w.cache.quiet_revision(&sub.live).unwrap_or(last).max(last);
+                    yield Ok(Frame::data(bookmark(res, revision, false)));
                 }
             }
         }

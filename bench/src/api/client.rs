@@ -107,7 +107,12 @@ impl Conn {
     }
 
     /// Sends a request and reads the whole response body.
-    pub async fn call(&mut self, method: Method, path: &str, body: Option<Bytes>) -> anyhow::Result<(StatusCode, Bytes)> {
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let resp = self.send(method, path, body).await?;
         let status = resp.status();
         let body = resp.into_body().collect().await?;
@@ -151,16 +156,14 @@ impl Body {
         Some(Ok(data))
     }
 
-    /// The whole body.
+    /// The whole body (a body of one frame is not copied).
     pub async fn collect(mut self) -> anyhow::Result<Bytes> {
         let Some(first) = self.data().await.transpose()? else { return Ok(Bytes::new()) };
-        let Some(second) = self.data().await.transpose()? else { return Ok(first) };
-        let mut all = BytesMut::from(&first[..]);
-        all.extend_from_slice(&second);
+        let mut all: Option<BytesMut> = None;
         while let Some(more) = self.data().await.transpose()? {
-            all.extend_from_slice(&more);
+            all.get_or_insert_with(|| BytesMut::from(&first[..])).extend_from_slice(&more);
         }
-        Ok(all.freeze())
+        Ok(all.map_or(first, BytesMut::freeze))
     }
 }
 

@@ -58,8 +58,7 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
 /// read of the store after a failed check, settles the outcome.
 fn cached(call: &Call<'_>, res: &'static skiff_api::Resource, name: &str) -> Option<Value> {
     let key = storage::object_key(res, &call.req.namespace, name);
-    let obj = call.ctx.cache(res).get(&key)?;
-    serde_json::from_slice(&obj.json).ok()
+    call.ctx.cache(res).get(&key)?.decode().ok()
 }
 
 /// Why `pod` cannot take `binding`: another uid, being deleted, or already bound.

@@ -1,13 +1,16 @@
 //! `skiff-bench scheduler`: hollow Nodes and pending pods through the real API
-//! server, then skiff's scheduler (in this process, a client of the server like
-//! `skiff server` runs it) places them all.
+//! server, then skiff's scheduler places them all.
 //!
-//! Per shape (plain, zone spread, hostname anti-affinity) on a fresh server:
-//! - `throughput`: all pods are created first (scheduler off), then the
-//!   scheduler starts (on its own thread, so its CPU is measured apart); pods/s
-//!   from the first to the last binding seen through a watch (scheduling
-//!   throughput, as upstream's scheduler_perf collects it), and from its start
-//!   (with the start-up lists);
+//! Per shape (plain, zone spread, hostname anti-affinity), each scheduler on a
+//! freshly filled server (all pods created first, scheduler off):
+//! - `throughput`, `in-server`: the server restarts with its scheduler on, as
+//!   `skiff server` runs it by default (on the in-process transport); pods/s
+//!   from the first to the last binding seen through the benchmark's watch
+//!   (scheduling throughput, as upstream's scheduler_perf collects it);
+//! - `throughput`, `external`: skiff's scheduler in this process, an HTTPS
+//!   client of the server as `skiff scheduler` is (on its own thread, so its CPU
+//!   is measured apart); the same pods/s, and from its start (with the start-up
+//!   lists);
 //! - `core`: the decision ceiling, the same objects through `SchedulerCore`
 //!   without the API (bindings acknowledged at once);
 //! - `latency`: with the scheduler running, pods created one at a time at a
@@ -55,6 +58,12 @@ pub struct SchedulerArgs {
     /// Creation rate in the latency phase (pods/s).
     #[arg(long, default_value_t = 100.0)]
     latency_rate: f64,
+    /// Which schedulers place the pods, each on a freshly filled server:
+    /// `in-server` (the one `skiff server` runs, on its in-process transport;
+    /// the server restarts with it on) and `external` (skiff's scheduler in this
+    /// process, an HTTPS client of the server; then the latency phase).
+    #[arg(long, value_delimiter = ',', default_value = "in-server,external")]
+    schedulers: Vec<String>,
     /// Shapes to run: plain, spread, anti-affinity.
     #[arg(long, value_delimiter = ',', default_value = "plain,spread,anti-affinity")]
     cases: Vec<String>,
@@ -108,71 +117,95 @@ async fn run_case(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -
     if args.core_only {
         return Ok(());
     }
+    for placement in &args.schedulers {
+        match placement.as_str() {
+            "in-server" => in_server(args, skiff, shape).await?,
+            "external" => external(args, skiff, shape).await?,
+            other => bail!("unknown scheduler {other:?} (in-server, external)"),
+        }
+    }
+    Ok(())
+}
+
+/// A fresh server with the scheduler off, filled with the nodes and the pending pods.
+async fn filled_server(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -> anyhow::Result<server::Server> {
+    let case = shape.name();
     let server = server::Server::start(skiff, &args.dir).await?;
     let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
     eprintln!("scheduler/{case}: creating {} nodes", args.nodes);
-    let fill_started = Instant::now();
     create_nodes(&client, args.nodes, args.clients).await?;
     eprintln!("scheduler/{case}: creating {} pods", args.pods);
     create_pods(&client, "bench", args.pods, shape, args.clients).await?;
+    Ok(server)
+}
+
+/// The scheduler `skiff server` runs by default, on the server's in-process
+/// transport: the filled server restarts with its scheduler on, and the
+/// benchmark's watch times the bindings.
+async fn in_server(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -> anyhow::Result<()> {
+    let case = shape.name();
+    let server = filled_server(args, skiff, shape).await?;
+    eprintln!("scheduler/{case}: restarting the server with its scheduler");
+    let restarted = Instant::now();
+    let server = server.restart(&["--disable-agent"]).await?;
+    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
+    let bound: Bound = Arc::default();
+    let stop = CancellationToken::new();
+    let watch = tokio::spawn(watch_bindings(client, bound.clone(), stop.clone()));
+    let run = measure(&bound, args.pods, || [server.cpu_seconds(), server::cpu_seconds("self")]).await?;
+    stop.cancel();
+    let _ = watch.await;
+    emit(json!({
+        "bench": "scheduler", "case": case, "kind": "throughput", "scheduler": "in-server",
+        "nodes": args.nodes, "pods": args.pods,
+        "pods_per_s": round(run.pods_per_s), "timed_pods": run.timed,
+        // Bound before the benchmark's watch had listed the pods (their times are unknown).
+        "bound_before_watch": run.listed,
+        "restart_to_first_binding_ms": round(run.first.duration_since(restarted).as_secs_f64() * 1000.0),
+        "server_rss_mib": round(server.rss_mib()),
+        // The server's process: the API server and its scheduler (and its controllers).
+        "server_cpu_ms_per_pod": run.cpu_ms_per_pod[0],
+        "bench_cpu_ms_per_pod": run.cpu_ms_per_pod[1],
+    }));
+    emit_target(case, "in-server", run.pods_per_s, shape.target());
+    Ok(())
+}
+
+/// skiff's scheduler in this process, a client of the server over HTTPS (as
+/// `skiff scheduler` runs it), then the latency phase.
+async fn external(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -> anyhow::Result<()> {
+    let case = shape.name();
+    let fill_started = Instant::now();
+    let server = filled_server(args, skiff, shape).await?;
     let fill = fill_started.elapsed();
+    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
 
     // Watch bindings before the scheduler starts, so none is missed.
     let bound: Bound = Arc::default();
     let stop = CancellationToken::new();
     let watch = tokio::spawn(watch_bindings(client.clone(), bound.clone(), stop.clone()));
-    wait_for(&bound, 0, Duration::from_secs(5)).await; // the watch's initial list
+    listed(&bound).await?;
     let started = Instant::now();
     let scheduler = thread::SchedulerThread::start(server.kubeconfig.clone())?;
     eprintln!("scheduler/{case}: scheduling");
-    let cpu = |scheduler: &thread::SchedulerThread| {
-        [server.cpu_seconds(), scheduler.cpu_seconds(), server::cpu_seconds("self")]
-    };
-    // CPU is counted from the first binding on: the start-up lists (every node
-    // and pod decoded once) are not a per-pod cost.
-    let deadline = started + Duration::from_secs(900);
-    let mut at_first = None;
-    loop {
-        let n = bound.lock().unwrap().len();
-        if n > 0 && at_first.is_none() {
-            at_first = Some(cpu(&scheduler));
-        }
-        if n >= args.pods {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("only {n} of {} pods were bound", args.pods);
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let at_last = cpu(&scheduler);
-    let at_first = at_first.unwrap_or(at_last);
-    let per_pod_ms = |i: usize| round((at_last[i] - at_first[i]) * 1000.0 / args.pods.saturating_sub(1).max(1) as f64);
-    let times: Vec<Instant> = bound.lock().unwrap().values().copied().collect();
-    let first = times.iter().min().copied().unwrap_or(started);
-    let last = times.iter().max().copied().unwrap_or(started);
-    let steady = last.duration_since(first).as_secs_f64();
-    // Scheduling throughput, as upstream's scheduler_perf collects it: pods
-    // bound per second while the scheduler works, every pod pending before it
-    // starts, from the first binding to the last.
-    let pods_per_s = args.pods.saturating_sub(1) as f64 / steady.max(1e-9);
+    let run =
+        measure(&bound, args.pods, || [server.cpu_seconds(), scheduler.cpu_seconds(), server::cpu_seconds("self")])
+            .await?;
     emit(json!({
-        "bench": "scheduler", "case": case, "kind": "throughput", "nodes": args.nodes, "pods": args.pods,
-        "pods_per_s": round(pods_per_s),
-        "pods_per_s_with_start": round(args.pods as f64 / last.duration_since(started).as_secs_f64()),
-        "first_binding_ms": round(first.duration_since(started).as_secs_f64() * 1000.0),
+        "bench": "scheduler", "case": case, "kind": "throughput", "scheduler": "external",
+        "nodes": args.nodes, "pods": args.pods,
+        "pods_per_s": round(run.pods_per_s),
+        "pods_per_s_with_start": round(args.pods as f64 / run.last.duration_since(started).as_secs_f64()),
+        "first_binding_ms": round(run.first.duration_since(started).as_secs_f64() * 1000.0),
         "fill_s": round(fill.as_secs_f64()), "server_rss_mib": round(server.rss_mib()),
         // Where the time goes, in CPU ms per pod between the first and the last
         // binding: the API server; the scheduler's thread alone; this whole
         // process (the scheduler plus the benchmark's own watch).
-        "server_cpu_ms_per_pod": per_pod_ms(0),
-        "scheduler_cpu_ms_per_pod": per_pod_ms(1),
-        "scheduler_and_bench_cpu_ms_per_pod": per_pod_ms(2),
+        "server_cpu_ms_per_pod": run.cpu_ms_per_pod[0],
+        "scheduler_cpu_ms_per_pod": run.cpu_ms_per_pod[1],
+        "scheduler_and_bench_cpu_ms_per_pod": run.cpu_ms_per_pod[2],
     }));
-    emit(json!({
-        "bench": "scheduler", "case": case, "kind": "target", "metric": "pods_per_s",
-        "value": round(pods_per_s), "target": shape.target(), "met": pods_per_s >= shape.target(),
-    }));
+    emit_target(case, "external", run.pods_per_s, shape.target());
 
     eprintln!("scheduler/{case}: latency at {} pods/s", args.latency_rate);
     let mut latencies = latency_phase(&client, &bound, args, shape).await?;
@@ -188,13 +221,86 @@ async fn run_case(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -
     Ok(())
 }
 
-/// Waits until at least `n` pods are bound (`n == 0`: a short settle); false on timeout.
+fn emit_target(case: &str, scheduler: &str, pods_per_s: f64, target: f64) {
+    emit(json!({
+        "bench": "scheduler", "case": case, "kind": "target", "scheduler": scheduler, "metric": "pods_per_s",
+        "value": round(pods_per_s), "target": target, "met": pods_per_s >= target,
+    }));
+}
+
+/// One throughput run, over the bindings the watch saw happen.
+struct Run {
+    /// Scheduling throughput, as upstream's scheduler_perf collects it: pods
+    /// bound per second while the scheduler works, every pod pending before it
+    /// starts, from the first timed binding to the last.
+    pods_per_s: f64,
+    first: Instant,
+    last: Instant,
+    /// Bindings with a time (seen as watch events).
+    timed: usize,
+    /// Bindings already done in the watch's initial list.
+    listed: usize,
+    /// CPU ms per timed pod between the first and the last timed binding, per
+    /// process or thread measured.
+    cpu_ms_per_pod: Vec<f64>,
+}
+
+/// Waits for all `pods` bindings, sampling `cpu` (CPU seconds of whatever the
+/// caller measures) at the first and the last timed binding. CPU is counted from
+/// the first binding on: the start-up lists (every node and pod decoded once)
+/// are not a per-pod cost.
+async fn measure<const N: usize>(bound: &Bound, pods: usize, cpu: impl Fn() -> [f64; N]) -> anyhow::Result<Run> {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut at_first = None;
+    loop {
+        let (timed, n) = {
+            let b = bound.lock().unwrap();
+            (b.at.len(), b.len())
+        };
+        if timed > 0 && at_first.is_none() {
+            at_first = Some(cpu());
+        }
+        if n >= pods {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {n} of {pods} pods were bound");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_last = cpu();
+    let at_first = at_first.unwrap_or(at_last);
+    let b = bound.lock().unwrap();
+    let timed = b.at.len();
+    let intervals = timed.saturating_sub(1).max(1) as f64;
+    let first = b.at.values().min().copied().unwrap_or_else(Instant::now);
+    let last = b.at.values().max().copied().unwrap_or(first);
+    let steady = last.duration_since(first).as_secs_f64();
+    Ok(Run {
+        pods_per_s: timed.saturating_sub(1) as f64 / steady.max(1e-9),
+        first,
+        last,
+        timed,
+        listed: b.listed.len(),
+        cpu_ms_per_pod: (0..N).map(|i| round((at_last[i] - at_first[i]) * 1000.0 / intervals)).collect(),
+    })
+}
+
+/// Waits for the watch's initial list.
+async fn listed(bound: &Bound) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !bound.lock().unwrap().listed_all {
+        if Instant::now() > deadline {
+            bail!("the benchmark's watch did not list the pods within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Waits until at least `n` pods are bound; false on timeout.
 async fn wait_for(bound: &Bound, n: usize, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    if n == 0 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        return true;
-    }
     while Instant::now() < deadline {
         if bound.lock().unwrap().len() >= n {
             return true;
@@ -273,7 +379,7 @@ async fn latency_phase(
     let mut latencies = Latencies::default();
     for (name, at) in created {
         // A binding can be seen before the create's response arrives: count 0.
-        latencies.record(bound[&name].saturating_duration_since(at));
+        latencies.record(bound.at[&name].saturating_duration_since(at));
     }
     Ok(latencies)
 }

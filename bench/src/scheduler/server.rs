@@ -1,5 +1,6 @@
 //! `skiff server --disable-scheduler` as a child process on a temporary data dir:
-//! the benchmark starts its own scheduler once the cluster is filled.
+//! the benchmark fills the cluster first, then starts a scheduler (its own, or the
+//! server's after a restart).
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -11,10 +12,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub struct Server {
-    _child: Child,
+    child: Child,
     pub pid: u32,
     pub kubeconfig: PathBuf,
-    _data_dir: tempfile::TempDir,
+    binary: PathBuf,
+    port: u16,
+    data_dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -26,6 +29,25 @@ impl Server {
     pub async fn start_with(binary: &Path, parent: &Path, extra: &[&str]) -> anyhow::Result<Server> {
         let data_dir = tempfile::tempdir_in(parent).with_context(|| format!("a data dir in {}", parent.display()))?;
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+        Server::spawn(binary, data_dir, port, extra).await
+    }
+
+    /// Stops the server (SIGTERM; it exits once its store is closed) and starts it
+    /// again on the same data dir and port, with `extra` flags this time: the
+    /// kubeconfig written by the first start stays valid.
+    pub async fn restart(mut self, extra: &[&str]) -> anyhow::Result<Server> {
+        // SAFETY: kill has no memory-safety preconditions; the child is ours and not reaped yet.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .context("skiff server did not stop within 60 s of SIGTERM")??;
+        if !status.success() {
+            bail!("skiff server exited with {status} on SIGTERM");
+        }
+        Server::spawn(&self.binary, self.data_dir, self.port, extra).await
+    }
+
+    async fn spawn(binary: &Path, data_dir: tempfile::TempDir, port: u16, extra: &[&str]) -> anyhow::Result<Server> {
         let mut child = Command::new(binary)
             .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string()])
             .args(extra)
@@ -61,7 +83,8 @@ impl Server {
                 }
             }
         });
-        Ok(Server { _child: child, pid, kubeconfig: data_dir.path().join("admin.kubeconfig"), _data_dir: data_dir })
+        let kubeconfig = data_dir.path().join("admin.kubeconfig");
+        Ok(Server { child, pid, kubeconfig, binary: binary.to_path_buf(), port, data_dir })
     }
 
     /// Resident memory in MiB, from /proc.
@@ -71,7 +94,7 @@ impl Server {
 
     /// The server's data directory.
     pub fn data_dir(&self) -> &Path {
-        self._data_dir.path()
+        self.data_dir.path()
     }
 
     /// CPU seconds the server has used so far (user + system).

@@ -3,7 +3,7 @@
 //! scheduler's in this process.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -14,8 +14,26 @@ use kube::runtime::watcher::{self, watcher, Event};
 use serde::{Deserialize, Deserializer};
 use tokio_util::sync::CancellationToken;
 
-/// When each pod was first seen bound, by name.
-pub type Bound = Arc<Mutex<HashMap<String, Instant>>>;
+/// The bindings the benchmark's watch has seen.
+pub type Bound = Arc<Mutex<Bindings>>;
+
+#[derive(Default)]
+pub struct Bindings {
+    /// When each pod was first seen bound by a watch event, by name.
+    pub at: HashMap<String, Instant>,
+    /// Pods already bound in the watch's initial list: when they were bound is
+    /// not known, so they have no time.
+    pub listed: HashSet<String>,
+    /// The initial list has been delivered.
+    pub listed_all: bool,
+}
+
+impl Bindings {
+    /// Pods seen bound, listed or not.
+    pub fn len(&self) -> usize {
+        self.at.len() + self.listed.len()
+    }
+}
 
 /// A pod as the benchmark sees it: every other field is skipped while parsing.
 #[derive(Clone, Debug, Deserialize)]
@@ -80,8 +98,13 @@ pub async fn watch_bindings(client: kube::Client, bound: Bound, stop: Cancellati
             _ = stop.cancelled() => return,
             e = stream.next() => e,
         };
-        let pod = match event {
-            Some(Ok(Event::Apply(p) | Event::InitApply(p))) => p,
+        let (pod, listed) = match event {
+            Some(Ok(Event::Apply(p))) => (p, false),
+            Some(Ok(Event::InitApply(p))) => (p, true),
+            Some(Ok(Event::InitDone)) => {
+                bound.lock().unwrap().listed_all = true;
+                continue;
+            }
             Some(Ok(_)) => continue,
             Some(Err(e)) => {
                 eprintln!("watch: {e}");
@@ -91,7 +114,16 @@ pub async fn watch_bindings(client: kube::Client, bound: Bound, stop: Cancellati
         };
         if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| !n.is_empty()) {
             let now = Instant::now();
-            bound.lock().unwrap().entry(pod.metadata.name.unwrap_or_default()).or_insert(now);
+            let name = pod.metadata.name.unwrap_or_default();
+            let mut bound = bound.lock().unwrap();
+            // A relist after a watch error lists pods already seen: keep their first time.
+            if bound.at.contains_key(&name) || bound.listed.contains(&name) {
+                continue;
+            }
+            match listed && !bound.listed_all {
+                true => bound.listed.insert(name),
+                false => bound.at.insert(name, now).is_none(),
+            };
         }
     }
 }

@@ -24,8 +24,11 @@ pub struct NodeInfo {
     /// numbers its nodes itself.
     pub slot: u32,
     pub node: Option<Arc<Node>>,
-    pub labels: Labels,
-    pub taints: Vec<Taint>,
+    // Labels, taints and images change only with the Node object: shared, so
+    // that the copy made when a pod is assumed onto a node the current snapshot
+    // also holds copies counts and pointers, not maps.
+    pub labels: Arc<Labels>,
+    pub taints: Arc<[Taint]>,
     pub unschedulable: bool,
     pub allocatable: Resource,
     pub pods: Vec<Arc<PodInfo>>,
@@ -35,7 +38,7 @@ pub struct NodeInfo {
     pub non_zero_requested: Resource,
     pub used_ports: Vec<HostPort>,
     /// Image name (as the node reports it) to size in bytes.
-    pub images: HashMap<String, i64>,
+    pub images: Arc<HashMap<String, i64>>,
     /// How many pods here have any pod (anti-)affinity / required anti-affinity.
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
@@ -59,21 +62,23 @@ impl NodeInfo {
     /// Replaces the node object, keeping the pods.
     pub fn set_node(&mut self, node: Arc<Node>) {
         self.name = node.metadata.name.clone().unwrap_or_default();
-        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        self.labels = Arc::new(node.metadata.labels.clone().unwrap_or_default());
         let spec = node.spec.as_ref();
-        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default().into();
         self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
         let status = node.status.as_ref();
         self.allocatable = status.and_then(|s| s.allocatable.as_ref()).map(Resource::from_list).unwrap_or_default();
-        self.images = status
-            .and_then(|s| s.images.as_ref())
-            .into_iter()
-            .flatten()
-            .flat_map(|img| {
-                let size = img.size_bytes.unwrap_or(0);
-                img.names.iter().flatten().map(move |n| (n.clone(), size))
-            })
-            .collect();
+        self.images = Arc::new(
+            status
+                .and_then(|s| s.images.as_ref())
+                .into_iter()
+                .flatten()
+                .flat_map(|img| {
+                    let size = img.size_bytes.unwrap_or(0);
+                    img.names.iter().flatten().map(move |n| (n.clone(), size))
+                })
+                .collect(),
+        );
         self.node = Some(node);
     }
 

@@ -61,7 +61,7 @@ impl Topology {
         let slots = nodes.iter().map(|n| n.slot as usize + 1).max().unwrap_or(0);
         let mut building: HashMap<&str, (Domains, HashMap<&str, u32>)> = HashMap::new();
         for (i, n) in nodes.iter().enumerate() {
-            for (k, v) in &n.labels {
+            for (k, v) in n.labels.iter() {
                 let (domains, ids) = building
                     .entry(k.as_str())
                     .or_insert_with(|| (Domains { by_slot: vec![NONE; slots], ..Default::default() }, HashMap::new()));
@@ -92,8 +92,8 @@ mod tests {
     #[test]
     fn columns_follow_the_labels() {
         let mut nodes: Vec<NodeInfo> = ["a", "b", "c"].iter().map(|n| NodeInfo::new(node(n).build())).collect();
-        nodes[0].labels.insert("zone".into(), "z1".into());
-        nodes[2].labels.insert("zone".into(), "z2".into());
+        Arc::make_mut(&mut nodes[0].labels).insert("zone".into(), "z1".into());
+        Arc::make_mut(&mut nodes[2].labels).insert("zone".into(), "z2".into());
         // Slots need not follow the snapshot order.
         for (n, slot) in nodes.iter_mut().zip([4, 0, 2]) {
             n.slot = slot;

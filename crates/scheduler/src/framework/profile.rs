@@ -43,6 +43,8 @@ impl std::fmt::Debug for Profile {
 
 impl Profile {
     /// Runs every PreFilter; the first rejection (with its plugin name) wins.
+    /// Filters a PreFilter marked as having nothing to check are left out of
+    /// this cycle's [`Profile::run_filters`].
     pub fn run_pre_filters(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Result<(), Fit> {
         for p in &self.pre_filters {
             let fit = p.pre_filter(state, pod, snap);
@@ -50,12 +52,22 @@ impl Profile {
                 return Err(fit);
             }
         }
+        let mut active = u64::MAX;
+        for (i, f) in self.filters.iter().enumerate().take(64) {
+            if state.filter_skipped(f.name()) {
+                active &= !(1 << i);
+            }
+        }
+        state.set_active_filters(active);
         Ok(())
     }
 
     /// Runs the filters on one node; the first that fails decides (as upstream).
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
-        for f in &self.filters {
+        for (i, f) in self.filters.iter().enumerate() {
+            if !state.filter_active(i) {
+                continue;
+            }
             let fit = f.filter(state, pod, node);
             if !fit.fits() {
                 return fit;
@@ -65,7 +77,10 @@ impl Profile {
     }
 
     /// Tells the PreFilter plugins that `other` joins `node` (in a what-if).
+    /// Every filter runs from then on: a skip decided without `other` (its
+    /// anti-affinity, say) may no longer hold.
     pub fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
+        state.run_every_filter();
         self.pre_filters.iter().for_each(|p| p.add_pod(state, pod, other, node));
     }
 
@@ -116,5 +131,64 @@ impl Profile {
     /// Undoes every Reserve, in reverse order.
     pub fn run_unreserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str) {
         self.reservers.iter().rev().for_each(|r| r.unreserve(state, pod, node));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_info::testing::*;
+
+    /// Rejects every node, unless its PreFilter saw a pod named "skip".
+    struct Picky;
+
+    impl crate::framework::Plugin for Picky {
+        fn name(&self) -> &'static str {
+            "Picky"
+        }
+    }
+
+    impl PreFilter for Picky {
+        fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _snap: &Snapshot) -> Fit {
+            if pod.pod.metadata.name.as_deref() == Some("skip") {
+                state.skip_filter("Picky");
+            }
+            Fit::Fits
+        }
+    }
+
+    impl Filter for Picky {
+        fn filter(&self, _state: &CycleState, _pod: &PodInfo, _node: &NodeInfo) -> Fit {
+            Fit::unresolvable("picky")
+        }
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            scheduler_name: "test".into(),
+            pre_filters: vec![Arc::new(Picky)],
+            filters: vec![Arc::new(Picky)],
+            scorers: Vec::new(),
+            reservers: Vec::new(),
+            percentage_of_nodes_to_score: None,
+            preemption: false,
+        }
+    }
+
+    #[test]
+    fn a_filter_its_prefilter_skipped_is_not_run_until_a_what_if_adds_a_pod() {
+        let (profile, snap) = (profile(), Snapshot::default());
+        let node = NodeInfo::new(node("n").build());
+        let mut state = CycleState::new();
+        let checked = pod("p").info();
+        profile.run_pre_filters(&mut state, &checked, &snap).unwrap();
+        assert!(!profile.run_filters(&state, &checked, &node).fits());
+
+        let mut state = CycleState::new();
+        let skipped = pod("skip").info();
+        profile.run_pre_filters(&mut state, &skipped, &snap).unwrap();
+        assert!(profile.run_filters(&state, &skipped, &node).fits());
+        profile.add_pod(&mut state, &skipped, &pod("other").info(), &node);
+        assert!(!profile.run_filters(&state, &skipped, &node).fits());
     }
 }

@@ -26,12 +26,25 @@ impl<T: Any + Clone + Send + Sync> StateData for T {
 /// Per-cycle plugin data. A short list searched linearly: a handful of
 /// plugins store something, and filters read it once per node, where hashing
 /// the key would cost more than comparing a few pointers.
-#[derive(Default)]
 pub struct CycleState {
     data: Vec<(&'static str, Box<dyn StateData>)>,
     /// Snapshot indices (sorted) outside of which no node passes the filters, when
     /// a PreFilter can tell (upstream's `PreFilterResult`); `None` means any node.
     candidates: Option<Vec<usize>>,
+    /// Filters whose PreFilter found nothing for them to check for this pod
+    /// (upstream's `Skip` status), by plugin name.
+    skipped: Vec<&'static str>,
+    /// Bit `i` clear: the profile's filter `i` is skipped ([`Profile`] sets it
+    /// from `skipped` once per cycle, so filtering a node tests a bit).
+    ///
+    /// [`Profile`]: super::Profile
+    active_filters: u64,
+}
+
+impl Default for CycleState {
+    fn default() -> Self {
+        CycleState { data: Vec::new(), candidates: None, skipped: Vec::new(), active_filters: u64::MAX }
+    }
 }
 
 impl Clone for CycleState {
@@ -39,6 +52,8 @@ impl Clone for CycleState {
         CycleState {
             data: self.data.iter().map(|(k, v)| (*k, (**v).clone_box())).collect(),
             candidates: self.candidates.clone(),
+            skipped: self.skipped.clone(),
+            active_filters: self.active_filters,
         }
     }
 }
@@ -84,6 +99,33 @@ impl CycleState {
         self.candidates.as_deref()
     }
 
+    /// Marks `plugin`'s Filter as having nothing to check for this pod: it is
+    /// not called. Only for a filter that would let every node through.
+    pub fn skip_filter(&mut self, plugin: &'static str) {
+        if !self.skipped.iter().any(|k| same(k, plugin)) {
+            self.skipped.push(plugin);
+        }
+    }
+
+    /// Whether `plugin`'s Filter was marked as having nothing to check.
+    pub fn filter_skipped(&self, plugin: &'static str) -> bool {
+        self.skipped.iter().any(|k| same(k, plugin))
+    }
+
+    /// Every filter runs again (a what-if added a pod the skips did not foresee).
+    pub fn run_every_filter(&mut self) {
+        self.skipped.clear();
+        self.active_filters = u64::MAX;
+    }
+
+    pub(super) fn set_active_filters(&mut self, mask: u64) {
+        self.active_filters = mask;
+    }
+
+    pub(super) fn filter_active(&self, index: usize) -> bool {
+        index >= 64 || self.active_filters & (1 << index) != 0
+    }
+
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
         self.data.iter().find(|(k, _)| same(k, key)).and_then(|(_, v)| (**v).as_any().downcast_ref())
     }
@@ -106,6 +148,21 @@ mod tests {
         assert_eq!(s.read::<Vec<i32>>("a"), Some(&vec![1]));
         assert_eq!(c.read::<Vec<i32>>("a"), Some(&vec![1, 2]));
         assert!(s.read::<String>("a").is_none());
+    }
+
+    #[test]
+    fn skips_are_kept_by_clones_until_every_filter_runs_again() {
+        let mut s = CycleState::new();
+        assert!(!s.filter_skipped("a"));
+        s.skip_filter("a");
+        s.skip_filter("a");
+        assert!(s.filter_skipped("a") && !s.filter_skipped("b"));
+        s.set_active_filters(!0b10);
+        let mut c = s.clone();
+        assert!(c.filter_skipped("a") && !c.filter_active(1) && c.filter_active(0) && c.filter_active(64));
+        c.run_every_filter();
+        assert!(!c.filter_skipped("a") && c.filter_active(1));
+        assert!(s.filter_skipped("a"));
     }
 
     #[test]

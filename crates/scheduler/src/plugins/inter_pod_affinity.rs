@@ -232,6 +232,7 @@ impl PreFilter for InterPodAffinity {
                 }
             }
             if s.existing_anti_affinity.is_empty() {
+                state.skip_filter(NAME);
                 return Fit::Fits;
             }
         }

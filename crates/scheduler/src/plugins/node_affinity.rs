@@ -33,6 +33,11 @@ impl RequiredNodeAffinity {
         RequiredNodeAffinity { node_selector: spec.node_selector.clone().unwrap_or_default(), required }
     }
 
+    /// No `nodeSelector` and no required terms: every node matches.
+    pub fn is_empty(&self) -> bool {
+        self.node_selector.is_empty() && self.required.is_none()
+    }
+
     pub fn matches(&self, node: &NodeInfo) -> bool {
         self.node_selector.iter().all(|(k, v)| node.labels.get(k) == Some(v))
             && self.required.as_ref().is_none_or(|r| r.matches(&node.name, &node.labels))
@@ -52,7 +57,11 @@ impl Plugin for NodeAffinity {
 
 impl PreFilter for NodeAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _snap: &Snapshot) -> Fit {
-        state.write(NAME, RequiredNodeAffinity::new(pod));
+        let required = RequiredNodeAffinity::new(pod);
+        if required.is_empty() {
+            state.skip_filter(NAME);
+        }
+        state.write(NAME, required);
         Fit::Fits
     }
 }

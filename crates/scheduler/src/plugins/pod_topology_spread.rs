@@ -242,6 +242,7 @@ impl PreFilter for PodTopologySpread {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Fit {
         let cs = constraints(pod, "DoNotSchedule");
         if cs.is_empty() {
+            state.skip_filter(NAME);
             return Fit::Fits;
         }
         let key = memo_key(pod);

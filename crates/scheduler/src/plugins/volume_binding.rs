@@ -58,6 +58,7 @@ impl PreFilter for VolumeBinding {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> Fit {
         let claims = claim_names(pod);
         if claims.is_empty() {
+            state.skip_filter(NAME);
             return Fit::Fits;
         }
         let mut s = State { affinities: Vec::new(), missing_volume: false };

@@ -89,11 +89,9 @@ fn never_preempts_equal_or_higher_priority() {
 #[test]
 fn unresolvable_nodes_are_not_helped() {
     let mut tainted = with_pods("t", vec![cpu("x", "2", 1)]);
-    tainted.taints.push(k8s_openapi::api::core::v1::Taint {
-        key: "k".into(),
-        effect: "NoSchedule".into(),
-        ..Default::default()
-    });
+    tainted.taints =
+        vec![k8s_openapi::api::core::v1::Taint { key: "k".into(), effect: "NoSchedule".into(), ..Default::default() }]
+            .into();
     match try_preempt(vec![tainted], cpu("vip", "1", 100).info(), &[]) {
         Preemption::Failed(m) => assert_eq!(m, "0/1 nodes are available: 1 Preemption is not helpful for scheduling"),
         other => panic!("{other:?}"),

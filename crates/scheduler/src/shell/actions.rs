@@ -207,7 +207,8 @@ impl Bind for ApiActions {
         let body = serde_json::to_vec(&binding).expect("a JSON value serializes");
         match self
             .pods(&pod.namespace)
-            .create_subresource::<serde_json::Value>("binding", &pod.name, &PostParams::default(), body)
+            // The answer is a Status saying success: its body is not needed.
+            .create_subresource::<serde::de::IgnoredAny>("binding", &pod.name, &PostParams::default(), body)
             .await
         {
             Ok(_) => Ok(()),

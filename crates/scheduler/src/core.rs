@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use rand::RngCore;
 
 use crate::cache::Cache;
@@ -63,13 +63,107 @@ fn is_terminal(pod: &Pod) -> bool {
 
 /// Whether an update could change where the pod fits (upstream's `isPodUpdated`:
 /// everything but status, resourceVersion, generation, managedFields, finalizers).
+/// `spec.nodeName` is left out too: an assumed pod shares its spec with the pod as
+/// it was pending (see [`PodInfo::assumed_on`]), and the caller that confirms a
+/// binding checks the node itself.
 fn spec_or_metadata_changed(old: &Pod, new: &Pod) -> bool {
     let (a, b) = (&old.metadata, &new.metadata);
-    old.spec != new.spec
+    let same_spec = match (&old.spec, &new.spec) {
+        (Some(x), Some(y)) => same_spec_but_node_name(x, y),
+        (None, None) => true,
+        _ => false,
+    };
+    !same_spec
         || a.labels != b.labels
         || a.annotations != b.annotations
         || a.deletion_timestamp != b.deletion_timestamp
         || a.owner_references != b.owner_references
+}
+
+/// Whether two specs are equal but for `nodeName`. Every field is named, so a field
+/// a new k8s-openapi adds fails to compile here until it is compared.
+fn same_spec_but_node_name(x: &PodSpec, y: &PodSpec) -> bool {
+    let PodSpec {
+        active_deadline_seconds,
+        affinity,
+        automount_service_account_token,
+        containers,
+        dns_config,
+        dns_policy,
+        enable_service_links,
+        ephemeral_containers,
+        host_aliases,
+        host_ipc,
+        host_network,
+        host_pid,
+        host_users,
+        hostname,
+        image_pull_secrets,
+        init_containers,
+        node_name: _,
+        node_selector,
+        os,
+        overhead,
+        preemption_policy,
+        priority,
+        priority_class_name,
+        readiness_gates,
+        resource_claims,
+        resources,
+        restart_policy,
+        runtime_class_name,
+        scheduler_name,
+        scheduling_gates,
+        security_context,
+        service_account,
+        service_account_name,
+        set_hostname_as_fqdn,
+        share_process_namespace,
+        subdomain,
+        termination_grace_period_seconds,
+        tolerations,
+        topology_spread_constraints,
+        volumes,
+    } = x;
+    *active_deadline_seconds == y.active_deadline_seconds
+        && *affinity == y.affinity
+        && *automount_service_account_token == y.automount_service_account_token
+        && *containers == y.containers
+        && *dns_config == y.dns_config
+        && *dns_policy == y.dns_policy
+        && *enable_service_links == y.enable_service_links
+        && *ephemeral_containers == y.ephemeral_containers
+        && *host_aliases == y.host_aliases
+        && *host_ipc == y.host_ipc
+        && *host_network == y.host_network
+        && *host_pid == y.host_pid
+        && *host_users == y.host_users
+        && *hostname == y.hostname
+        && *image_pull_secrets == y.image_pull_secrets
+        && *init_containers == y.init_containers
+        && *node_selector == y.node_selector
+        && *os == y.os
+        && *overhead == y.overhead
+        && *preemption_policy == y.preemption_policy
+        && *priority == y.priority
+        && *priority_class_name == y.priority_class_name
+        && *readiness_gates == y.readiness_gates
+        && *resource_claims == y.resource_claims
+        && *resources == y.resources
+        && *restart_policy == y.restart_policy
+        && *runtime_class_name == y.runtime_class_name
+        && *scheduler_name == y.scheduler_name
+        && *scheduling_gates == y.scheduling_gates
+        && *security_context == y.security_context
+        && *service_account == y.service_account
+        && *service_account_name == y.service_account_name
+        && *set_hostname_as_fqdn == y.set_hostname_as_fqdn
+        && *share_process_namespace == y.share_process_namespace
+        && *subdomain == y.subdomain
+        && *termination_grace_period_seconds == y.termination_grace_period_seconds
+        && *tolerations == y.tolerations
+        && *topology_spread_constraints == y.topology_spread_constraints
+        && *volumes == y.volumes
 }
 
 /// Whether both copies report the same start (preemption's tie-break reads it).

@@ -190,11 +190,12 @@ impl PodInfo {
             && self.preferred_anti_affinity.is_empty())
     }
 
-    /// A copy of this pod as assumed on `node` (its `spec.nodeName` set).
+    /// This pod as assumed on `node`: `node_name` set, the API object shared with
+    /// the pending pod (its `spec.nodeName` stays empty; the scheduler reads the
+    /// node from `node_name`, and copying the whole pod per decision was ~2 % of
+    /// the server's CPU per binding).
     pub fn assumed_on(&self, node: &str) -> PodInfo {
-        let mut pod = (*self.pod).clone();
-        pod.spec.get_or_insert_with(Default::default).node_name = Some(node.to_string());
-        PodInfo { pod: Arc::new(pod), node_name: node.to_string(), ..self.clone() }
+        PodInfo { node_name: node.to_string(), ..self.clone() }
     }
 
     /// When the pod started (for preemption's tie-break), else when it was created.

@@ -183,3 +183,32 @@ fn own_status_writes_do_not_retry_an_unschedulable_pod() {
     add_pod(&mut c, pod("p").req(&[("cpu", "500m")]), t0 + Duration::from_secs(21));
     assert_eq!(bind_target(c.schedule_next(t0 + Duration::from_secs(21))).0, "p");
 }
+
+#[test]
+fn the_bound_copy_of_an_assumed_pod_confirms_it_in_place() {
+    let t0 = Instant::now();
+    let mut c = core();
+    c.node_upserted(node("n1").build(), t0);
+    add_pod(&mut c, pod("a").req(&[("cpu", "1")]), t0);
+    let assumed = match c.schedule_next(t0) {
+        Some(Action::Bind { pod, .. }) => pod,
+        other => panic!("{other:?}"),
+    };
+    // The assumed pod shares the pending pod's object: only `node_name` says where.
+    assert_eq!(assumed.node_name, "n1");
+    add_pod(&mut c, pod("a").req(&[("cpu", "1")]).node("n1"), t0);
+    let pods = &c.cache().node("n1").unwrap().pods;
+    assert!(pods.len() == 1 && Arc::ptr_eq(&pods[0], &assumed), "kept, not replaced");
+    assert!(!c.cache().is_assumed("uid-a"));
+}
+
+#[test]
+fn specs_are_compared_without_the_node_name() {
+    let pending = pod("a").req(&[("cpu", "1")]).build();
+    let bound = pod("a").req(&[("cpu", "1")]).node("n1").build();
+    assert!(!spec_or_metadata_changed(&pending.pod, &bound.pod));
+    let bigger = pod("a").req(&[("cpu", "2")]).node("n1").build();
+    assert!(spec_or_metadata_changed(&pending.pod, &bigger.pod));
+    let relabelled = pod("a").req(&[("cpu", "1")]).labels(&[("x", "y")]).build();
+    assert!(spec_or_metadata_changed(&pending.pod, &relabelled.pod));
+}

@@ -89,10 +89,9 @@ pub async fn watch(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
                 bookmarks: opts.allow_watch_bookmarks,
                 initial_end_bookmark: send_initial_events,
                 timeout: Duration::from_secs(opts.timeout_seconds.unwrap_or_else(default_timeout)),
-                // A token of its own: polling a token locks its node (and its
-                // `Notify`), and a clone of the server's token would make every
-                // watcher take the same two locks for every delivery.
-                shutdown: call.ctx.shutdown.child_token(),
+                // Only checked now and then (see `events`): the server's shutdown
+                // reaches a waiting watcher through its cache's channel.
+                shutdown: call.ctx.shutdown.clone(),
             },
             sub,
         ),
@@ -226,19 +225,22 @@ fn events(res: &'static Resource, w: Watcher, mut sub: crate::storage::cache::Su
         }
         let deadline = tokio::time::sleep(w.timeout);
         tokio::pin!(deadline);
-        // Made once: a `cancelled()` made per event would join and leave the
-        // token's waiter list for every delivery.
-        let cancelled = w.shutdown.cancelled();
-        tokio::pin!(cancelled);
+        // The server's shutdown ends a waiting watcher through its cache: the
+        // cacher sends `Fanout::Reset` when the shutdown token fires (after
+        // which every new subscriber finds the token cancelled here). Polling the
+        // token whenever the watcher waited, once per delivery in a burst to
+        // many watchers, took its lock every time (~5 % of a delivery).
         let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
         ticker.tick().await;
+        if w.shutdown.is_cancelled() {
+            // Subscribed after the cache told its watchers to end.
+            return;
+        }
         let mut unchecked = 0u32;
         loop {
             // Events first (`biased`): a watcher woken by an event takes it without
             // polling the other branches, whose futures stay registered from the last
-            // time the stream waited. Polling them for every delivery (the
-            // cancellation future takes its token's lock) was ~7% of a delivery in
-            // a burst to 10,000 watchers. A watcher that never waits checks its
+            // time the stream waited. A watcher that never waits checks its
             // deadline and the shutdown every `CHECK_EVERY` events instead.
             tokio::select! {
                 biased;
@@ -267,7 +269,6 @@ fn events(res: &'static Resource, w: Watcher, mut sub: crate::storage::cache::Su
                     Err(RecvError::Lagged(_)) => break,
                 },
                 _ = &mut deadline => break,
-                _ = &mut cancelled => break,
                 _ = ticker.tick(), if w.bookmarks => {
                     let revision = w.cache.quiet_revision(&sub.live).unwrap_or(last).max(last);
                     yield Ok(Frame::data(bookmark(res, revision, false)));

@@ -86,8 +86,9 @@ impl CacheEvent {
 #[derive(Debug, Clone)]
 pub enum Fanout {
     Event(Arc<CacheEvent>),
-    /// The cache lost its store watch and relisted: watchers must end (clients
-    /// resume, and get 410 if their revision is gone).
+    /// The cache lost its store watch and relisted, or the server is shutting
+    /// down: watchers must end (clients resume, and get 410 if their revision is
+    /// gone).
     Reset,
 }
 
@@ -151,11 +152,12 @@ impl Cacher {
     }
 
     /// Keeps the cache in sync with the store until `shutdown`: list, watch, and on
-    /// any watch failure start over.
+    /// any watch failure start over. On `shutdown` every watcher is told to end
+    /// (`Fanout::Reset`): watchers wait on their channel alone.
     pub async fn run(self: Arc<Self>, store: Arc<dyn Store>, shutdown: CancellationToken) {
         loop {
             let result = tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 r = self.sync_once(&store) => r,
             };
             if let Err(e) = result {
@@ -163,10 +165,11 @@ impl Cacher {
             }
             self.send(Fanout::Reset);
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
+        self.send(Fanout::Reset);
     }
 
     async fn sync_once(&self, store: &Arc<dyn Store>) -> Result<(), skiff_store::Error> {
@@ -405,6 +408,24 @@ mod tests {
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}
         }))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn watchers_are_told_to_end_when_the_server_shuts_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+        let res = skiff_api::registry::find("", "v1", "configmaps").unwrap();
+        let cacher = Cacher::new(res);
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(cacher.clone().run(store.clone(), shutdown.clone()));
+        while !cacher.state.read().unwrap().ready {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut sub = cacher.subscribe(WatchStart::Snapshot, &resource_prefix(res)).unwrap();
+        shutdown.cancel();
+        let got = tokio::time::timeout(Duration::from_secs(5), sub.live.recv()).await.expect("told in time");
+        assert!(matches!(got, Ok(Fanout::Reset)));
+        run.await.unwrap();
     }
 
     #[tokio::test]

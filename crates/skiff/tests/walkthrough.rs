@@ -80,17 +80,33 @@ fn the_readme_quickstart_works_as_written() {
             None => script.push_str(&format!("{line}\n")),
         }
     }
-    let out = Command::new("nsenter")
-        .arg(format!("--net=/var/run/netns/{}", netns.name))
-        .args(["bash", "-c", &script])
-        .current_dir(&repo)
-        .env("KUBECACHEDIR", c.data_dir().join("kubectl-cache"))
-        .env("PATH", format!("{}:{}", kubectl_dir(c.data_dir()), std::env::var("PATH").unwrap_or_default()))
-        .output()
-        .unwrap();
+    let path = format!("{}:{}", kubectl_dir(c.data_dir()), std::env::var("PATH").unwrap_or_default());
+    let bash = |script: &str| {
+        Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", netns.name))
+            .args(["bash", "-c", script])
+            .current_dir(&repo)
+            .env("KUBECACHEDIR", c.data_dir().join("kubectl-cache"))
+            .env("KUBECONFIG", &kubeconfig)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let out = bash(&script);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the walkthrough failed\n--- stdout\n{stdout}\n--- stderr (bash -x trace)\n{stderr}");
+    if !out.status.success() {
+        // What the cluster looked like when a step failed, so a failure explains itself.
+        let state = bash(
+            "kubectl get nodes,pods,services,endpointslices -A -o wide; kubectl describe pods; \
+             kubectl logs client; kubectl get events -A",
+        );
+        panic!(
+            "the walkthrough failed\n--- stdout\n{stdout}\n--- stderr (bash -x trace)\n{stderr}\n--- cluster state\n{}{}",
+            String::from_utf8_lossy(&state.stdout),
+            String::from_utf8_lossy(&state.stderr)
+        );
+    }
 
     // The page, from a pod through the Service's DNS name, through port-forward, and
     // read inside a container with exec.

@@ -17,7 +17,9 @@
 //! a yield, a TLS record and a `writev`. On an HTTP/2 connection [`BatchFlushes`]
 //! sits between h2 and TLS and turns those per-frame flushes into no-ops: the
 //! frames of one pass of the connection task go to TLS together (records of up to
-//! 16 KiB) and out in one system call.
+//! 16 KiB) and out in one vectored system call. The socket's [`Coalesce`] is then
+//! switched to pass writes straight through: buffering the records again only
+//! copied them.
 
 use std::io;
 use std::pin::Pin;
@@ -37,19 +39,21 @@ pub struct Coalesce<T> {
     written: usize,
     /// Whether the current flush has yielded once already.
     yielded: bool,
-    /// Whether a flush yields first (see [`Coalesce::set_yield_on_flush`]).
-    yield_on_flush: bool,
+    /// Writes go straight to the socket (see [`Coalesce::set_passthrough`]).
+    passthrough: bool,
 }
 
 impl<T> Coalesce<T> {
     pub fn new(io: T) -> Coalesce<T> {
-        Coalesce { io, buf: Vec::new(), written: 0, yielded: false, yield_on_flush: true }
+        Coalesce { io, buf: Vec::new(), written: 0, yielded: false, passthrough: false }
     }
 
-    /// Whether a flush first yields to the other tasks. Under a [`BatchFlushes`],
-    /// which yields itself, once is enough.
-    pub fn set_yield_on_flush(&mut self, yield_on_flush: bool) {
-        self.yield_on_flush = yield_on_flush;
+    /// Writes go straight to the socket. Under TLS over a [`BatchFlushes`] the
+    /// records of a pass already arrive together, and TLS writes them with one
+    /// vectored call: copying them into this buffer first was a tenth of a
+    /// watch delivery (the copy, and page faults when the buffer grew).
+    pub fn set_passthrough(&mut self, passthrough: bool) {
+        self.passthrough = passthrough;
     }
 
     pub fn get_ref(&self) -> &T {
@@ -104,6 +108,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Coalesce<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if self.passthrough {
+            ready!(self.poll_drain(cx))?;
+            return Pin::new(&mut self.io).poll_write(cx, data);
+        }
         if self.buf.len() >= MAX_BUFFERED {
             ready!(self.poll_drain(cx))?;
         }
@@ -116,6 +124,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.passthrough {
+            ready!(self.poll_drain(cx))?;
+            return Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        }
         if self.buf.len() >= MAX_BUFFERED {
             ready!(self.poll_drain(cx))?;
         }
@@ -123,11 +135,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        !self.passthrough || self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.yield_on_flush && self.written < self.buf.len() && !self.yielded {
+        if self.passthrough {
+            ready!(self.poll_drain(cx))?;
+            return Pin::new(&mut self.io).poll_flush(cx);
+        }
+        if self.written < self.buf.len() && !self.yielded {
             self.yielded = true;
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -246,6 +262,19 @@ mod tests {
         let mut got = vec![0u8; 11];
         b.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hello world");
+    }
+
+    #[tokio::test]
+    async fn a_passthrough_socket_writes_at_once() {
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let mut a = Coalesce::new(a);
+        a.write_all(b"buffered ").await.unwrap();
+        a.set_passthrough(true);
+        a.write_all(b"direct").await.unwrap();
+        // What was buffered before goes first; nothing waits for a flush.
+        let mut got = vec![0u8; 15];
+        tokio::time::timeout(std::time::Duration::from_secs(5), b.read_exact(&mut got)).await.unwrap().unwrap();
+        assert_eq!(&got, b"buffered direct");
     }
 
     #[tokio::test]

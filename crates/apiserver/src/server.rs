@@ -376,8 +376,9 @@ pub async fn serve(
                         let certificates = session.peer_certificates().map(|c| c.to_vec()).unwrap_or_default();
                         let peer = Peer::new(Some(addr), certificates);
                         if session.alpn_protocol() == Some(b"h2") {
-                            // BatchFlushes yields before its flush; the socket needs not.
-                            socket.set_yield_on_flush(false);
+                            // BatchFlushes gathers a pass's frames above TLS: the
+                            // socket below needs neither a yield nor a buffer.
+                            socket.set_passthrough(true);
                             serve_connection(ctx, TokioIo::new(BatchFlushes::new(tls)), peer).await;
                         } else {
                             serve_connection(ctx, TokioIo::new(tls), peer).await;

@@ -127,8 +127,13 @@ async fn run_case(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -
     Ok(())
 }
 
-/// A fresh server with the scheduler off, filled with the nodes and the pending pods.
-async fn filled_server(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -> anyhow::Result<server::Server> {
+/// A fresh server with the scheduler off, filled with the nodes and the pending
+/// pods, and the client that filled it.
+async fn filled_server(
+    args: &SchedulerArgs,
+    skiff: &std::path::Path,
+    shape: Shape,
+) -> anyhow::Result<(server::Server, kube::Client)> {
     let case = shape.name();
     let server = server::Server::start(skiff, &args.dir).await?;
     let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
@@ -136,7 +141,7 @@ async fn filled_server(args: &SchedulerArgs, skiff: &std::path::Path, shape: Sha
     create_nodes(&client, args.nodes, args.clients).await?;
     eprintln!("scheduler/{case}: creating {} pods", args.pods);
     create_pods(&client, "bench", args.pods, shape, args.clients).await?;
-    Ok(server)
+    Ok((server, client))
 }
 
 /// The scheduler `skiff server` runs by default, on the server's in-process
@@ -144,7 +149,7 @@ async fn filled_server(args: &SchedulerArgs, skiff: &std::path::Path, shape: Sha
 /// benchmark's watch times the bindings.
 async fn in_server(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -> anyhow::Result<()> {
     let case = shape.name();
-    let server = filled_server(args, skiff, shape).await?;
+    let (server, _) = filled_server(args, skiff, shape).await?;
     eprintln!("scheduler/{case}: restarting the server with its scheduler");
     let restarted = Instant::now();
     let server = server.restart(&["--disable-agent"]).await?;
@@ -176,9 +181,8 @@ async fn in_server(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) 
 async fn external(args: &SchedulerArgs, skiff: &std::path::Path, shape: Shape) -> anyhow::Result<()> {
     let case = shape.name();
     let fill_started = Instant::now();
-    let server = filled_server(args, skiff, shape).await?;
+    let (server, client) = filled_server(args, skiff, shape).await?;
     let fill = fill_started.elapsed();
-    let client = skiff_scheduler::shell::client_from_kubeconfig(&server.kubeconfig, "skiff-bench").await?;
 
     // Watch bindings before the scheduler starts, so none is missed.
     let bound: Bound = Arc::default();

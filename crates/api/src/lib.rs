@@ -7,6 +7,7 @@ pub mod conversion;
 pub mod cron;
 pub mod defaults;
 pub mod error;
+pub mod json_key;
 pub mod meta;
 pub mod names;
 pub mod patch;

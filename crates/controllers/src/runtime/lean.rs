@@ -19,6 +19,7 @@ use kube::Resource;
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use skiff_api::json_key::JsonKey;
 
 /// `K`, decoded with `metadata.managedFields` skipped (left `None`).
 #[derive(Clone, Debug)]
@@ -188,16 +189,16 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkippingMap<A> {
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
         loop {
-            let Some(key) = self.inner.next_key::<Key<'de>>()? else { return Ok(None) };
-            let name = key.as_str();
+            let Some(JsonKey(key)) = self.inner.next_key::<JsonKey<'de>>()? else { return Ok(None) };
+            let name: &str = &key;
             if self.level == Level::Metadata && name == "managedFields" {
                 self.inner.next_value::<IgnoredAny>()?;
                 continue;
             }
             self.descend = self.level == Level::Object && name == "metadata";
             return match key {
-                Key::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)),
-                Key::Owned(s) => seed.deserialize(StringDeserializer::new(s)),
+                Cow::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)),
+                Cow::Owned(s) => seed.deserialize(StringDeserializer::new(s)),
             }
             .map(Some);
         }
@@ -226,43 +227,6 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for SkippingSeed<S> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
         self.inner.deserialize(Skipping { inner: deserializer, level: self.level })
-    }
-}
-
-/// A map key, borrowed from the input when it can be.
-enum Key<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl Key<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Borrowed(s) => s,
-            Key::Owned(s) => s,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key::Borrowed(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

@@ -410,12 +410,18 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
-    async fn watchers_are_told_to_end_when_the_server_shuts_down() {
+    /// A store in a temporary dir (kept alive by the returned dir) and a cache of
+    /// its ConfigMaps.
+    fn configmap_cache() -> (tempfile::TempDir, Arc<dyn Store>, &'static Resource, Arc<Cacher>) {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
         let res = skiff_api::registry::find("", "v1", "configmaps").unwrap();
-        let cacher = Cacher::new(res);
+        (dir, store, res, Cacher::new(res))
+    }
+
+    #[tokio::test]
+    async fn watchers_are_told_to_end_when_the_server_shuts_down() {
+        let (_dir, store, res, cacher) = configmap_cache();
         let shutdown = CancellationToken::new();
         let run = tokio::spawn(cacher.clone().run(store.clone(), shutdown.clone()));
         while !cacher.state.read().unwrap().ready {
@@ -430,10 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_relist_starts_where_the_cache_had_reached() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
-        let res = skiff_api::registry::find("", "v1", "configmaps").unwrap();
-        let cacher = Cacher::new(res);
+        let (_dir, store, res, cacher) = configmap_cache();
         let key = |n: &str| format!("{}default/{n}", resource_prefix(res));
         store.create(key("a").as_bytes(), configmap("a")).await.unwrap();
         let first = cacher.list(&store).await.unwrap();

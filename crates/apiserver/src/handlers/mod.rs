@@ -3,6 +3,7 @@
 
 pub mod discovery;
 mod apply;
+mod binding_json;
 pub(crate) mod body;
 mod delete;
 mod logs;

@@ -199,9 +199,22 @@ impl Objects {
     pub async fn update(&self, res: &Resource, mut obj: Value, expected: Revision) -> ApiResult<Value> {
         let key = object_key(res, meta::namespace(&obj), meta::name(&obj));
         let bytes = encode(&mut obj)?;
-        let name = meta::name(&obj);
+        let revision = self.update_stored(res, &key, meta::name(&obj), bytes, expected).await?;
+        Ok(stored(obj, revision))
+    }
+
+    /// [`Objects::update`] of an object already encoded as the store keeps it (no
+    /// resourceVersion) under `key`; returns the write's revision.
+    pub async fn update_stored(
+        &self,
+        res: &Resource,
+        key: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        expected: Revision,
+    ) -> ApiResult<Revision> {
         match self.store.update(key.as_bytes(), bytes, Some(expected)).await {
-            Ok(kv) => Ok(stored(obj, kv.mod_revision)),
+            Ok(kv) => Ok(kv.mod_revision),
             Err(skiff_store::Error::Conflict { current: 0, .. }) => {
                 Err(ApiError::not_found(res.group, res.plural, name))
             }

@@ -102,7 +102,68 @@ fn has_member(b: &[u8], open: usize, name: &[u8]) -> Option<bool> {
     }
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+/// One member of a JSON object: its key as written (between the quotes, escapes
+/// not undone) and where its value lies.
+pub(crate) struct Member {
+    pub key: std::ops::Range<usize>,
+    pub value: std::ops::Range<usize>,
+}
+
+/// The members of the object whose `{` is at `open`, in document order, and the
+/// index just past its `}`; `None` when the bytes there are not shaped as an object.
+pub(crate) fn members(b: &[u8], open: usize) -> Option<(Vec<Member>, usize)> {
+    if b.get(open) != Some(&b'{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = open + 1;
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b'}' => return Some((out, i + 1)),
+            b',' if !out.is_empty() => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = string_end(b, i)?;
+        let key = i + 1..key_end - 1;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1);
+        i = value_end(b, start)?;
+        out.push(Member { key, value: start..i });
+    }
+}
+
+/// The elements of the array whose `[` is at `open`, in order.
+pub(crate) fn elements(b: &[u8], open: usize) -> Option<Vec<std::ops::Range<usize>>> {
+    if b.get(open) != Some(&b'[') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = open + 1;
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b']' => return Some(out),
+            b',' if !out.is_empty() => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let end = value_end(b, i)?;
+        out.push(i..end);
+        i = end;
+    }
+}
+
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
         i += 1;
     }
@@ -124,7 +185,7 @@ pub(crate) fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
 }
 
 /// The index just past the JSON value that starts at `i`.
-fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
+pub(crate) fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
     match b.get(i)? {
         b'"' => string_end(b, i),
         b'{' | b'[' => {

@@ -458,6 +458,7 @@ fn bindings_are_checked_against_the_current_pod() {
 
     let uid = c.ok(&["get", "pod", "manual", "-o", "jsonpath={.metadata.uid}"]);
     c.ok(&["create", "--raw", &path("manual"), "-f", &binding("manual", "n1", &uid)]);
+    assert_eq!(c.ok(&["get", "pod", "manual", "-o", "jsonpath={.status.conditions[0].type}"]), "PodScheduled");
     // At once, before the watch cache has necessarily seen the first binding.
     let again = c.fails(&["create", "--raw", &path("manual"), "-f", &binding("manual", "n2", "")]);
     assert!(again.contains(r#"pod manual is already assigned to node "n1""#), "{again}");
@@ -468,4 +469,15 @@ fn bindings_are_checked_against_the_current_pod() {
     let deleting = c.fails(&["create", "--raw", &path("leaving"), "-f", &binding("leaving", "n1", "")]);
     assert!(deleting.contains("is being deleted, cannot be assigned to a host"), "{deleting}");
     c.ok(&["patch", "pod", "leaving", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+
+    // A binding's annotations land on the pod, next to the pod's own (upstream).
+    apply(&c, "noted.yaml", &pod("noted", "  annotations:\n    mine: kept\n"));
+    let noted = c.manifest(
+        "binding-noted.json",
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"noted","annotations":{"by-binding":"yes"}},"target":{"apiVersion":"v1","kind":"Node","name":"n1"}}"#,
+    );
+    c.ok(&["create", "--raw", &path("noted"), "-f", &noted]);
+    let annotations = c.ok(&["get", "pod", "noted", "-o", "jsonpath={.metadata.annotations}"]);
+    assert!(annotations.contains(r#""by-binding":"yes""#) && annotations.contains(r#""mine":"kept""#), "{annotations}");
+    assert_eq!(c.ok(&["get", "pod", "noted", "-o", "jsonpath={.spec.nodeName}"]), "n1");
 }

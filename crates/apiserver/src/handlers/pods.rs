@@ -46,6 +46,7 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         }
         pod["spec"]["nodeName"] = json!(node);
         set_condition(&mut pod, "PodScheduled", "True");
+        copy_annotations(&binding, &mut pod);
         match call.ctx.objects.update(pods, pod, rv).await {
             Ok(_) => return Ok(bound(call, &name)),
             Err(ApiError::Conflict { .. }) => continue,
@@ -53,6 +54,27 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         }
     }
     Err(ApiError::stale("", "pods", &name))
+}
+
+/// The binding's annotations, set on the pod (upstream's `setPodHostAndAnnotations`).
+fn copy_annotations(binding: &Value, pod: &mut Value) {
+    let Some(annotations) = binding.pointer("/metadata/annotations").and_then(Value::as_object) else { return };
+    if annotations.is_empty() {
+        return;
+    }
+    let meta = meta::metadata_mut(pod);
+    let target = meta.entry("annotations").or_insert_with(|| json!({}));
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Some(target) = target.as_object_mut() {
+        target.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
+/// Whether the binding carries annotations for the pod.
+fn has_annotations(binding: &Value) -> bool {
+    binding.pointer("/metadata/annotations").and_then(Value::as_object).is_some_and(|a| !a.is_empty())
 }
 
 /// The answer to a binding that was written.
@@ -69,7 +91,8 @@ enum Cached {
     /// The cached copy failed a check or the write's revision check: it may be
     /// stale, so the store's copy decides.
     Stale,
-    /// The cache lacks the pod or it has a shape only a decoded `Value` handles.
+    /// The cache lacks the pod, it has a shape only a decoded `Value` handles, or
+    /// the binding carries annotations for it.
     Unsuited,
 }
 
@@ -82,6 +105,9 @@ async fn bind_cached(
     name: &str,
     node: &str,
 ) -> Cached {
+    if has_annotations(binding) {
+        return Cached::Unsuited;
+    }
     let key = storage::object_key(pods, &call.req.namespace, name);
     let Some(cached) = call.ctx.cache(pods).get(&key) else { return Cached::Unsuited };
     let Some(pod) = CachedPod::parse(&cached.json) else { return Cached::Unsuited };

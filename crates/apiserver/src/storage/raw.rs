@@ -112,54 +112,61 @@ pub(crate) struct Member {
 /// The members of the object whose `{` is at `open`, in document order, and the
 /// index just past its `}`; `None` when the bytes there are not shaped as an object.
 pub(crate) fn members(b: &[u8], open: usize) -> Option<(Vec<Member>, usize)> {
-    if b.get(open) != Some(&b'{') {
-        return None;
-    }
     let mut out = Vec::new();
-    let mut i = open + 1;
-    loop {
-        i = skip_ws(b, i);
-        match b.get(i)? {
-            b'}' => return Some((out, i + 1)),
-            b',' if !out.is_empty() => {
-                i += 1;
-                continue;
-            }
-            b'"' => {}
-            _ => return None,
-        }
-        let key_end = string_end(b, i)?;
-        let key = i + 1..key_end - 1;
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
+    let end = items(b, open, (b'{', b'}'), |i| {
+        if b.get(i) != Some(&b'"') {
             return None;
         }
-        let start = skip_ws(b, i + 1);
-        i = value_end(b, start)?;
-        out.push(Member { key, value: start..i });
-    }
+        let key_end = string_end(b, i)?;
+        let colon = skip_ws(b, key_end);
+        if b.get(colon) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, colon + 1);
+        let end = value_end(b, start)?;
+        out.push(Member { key: i + 1..key_end - 1, value: start..end });
+        Some(end)
+    })?;
+    Some((out, end))
 }
 
 /// The elements of the array whose `[` is at `open`, in order.
 pub(crate) fn elements(b: &[u8], open: usize) -> Option<Vec<std::ops::Range<usize>>> {
-    if b.get(open) != Some(&b'[') {
+    let mut out = Vec::new();
+    items(b, open, (b'[', b']'), |i| {
+        let end = value_end(b, i)?;
+        out.push(i..end);
+        Some(end)
+    })?;
+    Some(out)
+}
+
+/// Walks the container whose opening bracket is at `open`: `item` reads the item
+/// starting at each index it is given and returns the index just past it. Returns
+/// the index just past the closing bracket.
+fn items(
+    b: &[u8],
+    open: usize,
+    (opening, closing): (u8, u8),
+    mut item: impl FnMut(usize) -> Option<usize>,
+) -> Option<usize> {
+    if b.get(open) != Some(&opening) {
         return None;
     }
-    let mut out = Vec::new();
     let mut i = open + 1;
+    let mut first = true;
     loop {
         i = skip_ws(b, i);
-        match b.get(i)? {
-            b']' => return Some(out),
-            b',' if !out.is_empty() => {
+        match *b.get(i)? {
+            c if c == closing => return Some(i + 1),
+            b',' if !first => {
                 i += 1;
                 continue;
             }
             _ => {}
         }
-        let end = value_end(b, i)?;
-        out.push(i..end);
-        i = end;
+        i = item(i)?;
+        first = false;
     }
 }
 
@@ -255,6 +262,24 @@ mod tests {
         assert_eq!(out, json!({"a": [1, 2], "metadata": {"resourceVersion": "3"}}));
         assert!(with_resource_version(b"{\"metadata\": {\"a\"", 1).is_none());
         assert!(with_resource_version(b"not json", 1).is_none());
+    }
+
+    #[test]
+    fn members_and_elements_are_found_in_place() {
+        let b = br#"{"a":1, "b" : {"c":[1,"]",2]} ,"d\"e":"}"}"#;
+        let (found, end) = members(b, 0).unwrap();
+        assert_eq!(end, b.len());
+        let pairs: Vec<(&[u8], &[u8])> = found.iter().map(|m| (&b[m.key.clone()], &b[m.value.clone()])).collect();
+        assert_eq!(pairs, [(&b"a"[..], &b"1"[..]), (b"b", br#"{"c":[1,"]",2]}"#), (br#"d\"e"#, br#""}""#)]);
+        let list = br#"[ 1, "x,]", {"a":[]} ,null]"#;
+        let items: Vec<&[u8]> = elements(list, 0).unwrap().into_iter().map(|r| &list[r]).collect();
+        assert_eq!(items, [&b"1"[..], br#""x,]""#, br#"{"a":[]}"#, b"null"]);
+        assert_eq!(elements(b"[]", 0).unwrap(), Vec::<std::ops::Range<usize>>::new());
+        assert!(members(b"[1]", 0).is_none());
+        assert!(elements(b"{}", 0).is_none());
+        assert!(members(br#"{"a" 1}"#, 0).is_none());
+        assert!(members(br#"{"a":1"#, 0).is_none());
+        assert!(members(br#"{,"a":1}"#, 0).is_none());
     }
 
     #[test]

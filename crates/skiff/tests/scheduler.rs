@@ -457,6 +457,12 @@ fn bindings_are_checked_against_the_current_pod() {
     assert!(wrong_uid.contains("the UID in the binding does not match the pod"), "{wrong_uid}");
 
     let uid = c.ok(&["get", "pod", "manual", "-o", "jsonpath={.metadata.uid}"]);
+    // A dry run checks and writes nothing.
+    let dry = format!("{}?dryRun=All", path("manual"));
+    c.ok(&["create", "--raw", &dry, "-f", &binding("manual", "n2", &uid)]);
+    assert_eq!(c.ok(&["get", "pod", "manual", "-o", "jsonpath={.spec.nodeName}"]), "");
+    let dry_wrong = c.fails(&["create", "--raw", &dry, "-f", &binding("manual", "n2", "not-the-uid")]);
+    assert!(dry_wrong.contains("the UID in the binding does not match the pod"), "{dry_wrong}");
     c.ok(&["create", "--raw", &path("manual"), "-f", &binding("manual", "n1", &uid)]);
     assert_eq!(c.ok(&["get", "pod", "manual", "-o", "jsonpath={.status.conditions[0].type}"]), "PodScheduled");
     // At once, before the watch cache has necessarily seen the first binding.

@@ -9,11 +9,14 @@ use skiff_api::{meta, registry, ApiError};
 use super::binding_json::CachedPod;
 use super::body::decode_body;
 use super::Call;
+use crate::request::WriteOptions;
 use crate::response::{self, HttpResponse};
 use crate::storage::{self, Filter};
 
 /// `POST .../pods/{name}/binding` or `POST .../bindings`: sets `spec.nodeName` once.
 pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    // dryRun=All: every check, no write (upstream's binding honours it too).
+    let dry_run = WriteOptions::from_query(call.query)?.dry_run;
     let binding = decode_body(call)?;
     let name = if call.req.name.is_empty() { meta::name(&binding).to_string() } else { call.req.name.clone() };
     let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("");
@@ -21,7 +24,7 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
         return Err(ApiError::invalid("", "Binding", &name, vec![skiff_api::Cause::required("target.name")]));
     }
     let pods = registry::find("", "v1", "pods").expect("pods are registered");
-    let first = match bind_cached(call, pods, &binding, &name, node).await {
+    let first = match bind_cached(call, pods, &binding, &name, node, dry_run).await {
         Cached::Done(result) => return result,
         // The store decides.
         Cached::Stale => 1,
@@ -43,6 +46,9 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
                 continue;
             }
             return Err(e);
+        }
+        if dry_run {
+            return Ok(bound(call, &name));
         }
         pod["spec"]["nodeName"] = json!(node);
         set_condition(&mut pod, "PodScheduled", "True");
@@ -104,6 +110,7 @@ async fn bind_cached(
     binding: &Value,
     name: &str,
     node: &str,
+    dry_run: bool,
 ) -> Cached {
     if has_annotations(binding) {
         return Cached::Unsuited;
@@ -117,6 +124,9 @@ async fn bind_cached(
     let uid = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty());
     if uid.is_some_and(|uid| uid != pod.uid()) || pod.deleting() || !pod.node_name().is_empty() {
         return Cached::Stale;
+    }
+    if dry_run {
+        return Cached::Done(Ok(bound(call, name)));
     }
     let Some(stored) = pod.bound(node, &crate::strategy::now()) else { return Cached::Unsuited };
     match call.ctx.objects.update_stored(pods, &key, name, stored, rv).await {

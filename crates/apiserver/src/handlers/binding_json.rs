@@ -69,7 +69,9 @@ impl<'a> CachedPod<'a> {
         let condition = scheduled_condition(now);
         out.push(b'{');
         let mut first = true;
-        let mut status_seen = false;
+        // A new `status` goes where the store's sorted keys put it; a pod that has
+        // one gets it edited in its place, wherever that is.
+        let mut status_done = member(b, &self.top, "status").is_some();
         for m in &self.top {
             match key(b, m) {
                 b"metadata" => {
@@ -87,7 +89,6 @@ impl<'a> CachedPod<'a> {
                     push_member(&mut out, &mut first, b"spec", |out| write_object(out, b, &pieces));
                 }
                 b"status" => {
-                    status_seen = true;
                     let (status, _) = raw::members(b, m.value.start)?;
                     if status.iter().any(|m| has_escape(b, m)) {
                         return None;
@@ -101,15 +102,15 @@ impl<'a> CachedPod<'a> {
                     push_member(&mut out, &mut first, b"status", |out| write_object(out, b, &pieces));
                 }
                 name => {
-                    if !status_seen && name > b"status".as_slice() {
-                        status_seen = true;
+                    if !status_done && name > b"status".as_slice() {
+                        status_done = true;
                         push_member(&mut out, &mut first, b"status", |out| new_status(out, &condition));
                     }
                     push_member(&mut out, &mut first, name, |out| out.extend_from_slice(&b[m.value.clone()]));
                 }
             }
         }
-        if !status_seen {
+        if !status_done {
             push_member(&mut out, &mut first, b"status", |out| new_status(out, &condition));
         }
         out.push(b'}');
@@ -285,6 +286,21 @@ mod tests {
             // The store's encoding, key order included.
             assert_eq!(bytes, serde_json::to_vec(&edited).unwrap(), "{pod}");
         }
+    }
+
+    #[test]
+    fn members_out_of_order_are_edited_in_place() {
+        // Not what the store writes (its keys are sorted), but still one `status`.
+        let json = br#"{"zz":1,"status":{"phase":"Pending"},"spec":{"nodeName":"","a":1},"metadata":{"resourceVersion":"3","name":"p"}}"#;
+        let bytes = CachedPod::parse(json).unwrap().bound("n", NOW).unwrap();
+        let (top, _) = raw::members(&bytes, 0).unwrap();
+        let keys: Vec<&[u8]> = top.iter().map(|m| key(&bytes, m)).collect();
+        assert_eq!(keys, [&b"zz"[..], b"status", b"spec", b"metadata"]);
+        let (spec, _) = raw::members(&bytes, member(&bytes, &top, "spec").unwrap().value.start).unwrap();
+        assert_eq!(spec.iter().filter(|m| key(&bytes, m) == b"nodeName").count(), 1);
+        let edited: Value = serde_json::from_slice(&bytes).unwrap();
+        let expected = by_value(&serde_json::from_slice(json).unwrap(), "n");
+        assert_eq!(edited, expected);
     }
 
     #[test]

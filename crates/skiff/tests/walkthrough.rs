@@ -99,7 +99,9 @@ fn the_readme_quickstart_works_as_written() {
         // What the cluster looked like when a step failed, so a failure explains itself.
         let state = bash(
             "kubectl get nodes,pods,services,endpointslices -A -o wide; kubectl describe pods; \
-             kubectl logs client; kubectl get events -A",
+             kubectl logs client; kubectl get events -A; date -u; \
+             echo '--- service rules (iptables-save, nat and filter)'; \
+             iptables-save -t nat | grep -e KUBE-SERVICES -e hello; iptables-save -t filter | grep -i -e reject -e hello",
         );
         panic!(
             "the walkthrough failed\n--- stdout\n{stdout}\n--- stderr (bash -x trace)\n{stderr}\n--- cluster state\n{}{}",

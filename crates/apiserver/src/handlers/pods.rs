@@ -41,7 +41,7 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
             None => (call.ctx.objects.get(pods, &call.req.namespace, &name).await?, false),
         };
         let rv = storage::parse_resource_version(meta::resource_version(&pod))?;
-        if let Err(e) = check_bindable(&pod, &binding, &name) {
+        if let Err(e) = Bindable::of(&pod).check(&binding, &name) {
             if from_cache {
                 continue;
             }
@@ -64,10 +64,7 @@ pub async fn bind(call: &Call<'_>) -> Result<HttpResponse, ApiError> {
 
 /// The binding's annotations, set on the pod (upstream's `setPodHostAndAnnotations`).
 fn copy_annotations(binding: &Value, pod: &mut Value) {
-    let Some(annotations) = binding.pointer("/metadata/annotations").and_then(Value::as_object) else { return };
-    if annotations.is_empty() {
-        return;
-    }
+    let Some(annotations) = annotations(binding) else { return };
     let meta = meta::metadata_mut(pod);
     let target = meta.entry("annotations").or_insert_with(|| json!({}));
     if !target.is_object() {
@@ -78,9 +75,9 @@ fn copy_annotations(binding: &Value, pod: &mut Value) {
     }
 }
 
-/// Whether the binding carries annotations for the pod.
-fn has_annotations(binding: &Value) -> bool {
-    binding.pointer("/metadata/annotations").and_then(Value::as_object).is_some_and(|a| !a.is_empty())
+/// The annotations the binding carries for the pod, if any.
+fn annotations(binding: &Value) -> Option<&serde_json::Map<String, Value>> {
+    binding.pointer("/metadata/annotations").and_then(Value::as_object).filter(|a| !a.is_empty())
 }
 
 /// The answer to a binding that was written.
@@ -112,7 +109,7 @@ async fn bind_cached(
     node: &str,
     dry_run: bool,
 ) -> Cached {
-    if has_annotations(binding) {
+    if annotations(binding).is_some() {
         return Cached::Unsuited;
     }
     let key = storage::object_key(pods, &call.req.namespace, name);
@@ -121,8 +118,9 @@ async fn bind_cached(
     let Some(rv) = pod.resource_version().and_then(|rv| storage::parse_resource_version(&rv).ok()) else {
         return Cached::Unsuited;
     };
-    let uid = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty());
-    if uid.is_some_and(|uid| uid != pod.uid()) || pod.deleting() || !pod.node_name().is_empty() {
+    let (uid, node_name) = (pod.uid(), pod.node_name());
+    let facts = Bindable { uid: &uid, deleting: pod.deleting(), node_name: &node_name };
+    if facts.check(binding, name).is_err() {
         return Cached::Stale;
     }
     if dry_run {
@@ -144,28 +142,46 @@ fn cached(call: &Call<'_>, res: &'static skiff_api::Resource, name: &str) -> Opt
     call.ctx.cache(res).get(&key)?.decode().ok()
 }
 
-/// Why `pod` cannot take `binding`: another uid, being deleted, or already bound.
-fn check_bindable(pod: &Value, binding: &Value, name: &str) -> Result<(), ApiError> {
-    let conflict = |message: String| ApiError::Conflict { target: skiff_api::Target::new("", "pods", name), message };
-    if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-        if uid != meta::uid(pod) {
-            return Err(conflict(format!(
-                "Operation cannot be fulfilled on pods/binding \"{name}\": the UID in the binding does not match the pod"
-            )));
+/// What a binding's checks read of the pod, from a decoded pod or the cache's bytes.
+struct Bindable<'a> {
+    uid: &'a str,
+    deleting: bool,
+    node_name: &'a str,
+}
+
+impl<'a> Bindable<'a> {
+    fn of(pod: &'a Value) -> Bindable<'a> {
+        Bindable {
+            uid: meta::uid(pod),
+            deleting: meta::deletion_timestamp(pod).is_some(),
+            node_name: pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or(""),
         }
     }
-    if meta::deletion_timestamp(pod).is_some() {
-        return Err(conflict(format!(
-            "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host"
-        )));
+
+    /// Why the pod cannot take `binding`: another uid, being deleted, or already bound.
+    fn check(&self, binding: &Value, name: &str) -> Result<(), ApiError> {
+        let conflict =
+            |message: String| ApiError::Conflict { target: skiff_api::Target::new("", "pods", name), message };
+        if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+            if uid != self.uid {
+                return Err(conflict(format!(
+                    "Operation cannot be fulfilled on pods/binding \"{name}\": the UID in the binding does not match the pod"
+                )));
+            }
+        }
+        if self.deleting {
+            return Err(conflict(format!(
+                "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host"
+            )));
+        }
+        let current = self.node_name;
+        if !current.is_empty() {
+            return Err(conflict(format!(
+                "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{current}\""
+            )));
+        }
+        Ok(())
     }
-    let current = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    if !current.is_empty() {
-        return Err(conflict(format!(
-            "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{current}\""
-        )));
-    }
-    Ok(())
 }
 
 fn set_condition(pod: &mut Value, kind: &str, status: &str) {

@@ -283,7 +283,7 @@ impl Index {
         }
     }
 
-    pub fn replace_pods(&mut self, all: &[Pod]) {
+    pub fn replace_pods<'a>(&mut self, all: impl IntoIterator<Item = &'a Pod>) {
         self.pods.clear();
         self.pod_ips.clear();
         for p in all {

@@ -19,6 +19,7 @@ pub mod server;
 pub mod testing;
 pub mod upstream;
 pub mod watch;
+pub mod watched_pod;
 
 pub use answer::Zone;
 pub use server::{DnsServer, ServerError, State};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource};
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::index::Index;
 use crate::server::State;
+use crate::watched_pod::WatchedPod;
 
 /// A kind the index is built from.
 trait Indexed: Resource<DynamicType = ()> + Clone + Debug + serde::de::DeserializeOwned + Send + Sync + 'static {
@@ -51,16 +52,17 @@ impl Indexed for EndpointSlice {
     }
 }
 
-impl Indexed for Pod {
+/// Pods are decoded with only the fields the index reads ([`WatchedPod`]).
+impl Indexed for WatchedPod {
     const BIT: u8 = 4;
     fn apply(index: &mut Index, o: &Self) {
-        index.apply_pod(o)
+        index.apply_pod(&o.0)
     }
     fn delete(index: &mut Index, o: &Self) {
-        index.delete_pod(o)
+        index.delete_pod(&o.0)
     }
     fn replace(index: &mut Index, all: &[Self]) {
-        index.replace_pods(all)
+        index.replace_pods(all.iter().map(|p| &p.0))
     }
 }
 
@@ -74,7 +76,7 @@ pub async fn run(client: Client, state: Arc<State>, shutdown: CancellationToken)
         tokio::join!(
             watch::<Service>(Api::all(client.clone()), &state, &synced),
             watch::<EndpointSlice>(Api::all(client.clone()), &state, &synced),
-            watch::<Pod>(Api::all(client), &state, &synced),
+            watch::<WatchedPod>(Api::all(client), &state, &synced),
         )
     };
     tokio::select! {

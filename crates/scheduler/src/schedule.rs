@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::{Rng, RngCore};
 
 use crate::framework::{CycleState, Fit, Profile};
-use crate::node_info::NodeInfo;
+use crate::node_info::{prefetch, NodeInfo, PREFETCH_AHEAD};
 use crate::pod_info::PodInfo;
 use crate::snapshot::Snapshot;
 
@@ -213,32 +213,9 @@ impl Algorithm {
     }
 }
 
-/// How many nodes ahead of the filters the node data is requested.
-const PREFETCH_AHEAD: usize = 4;
-
-/// Asks the CPU to start loading a node the filters reach soon. On a large
-/// cluster filtering is bound by memory latency: each node's data sits apart, and
-/// the first filter to touch it waited for the load (a third of all cycles in
-/// profiles of 5,000 nodes). A hint only: it changes no result.
-#[inline]
-fn prefetch(node: &Arc<NodeInfo>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let start = Arc::as_ptr(node).cast::<i8>();
-        for line in (0..std::mem::size_of::<NodeInfo>()).step_by(64) {
-            // SAFETY: SSE is part of every x86_64 target; a prefetch never faults
-            // and reads nothing the program sees, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = node;
-}
-
 /// What one pass of filtering found.
 struct Search<'s> {
-    feasible: Vec<Arc<NodeInfo>>,
+    feasible: Vec<&'s NodeInfo>,
     /// Nodes that did not fit, with why. Names are copied only if nothing fits:
     /// most nodes of a large cluster may be rejected on the way to a feasible one.
     rejected: Vec<(&'s Arc<NodeInfo>, Fit)>,
@@ -279,7 +256,7 @@ impl Algorithm {
             last = Some(i);
             let fit = filter_with_nominated(profile, state, pod, node, nominated);
             if fit.fits() {
-                search.feasible.push(node.clone());
+                search.feasible.push(node);
                 if search.feasible.len() >= want {
                     break;
                 }

@@ -119,6 +119,12 @@ impl Snapshot {
         self.index.get(name).map(|i| &self.nodes[*i])
     }
 
+    /// Every node, borrowed: what scoring gets for its feasible nodes.
+    #[cfg(test)]
+    pub fn refs(&self) -> Vec<&NodeInfo> {
+        self.nodes.iter().map(|n| &**n).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }

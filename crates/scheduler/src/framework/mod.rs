@@ -14,7 +14,6 @@ pub use profile::{Profile, ScorePlugin};
 pub use state::CycleState;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use smallvec::{smallvec, SmallVec};
 
@@ -94,7 +93,7 @@ pub trait Filter: Plugin {
 pub trait Score: Plugin {
     /// Prepares scoring for these feasible nodes; `false` skips this plugin for
     /// the pod (every node gets 0 from it).
-    fn pre_score(&self, _state: &mut CycleState, _pod: &PodInfo, _nodes: &[Arc<NodeInfo>], _snap: &Snapshot) -> bool {
+    fn pre_score(&self, _state: &mut CycleState, _pod: &PodInfo, _nodes: &[&NodeInfo], _snap: &Snapshot) -> bool {
         true
     }
 
@@ -102,7 +101,7 @@ pub trait Score: Plugin {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64;
 
     /// Brings the raw scores (parallel to `nodes`) into `0..=MAX_NODE_SCORE`.
-    fn normalize(&self, _state: &CycleState, _nodes: &[Arc<NodeInfo>], _scores: &mut [i64]) {}
+    fn normalize(&self, _state: &CycleState, _nodes: &[&NodeInfo], _scores: &mut [i64]) {}
 }
 
 /// Claims resources on the chosen node before binding; undone by `unreserve` if

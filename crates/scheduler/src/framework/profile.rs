@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{CycleState, Filter, Fit, PreFilter, Reserve, Score};
-use crate::node_info::NodeInfo;
+use crate::node_info::{prefetch, NodeInfo, PREFETCH_AHEAD};
 use crate::pod_info::PodInfo;
 use crate::snapshot::Snapshot;
 
@@ -90,22 +90,25 @@ impl Profile {
     }
 
     /// Total weighted scores, parallel to `nodes`.
-    pub fn run_scores(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
-        snap: &Snapshot,
-    ) -> Vec<i64> {
+    pub fn run_scores(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[&NodeInfo], snap: &Snapshot) -> Vec<i64> {
         let mut totals = vec![0i64; nodes.len()];
         let mut scores = vec![0i64; nodes.len()];
+        // The filters' loads of the first nodes are long gone from the nearest
+        // caches by the time scoring starts: the first pass asks for them ahead.
+        let mut first = true;
         for s in &self.scorers {
             if !s.plugin.pre_score(state, pod, nodes, snap) {
                 continue;
             }
-            for (score, node) in scores.iter_mut().zip(nodes) {
+            for (i, (score, node)) in scores.iter_mut().zip(nodes).enumerate() {
+                if first {
+                    if let Some(ahead) = nodes.get(i + PREFETCH_AHEAD) {
+                        prefetch(ahead);
+                    }
+                }
                 *score = s.plugin.score(state, pod, node, snap);
             }
+            first = false;
             s.plugin.normalize(state, nodes, &mut scores);
             for (t, score) in totals.iter_mut().zip(&scores) {
                 *t += score * s.weight;

@@ -28,13 +28,7 @@ impl Plugin for BalancedAllocation {
 }
 
 impl Score for BalancedAllocation {
-    fn pre_score(
-        &self,
-        _state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[std::sync::Arc<NodeInfo>],
-        _snap: &Snapshot,
-    ) -> bool {
+    fn pre_score(&self, _state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _snap: &Snapshot) -> bool {
         // Best-effort pods would all pile onto the same node (upstream issue 129138).
         self.resources.iter().any(|r| pod.requests.amount(&r.name) != 0)
     }

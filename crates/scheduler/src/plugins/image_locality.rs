@@ -39,13 +39,7 @@ impl Plugin for ImageLocality {
 struct Images(Vec<String>, usize);
 
 impl Score for ImageLocality {
-    fn pre_score(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[std::sync::Arc<NodeInfo>],
-        snap: &Snapshot,
-    ) -> bool {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snap: &Snapshot) -> bool {
         let spec = pod.spec();
         let containers: Vec<_> = spec.init_containers.iter().flatten().chain(&spec.containers).collect();
         // Without images on any node, every node scores 0: skip the work.
@@ -106,7 +100,7 @@ mod tests {
         ]);
         let p = pod("p").image("app:v1").info();
         let mut s = CycleState::new();
-        assert!(ImageLocality.pre_score(&mut s, &p, &snap.nodes, &snap));
+        assert!(ImageLocality.pre_score(&mut s, &p, &snap.refs(), &snap));
         let score = |n: &str| ImageLocality.score(&s, &p, snap.get(n).unwrap(), &snap);
         // 500 MB on 1 of 3 nodes counts as 166 MB: (166-23)*100/(1000-23) = 14.
         assert_eq!((score("big"), score("none"), score("small")), (14, 0, 0));

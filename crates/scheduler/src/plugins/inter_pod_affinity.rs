@@ -313,7 +313,7 @@ impl ScoreState {
 }
 
 impl Score for InterPodAffinity {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[Arc<NodeInfo>], snap: &Snapshot) -> bool {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snap: &Snapshot) -> bool {
         let has_preferred = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
         let mut s = ScoreState::default();
         // Without preferred terms of its own, only existing pods whose terms score
@@ -356,7 +356,7 @@ impl Score for InterPodAffinity {
         s.0.iter().filter_map(|(key, values)| node.labels.get(key).and_then(|v| values.get(v))).sum()
     }
 
-    fn normalize(&self, _state: &CycleState, _nodes: &[Arc<NodeInfo>], scores: &mut [i64]) {
+    fn normalize(&self, _state: &CycleState, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         let (Some(min), Some(max)) = (scores.iter().min().copied(), scores.iter().max().copied()) else { return };
         let diff = max - min;
         for s in scores.iter_mut() {
@@ -513,10 +513,10 @@ mod tests {
             .info();
         let plugin = InterPodAffinity::default();
         let mut s = CycleState::new();
-        assert!(plugin.pre_score(&mut s, &p, &snap.nodes, &snap));
+        assert!(plugin.pre_score(&mut s, &p, &snap.refs(), &snap));
         let mut scores: Vec<i64> = snap.nodes.iter().map(|n| plugin.score(&s, &p, n, &snap)).collect();
         assert_eq!(scores, [10, 10, 0]);
-        plugin.normalize(&s, &snap.nodes, &mut scores);
+        plugin.normalize(&s, &snap.refs(), &mut scores);
         assert_eq!(scores, [100, 100, 0]);
     }
 

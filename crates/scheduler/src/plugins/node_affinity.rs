@@ -1,8 +1,6 @@
 //! NodeAffinity: `spec.nodeSelector` and required node affinity filter nodes;
 //! preferred node affinity scores them by the summed weights of matching terms.
 
-use std::sync::Arc;
-
 use k8s_openapi::api::core::v1::NodeSelectorTerm;
 
 use crate::framework::{default_normalize, CycleState, Filter, Fit, Plugin, PreFilter, Score};
@@ -85,7 +83,7 @@ impl Filter for NodeAffinity {
 }
 
 impl Score for NodeAffinity {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[Arc<NodeInfo>], _snap: &Snapshot) -> bool {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _snap: &Snapshot) -> bool {
         let terms: Vec<(i64, NodeTerm)> = pod
             .spec()
             .affinity
@@ -109,7 +107,7 @@ impl Score for NodeAffinity {
         terms.iter().filter(|(_, t)| t.matches(&node.name, &node.labels)).map(|(w, _)| w).sum()
     }
 
-    fn normalize(&self, _state: &CycleState, _nodes: &[Arc<NodeInfo>], scores: &mut [i64]) {
+    fn normalize(&self, _state: &CycleState, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, false);
     }
 }
@@ -196,15 +194,16 @@ mod tests {
         let nodes: Vec<_> =
             [node("a").label("disk", "ssd").label("zone", "z1"), node("b").label("disk", "ssd"), node("c")]
                 .into_iter()
-                .map(|b| Arc::new(NodeInfo::new(b.build())))
+                .map(|b| NodeInfo::new(b.build()))
                 .collect();
+        let refs: Vec<&NodeInfo> = nodes.iter().collect();
         let snap = Snapshot::default();
         let mut s = CycleState::new();
-        assert!(NodeAffinity.pre_score(&mut s, &p, &nodes, &snap));
+        assert!(NodeAffinity.pre_score(&mut s, &p, &refs, &snap));
         let mut scores: Vec<i64> = nodes.iter().map(|n| NodeAffinity.score(&s, &p, n, &snap)).collect();
         assert_eq!(scores, [8, 2, 0]);
-        NodeAffinity.normalize(&s, &nodes, &mut scores);
+        NodeAffinity.normalize(&s, &refs, &mut scores);
         assert_eq!(scores, [100, 25, 0]);
-        assert!(!NodeAffinity.pre_score(&mut CycleState::new(), &pod("q").info(), &nodes, &snap));
+        assert!(!NodeAffinity.pre_score(&mut CycleState::new(), &pod("q").info(), &refs, &snap));
     }
 }

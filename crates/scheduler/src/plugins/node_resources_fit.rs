@@ -4,7 +4,6 @@
 //! allocated (packing).
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use crate::framework::{CycleState, Filter, Fit, Plugin, Score, MAX_NODE_SCORE};
 use crate::node_info::NodeInfo;
@@ -164,7 +163,7 @@ impl Score for NodeResourcesFit {
         }
     }
 
-    fn normalize(&self, _state: &CycleState, _nodes: &[Arc<NodeInfo>], _scores: &mut [i64]) {}
+    fn normalize(&self, _state: &CycleState, _nodes: &[&NodeInfo], _scores: &mut [i64]) {}
 }
 
 #[cfg(test)]

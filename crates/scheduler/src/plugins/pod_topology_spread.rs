@@ -329,7 +329,7 @@ struct ScoreState {
 }
 
 impl Score for PodTopologySpread {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>], snap: &Snapshot) -> bool {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[&NodeInfo], snap: &Snapshot) -> bool {
         let cs = constraints(pod, "ScheduleAnyway");
         if cs.is_empty() {
             return false;
@@ -394,7 +394,7 @@ impl Score for PodTopologySpread {
         score.round() as i64
     }
 
-    fn normalize(&self, state: &CycleState, nodes: &[Arc<NodeInfo>], scores: &mut [i64]) {
+    fn normalize(&self, state: &CycleState, nodes: &[&NodeInfo], scores: &mut [i64]) {
         let Some(s) = state.read::<ScoreState>(NAME) else { return };
         let counted = || nodes.iter().zip(scores.iter()).filter(|(n, _)| !s.ignored.contains(&n.name)).map(|(_, v)| *v);
         let (min, max) = (counted().min().unwrap_or(0), counted().max().unwrap_or(0));
@@ -528,12 +528,12 @@ mod tests {
         let snap = cluster();
         let p = spread(pod("p"), "zone", 1, "ScheduleAnyway").info();
         let mut s = CycleState::new();
-        assert!(PodTopologySpread::default().pre_score(&mut s, &p, &snap.nodes, &snap));
+        assert!(PodTopologySpread::default().pre_score(&mut s, &p, &snap.refs(), &snap));
         let mut scores: Vec<i64> =
             snap.nodes.iter().map(|n| PodTopologySpread::default().score(&s, &p, n, &snap)).collect();
         // weight ln(2 zones + 2) = 1.386; z1: 3 * 1.386 = 4.16 → 4; z2: 0.
         assert_eq!(scores, [4, 4, 0, 0]);
-        PodTopologySpread::default().normalize(&s, &snap.nodes, &mut scores);
+        PodTopologySpread::default().normalize(&s, &snap.refs(), &mut scores);
         assert_eq!(scores, [0, 0, 100, 0], "n4 lacks the key and is ignored");
     }
 

@@ -68,7 +68,7 @@ impl Score for TaintToleration {
             .count() as i64
     }
 
-    fn normalize(&self, _state: &CycleState, _nodes: &[std::sync::Arc<NodeInfo>], scores: &mut [i64]) {
+    fn normalize(&self, _state: &CycleState, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, true);
     }
 }
@@ -126,14 +126,15 @@ mod tests {
             node("two").taint("a", "", "PreferNoSchedule").taint("b", "", "PreferNoSchedule"),
         ]
         .into_iter()
-        .map(|b| std::sync::Arc::new(NodeInfo::new(b.build())))
+        .map(|b| NodeInfo::new(b.build()))
         .collect();
+        let refs: Vec<&NodeInfo> = nodes.iter().collect();
         let p = pod("p").tolerate("b", "Exists", "", "PreferNoSchedule").info();
         let snap = Snapshot::default();
         let s = CycleState::new();
         let mut scores: Vec<i64> = nodes.iter().map(|n| TaintToleration.score(&s, &p, n, &snap)).collect();
         assert_eq!(scores, [0, 1, 1]);
-        TaintToleration.normalize(&s, &nodes, &mut scores);
+        TaintToleration.normalize(&s, &refs, &mut scores);
         assert_eq!(scores, [100, 0, 0]);
     }
 }

@@ -12,6 +12,7 @@ pub mod meta;
 pub mod names;
 pub mod patch;
 pub mod protobuf;
+pub mod prune;
 pub mod registry;
 pub mod selector;
 pub mod validation;

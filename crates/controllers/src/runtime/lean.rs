@@ -4,22 +4,17 @@
 //! kubernetes#118455), but dropping them after decoding still paid for parsing
 //! them: the ownership tree is often as large as the rest of the object, and its
 //! `fieldsV1` parses into nested maps. [`Lean`] decodes any object type through a
-//! deserializer that skips that one field unparsed (like the scheduler's
-//! `WatchedPod`, but for every type): half of the controllers' decoding of each
+//! deserializer that skips that one field unparsed: half of the controllers' decoding of each
 //! watched ConfigMap during a burst of creates.
 //!
-//! Only the object's top level and its `metadata` are looked at; everything below
-//! is handed to the type's own decoding untouched.
+//! The skipping is [`skiff_api::prune`]'s, with its rule for managedFields.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
-use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
-use skiff_api::json_key::JsonKey;
+use serde::{Deserialize, Deserializer};
+use skiff_api::prune::WITHOUT_MANAGED_FIELDS;
 
 /// `K`, decoded with `metadata.managedFields` skipped (left `None`).
 #[derive(Clone, Debug)]
@@ -27,7 +22,7 @@ pub struct Lean<K>(pub K);
 
 impl<'de, K: Deserialize<'de>> Deserialize<'de> for Lean<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        K::deserialize(Skipping { inner: deserializer, level: Level::Object }).map(Lean)
+        skiff_api::prune::deserialize(deserializer, &WITHOUT_MANAGED_FIELDS).map(Lean)
     }
 }
 
@@ -52,181 +47,6 @@ impl<K: Resource> Resource for Lean<K> {
     }
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         self.0.meta_mut()
-    }
-}
-
-/// Where in the object a map is: the object itself, or its `metadata`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Level {
-    Object,
-    Metadata,
-}
-
-/// A deserializer whose maps, at `level`, go through [`SkippingMap`].
-struct Skipping<D> {
-    inner: D,
-    level: Level,
-}
-
-macro_rules! forward {
-    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
-        $(fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Self::Error> {
-            self.inner.$method($($arg,)* visitor)
-        })*
-    };
-}
-
-impl<'de, D: Deserializer<'de>> Deserializer<'de> for Skipping<D> {
-    type Error = D::Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_any(SkippingVisitor { inner: visitor, level: self.level })
-    }
-
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_map(SkippingVisitor { inner: visitor, level: self.level })
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_struct(name, fields, SkippingVisitor { inner: visitor, level: self.level })
-    }
-
-    /// A `metadata` read as an `Option` (as generated types' visitors do): its `Some`
-    /// goes on at this level.
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_option(SkippingVisitor { inner: visitor, level: self.level })
-    }
-
-    fn is_human_readable(&self) -> bool {
-        self.inner.is_human_readable()
-    }
-
-    forward! {
-        deserialize_bool(); deserialize_i8(); deserialize_i16(); deserialize_i32(); deserialize_i64();
-        deserialize_i128(); deserialize_u8(); deserialize_u16(); deserialize_u32(); deserialize_u64();
-        deserialize_u128(); deserialize_f32(); deserialize_f64(); deserialize_char(); deserialize_str();
-        deserialize_string(); deserialize_bytes(); deserialize_byte_buf();
-        deserialize_unit(); deserialize_unit_struct(name: &'static str);
-        deserialize_newtype_struct(name: &'static str); deserialize_seq(); deserialize_tuple(len: usize);
-        deserialize_tuple_struct(name: &'static str, len: usize);
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
-        deserialize_identifier(); deserialize_ignored_any();
-    }
-}
-
-/// Hands maps to the wrapped visitor through [`SkippingMap`]; anything else as is.
-struct SkippingVisitor<V> {
-    inner: V,
-    level: Level,
-}
-
-macro_rules! forward_visit {
-    ($($method:ident($ty:ty);)*) => {
-        $(fn $method<E: serde::de::Error>(self, v: $ty) -> Result<Self::Value, E> {
-            self.inner.$method(v)
-        })*
-    };
-}
-
-impl<'de, V: Visitor<'de>> Visitor<'de> for SkippingVisitor<V> {
-    type Value = V::Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.expecting(f)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        self.inner.visit_map(SkippingMap { inner: map, level: self.level, descend: false })
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        self.inner.visit_seq(seq)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        self.inner.visit_some(Skipping { inner: d, level: self.level })
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        self.inner.visit_newtype_struct(d)
-    }
-
-    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
-        self.inner.visit_enum(data)
-    }
-
-    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        self.inner.visit_none()
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        self.inner.visit_unit()
-    }
-
-    forward_visit! {
-        visit_bool(bool); visit_i64(i64); visit_i128(i128); visit_u64(u64); visit_u128(u128);
-        visit_f64(f64); visit_str(&str); visit_borrowed_str(&'de str); visit_string(String);
-        visit_bytes(&[u8]); visit_borrowed_bytes(&'de [u8]); visit_byte_buf(Vec<u8>);
-    }
-}
-
-/// A map that hides `managedFields` at the metadata level and descends into
-/// `metadata` at the object level.
-struct SkippingMap<A> {
-    inner: A,
-    level: Level,
-    /// The key just read was the object's `metadata`.
-    descend: bool,
-}
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkippingMap<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
-        loop {
-            let Some(JsonKey(key)) = self.inner.next_key::<JsonKey<'de>>()? else { return Ok(None) };
-            let name: &str = &key;
-            if self.level == Level::Metadata && name == "managedFields" {
-                self.inner.next_value::<IgnoredAny>()?;
-                continue;
-            }
-            self.descend = self.level == Level::Object && name == "metadata";
-            return match key {
-                Cow::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)),
-                Cow::Owned(s) => seed.deserialize(StringDeserializer::new(s)),
-            }
-            .map(Some);
-        }
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        if std::mem::take(&mut self.descend) {
-            return self.inner.next_value_seed(SkippingSeed { inner: seed, level: Level::Metadata });
-        }
-        self.inner.next_value_seed(seed)
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        self.inner.size_hint()
-    }
-}
-
-/// Decodes a value through [`Skipping`] at `level`.
-struct SkippingSeed<S> {
-    inner: S,
-    level: Level,
-}
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for SkippingSeed<S> {
-    type Value = S::Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
-        self.inner.deserialize(Skipping { inner: deserializer, level: self.level })
     }
 }
 

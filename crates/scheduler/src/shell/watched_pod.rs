@@ -1,70 +1,41 @@
-//! The pods watch's decoding: every field the scheduler reads, but not
-//! `metadata.managedFields` (the field-ownership tree, often as big as the rest
-//! of the pod, which the scheduler never looks at). Upstream's scheduler drops it
-//! too (its informers' transform strips managedFields), after decoding it; here
-//! it is skipped while parsing, so each watched pod costs fewer allocations.
+//! The pods watch's decoding: every field the scheduler reads, and not the rest.
+//! Left out, unparsed: `metadata.managedFields` (the field-ownership tree, often
+//! as big as the rest of the pod; upstream's scheduler drops it too, after
+//! decoding it), and of each container only its name, image, resources, ports
+//! and restart policy are kept, of each volume only its name and claim sources,
+//! and ephemeral containers not at all (the scheduler does not count them). A
+//! pod's commands, environment, probes, mounts and projected service-account
+//! volumes are most of its spec, and the scheduler decodes every pod change.
+//!
+//! What the scheduler reads of a pod must stay within this rule: `PodInfo` and
+//! the plugins read containers' `resources`, `ports`, `image` and
+//! `restartPolicy`, and volumes' `persistentVolumeClaim` and `ephemeral`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer};
+use skiff_api::prune::Rule;
 
-/// A pod from the watch, without managedFields.
+/// A pod from the watch, decoded under [`RULE`].
 #[derive(Clone, Debug)]
 pub struct WatchedPod(pub Pod);
 
-/// ObjectMeta's fields but managedFields (unknown fields are skipped unparsed).
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
-    annotations: Option<BTreeMap<String, String>>,
-    creation_timestamp: Option<Time>,
-    deletion_grace_period_seconds: Option<i64>,
-    deletion_timestamp: Option<Time>,
-    finalizers: Option<Vec<String>>,
-    generate_name: Option<String>,
-    generation: Option<i64>,
-    labels: Option<BTreeMap<String, String>>,
-    name: Option<String>,
-    namespace: Option<String>,
-    owner_references: Option<Vec<OwnerReference>>,
-    resource_version: Option<String>,
-    self_link: Option<String>,
-    uid: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Shadow {
-    #[serde(default)]
-    metadata: Option<Meta>,
-    spec: Option<PodSpec>,
-    status: Option<PodStatus>,
-}
+static CONTAINER: Rule = Rule { only: Some(&["name", "image", "resources", "ports", "restartPolicy"]), ..Rule::ALL };
+static VOLUME: Rule = Rule { only: Some(&["name", "persistentVolumeClaim", "ephemeral"]), ..Rule::ALL };
+static SPEC: Rule = Rule {
+    skip: &["ephemeralContainers"],
+    descend: &[("containers", &CONTAINER), ("initContainers", &CONTAINER), ("volumes", &VOLUME)],
+    ..Rule::ALL
+};
+/// What of a pod the scheduler decodes.
+pub static RULE: Rule =
+    Rule { descend: &[("metadata", &Rule { skip: &["managedFields"], ..Rule::ALL }), ("spec", &SPEC)], ..Rule::ALL };
 
 impl<'de> Deserialize<'de> for WatchedPod {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let Shadow { metadata, spec, status } = Shadow::deserialize(d)?;
-        let m = metadata.unwrap_or_default();
-        let metadata = ObjectMeta {
-            annotations: m.annotations,
-            creation_timestamp: m.creation_timestamp,
-            deletion_grace_period_seconds: m.deletion_grace_period_seconds,
-            deletion_timestamp: m.deletion_timestamp,
-            finalizers: m.finalizers,
-            generate_name: m.generate_name,
-            generation: m.generation,
-            labels: m.labels,
-            managed_fields: None,
-            name: m.name,
-            namespace: m.namespace,
-            owner_references: m.owner_references,
-            resource_version: m.resource_version,
-            self_link: m.self_link,
-            uid: m.uid,
-        };
-        Ok(WatchedPod(Pod { metadata, spec, status }))
+        skiff_api::prune::deserialize(d, &RULE).map(WatchedPod)
     }
 }
 
@@ -95,9 +66,17 @@ impl kube::Resource for WatchedPod {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{Container, ContainerPort, PersistentVolumeClaimVolumeSource, Volume};
 
     #[test]
-    fn decodes_what_the_scheduler_reads_and_skips_managed_fields() {
+    fn decodes_what_the_scheduler_reads_and_nothing_else() {
+        let container = |name: &str| {
+            serde_json::json!({"name": name, "image": "i", "restartPolicy": "Always",
+                "resources": {"requests": {"cpu": "1"}}, "ports": [{"containerPort": 80, "hostPort": 8080}],
+                "command": ["sh"], "env": [{"name": "A", "value": "b"}],
+                "volumeMounts": [{"name": "token", "mountPath": "/var/run"}],
+                "livenessProbe": {"exec": {"command": ["true"]}}})
+        };
         let json = serde_json::json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "a", "namespace": "ns", "uid": "u1", "resourceVersion": "7",
@@ -107,13 +86,50 @@ mod tests {
                 "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
                     "fieldsV1": {"f:spec": {"f:containers": {}}}}]},
             "spec": {"nodeName": "n1", "schedulerName": "default-scheduler", "priority": 5,
-                "containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "1"}}}]},
+                "nodeSelector": {"disk": "ssd"}, "tolerations": [{"key": "k", "operator": "Exists"}],
+                "overhead": {"cpu": "10m"},
+                "containers": [container("c")], "initContainers": [container("side")],
+                "ephemeralContainers": [{"name": "debug", "image": "busybox"}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+                    {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]},
             "status": {"phase": "Pending", "nominatedNodeName": "n2"}
         });
         let WatchedPod(pod) = serde_json::from_value(json.clone()).unwrap();
-        let mut full: Pod = serde_json::from_value(json).unwrap();
-        assert!(full.metadata.managed_fields.take().is_some());
-        assert_eq!(pod, full);
+
+        // The whole pod, less what the rule leaves out.
+        let mut want: Pod = serde_json::from_value(json).unwrap();
+        want.metadata.managed_fields = None;
+        let spec = want.spec.as_mut().unwrap();
+        spec.ephemeral_containers = None;
+        let keep = |c: &Container| Container {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            resources: c.resources.clone(),
+            ports: c.ports.clone(),
+            restart_policy: c.restart_policy.clone(),
+            ..Container::default()
+        };
+        spec.containers = spec.containers.iter().map(keep).collect();
+        spec.init_containers = spec.init_containers.as_ref().map(|cs| cs.iter().map(keep).collect());
+        spec.volumes = Some(vec![
+            Volume {
+                name: "data".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: "data".into(),
+                    ..Default::default()
+                }),
+                ..Volume::default()
+            },
+            Volume { name: "token".into(), ..Volume::default() },
+        ]);
+        assert_eq!(pod, want);
+        // What the plugins read survived.
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(
+            spec.containers[0].ports.as_deref(),
+            Some(&[ContainerPort { container_port: 80, host_port: Some(8080), ..Default::default() }][..])
+        );
+        assert_eq!(spec.init_containers.as_ref().unwrap()[0].restart_policy.as_deref(), Some("Always"));
     }
 
     #[test]

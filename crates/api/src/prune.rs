@@ -47,8 +47,25 @@ impl Rule {
 }
 
 /// An object's `metadata.managedFields`: what every informer leaves out.
-pub static WITHOUT_MANAGED_FIELDS: Rule =
-    Rule { descend: &[("metadata", &Rule { skip: &["managedFields"], ..Rule::ALL })], ..Rule::ALL };
+pub static WITHOUT_MANAGED_FIELDS: Rule = Rule { descend: &[("metadata", &METADATA)], ..Rule::ALL };
+
+static METADATA: Rule = Rule { skip: &["managedFields"], ..Rule::ALL };
+static CONTAINER: Rule = Rule { only: Some(&["name", "image", "resources", "ports", "restartPolicy"]), ..Rule::ALL };
+static VOLUME: Rule = Rule { only: Some(&["name", "persistentVolumeClaim", "ephemeral"]), ..Rule::ALL };
+static POD_SPEC: Rule = Rule {
+    skip: &["ephemeralContainers"],
+    descend: &[("containers", &CONTAINER), ("initContainers", &CONTAINER), ("volumes", &VOLUME)],
+    ..Rule::ALL
+};
+
+/// A pod as the control plane's watchers (the scheduler, the controllers) read it:
+/// without managedFields; of each container (init containers included) only its
+/// name, image, resources, ports and restart policy; of each volume only its name
+/// and claim sources (`persistentVolumeClaim`, `ephemeral`); no ephemeral
+/// containers. Commands, environment, probes, mounts and the projected
+/// service-account volume are most of a pod's spec, and every pod change is
+/// decoded by each watcher. A watcher that needs more of a pod must not use this.
+pub static CONTROL_PLANE_POD: Rule = Rule { descend: &[("metadata", &METADATA), ("spec", &POD_SPEC)], ..Rule::ALL };
 
 /// Decodes `T` from `deserializer` with what `rule` leaves out skipped.
 pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(

@@ -7,22 +7,39 @@
 //! deserializer that skips that one field unparsed: half of the controllers' decoding of each
 //! watched ConfigMap during a burst of creates.
 //!
-//! The skipping is [`skiff_api::prune`]'s, with its rule for managedFields.
+//! The skipping is [`skiff_api::prune`]'s, with its rule for managedFields (and
+//! for pods, its rule for the control plane).
 
+use std::any::TypeId;
 use std::borrow::Cow;
 
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::{Deserialize, Deserializer};
-use skiff_api::prune::WITHOUT_MANAGED_FIELDS;
+use skiff_api::prune::{Rule, CONTROL_PLANE_POD, WITHOUT_MANAGED_FIELDS};
 
-/// `K`, decoded with `metadata.managedFields` skipped (left `None`).
+/// `K`, decoded with `metadata.managedFields` skipped (left `None`); pods also
+/// without what no controller reads ([`rule`]).
 #[derive(Clone, Debug)]
 pub struct Lean<K>(pub K);
 
-impl<'de, K: Deserialize<'de>> Deserialize<'de> for Lean<K> {
+impl<'de, K: Deserialize<'de> + 'static> Deserialize<'de> for Lean<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        skiff_api::prune::deserialize(deserializer, &WITHOUT_MANAGED_FIELDS).map(Lean)
+        skiff_api::prune::deserialize(deserializer, rule::<K>()).map(Lean)
+    }
+}
+
+/// What the informers leave out of a `K`. Pods are the one kind controllers watch
+/// in bulk whose spec is mostly of no use to them (commands, environment, probes,
+/// projected volumes): they get [`CONTROL_PLANE_POD`], which keeps what the
+/// controllers read (containers' ports and resources for Endpoints and quotas,
+/// claim volumes for StatefulSets, and all of metadata and status).
+fn rule<K: 'static>() -> &'static Rule {
+    if TypeId::of::<K>() == TypeId::of::<Pod>() {
+        &CONTROL_PLANE_POD
+    } else {
+        &WITHOUT_MANAGED_FIELDS
     }
 }
 
@@ -94,6 +111,30 @@ mod tests {
         let pod = json!({"spec": {"containers": []}, "metadata": object()["metadata"].clone()});
         let lean: Lean<Pod> = serde_json::from_str(&pod.to_string()).unwrap();
         assert_eq!(lean.0, expected::<Pod>(&pod));
+    }
+
+    #[test]
+    fn pods_keep_what_controllers_read() {
+        let pod = json!({
+            "metadata": {"name": "p", "managedFields": [{"manager": "m"}], "labels": {"app": "web"}},
+            "spec": {"hostname": "web-0", "subdomain": "web", "nodeName": "n1",
+                "containers": [{"name": "c", "image": "i", "env": [{"name": "A", "value": "b"}],
+                    "ports": [{"name": "http", "containerPort": 80}],
+                    "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+                    {"name": "token", "projected": {"sources": []}}]},
+            "status": {"podIP": "10.42.0.5", "containerStatuses": [{"name": "c", "ready": true, "restartCount": 2,
+                "image": "i", "imageID": "", "state": {"terminated": {"exitCode": 3}}}]}
+        });
+        let Lean(lean): Lean<Pod> = serde_json::from_str(&pod.to_string()).unwrap();
+        let mut want: Pod = serde_json::from_value(pod).unwrap();
+        want.metadata.managed_fields = None;
+        let spec = want.spec.as_mut().unwrap();
+        spec.containers[0].env = None;
+        spec.volumes.as_mut().unwrap()[1].projected = None;
+        assert_eq!(lean, want);
+        // Other kinds keep everything but managedFields.
+        assert!(std::ptr::eq(rule::<ConfigMap>(), &WITHOUT_MANAGED_FIELDS));
     }
 
     #[test]

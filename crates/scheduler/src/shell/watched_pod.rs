@@ -1,13 +1,9 @@
-//! The pods watch's decoding: every field the scheduler reads, and not the rest.
-//! Left out, unparsed: `metadata.managedFields` (the field-ownership tree, often
-//! as big as the rest of the pod; upstream's scheduler drops it too, after
-//! decoding it), and of each container only its name, image, resources, ports
-//! and restart policy are kept, of each volume only its name and claim sources,
-//! and ephemeral containers not at all (the scheduler does not count them). A
-//! pod's commands, environment, probes, mounts and projected service-account
-//! volumes are most of its spec, and the scheduler decodes every pod change.
+//! The pods watch's decoding: every field the scheduler reads, and not the rest
+//! ([`CONTROL_PLANE_POD`]: no managedFields, which upstream's scheduler drops too
+//! after decoding them; of containers and volumes only what scheduling reads; no
+//! ephemeral containers, which the scheduler does not count).
 //!
-//! What the scheduler reads of a pod must stay within this rule: `PodInfo` and
+//! What the scheduler reads of a pod must stay within that rule: `PodInfo` and
 //! the plugins read containers' `resources`, `ports`, `image` and
 //! `restartPolicy`, and volumes' `persistentVolumeClaim` and `ephemeral`.
 
@@ -16,26 +12,15 @@ use std::borrow::Cow;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer};
-use skiff_api::prune::Rule;
+use skiff_api::prune::CONTROL_PLANE_POD;
 
-/// A pod from the watch, decoded under [`RULE`].
+/// A pod from the watch, decoded under [`CONTROL_PLANE_POD`].
 #[derive(Clone, Debug)]
 pub struct WatchedPod(pub Pod);
 
-static CONTAINER: Rule = Rule { only: Some(&["name", "image", "resources", "ports", "restartPolicy"]), ..Rule::ALL };
-static VOLUME: Rule = Rule { only: Some(&["name", "persistentVolumeClaim", "ephemeral"]), ..Rule::ALL };
-static SPEC: Rule = Rule {
-    skip: &["ephemeralContainers"],
-    descend: &[("containers", &CONTAINER), ("initContainers", &CONTAINER), ("volumes", &VOLUME)],
-    ..Rule::ALL
-};
-/// What of a pod the scheduler decodes.
-pub static RULE: Rule =
-    Rule { descend: &[("metadata", &Rule { skip: &["managedFields"], ..Rule::ALL }), ("spec", &SPEC)], ..Rule::ALL };
-
 impl<'de> Deserialize<'de> for WatchedPod {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        skiff_api::prune::deserialize(d, &RULE).map(WatchedPod)
+        skiff_api::prune::deserialize(d, &CONTROL_PLANE_POD).map(WatchedPod)
     }
 }
 

@@ -271,22 +271,14 @@ impl Algorithm {
     }
 }
 
-/// The index of the highest score; ties are broken uniformly at random
-/// (reservoir sampling, as upstream).
+/// The index of the highest score; ties are broken uniformly at random, as
+/// upstream's reservoir sampling does, but with one random draw rather than one
+/// per tie (a fresh cluster's nodes all tie: hundreds of draws per decision).
 pub fn select_host(scores: &[i64], rng: &mut dyn RngCore) -> usize {
-    let (mut best, mut count) = (0, 0u32);
-    for (i, s) in scores.iter().enumerate() {
-        if i == 0 || *s > scores[best] {
-            best = i;
-            count = 1;
-        } else if *s == scores[best] {
-            count += 1;
-            if rng.gen_range(0..count) == 0 {
-                best = i;
-            }
-        }
-    }
-    best
+    let Some(&max) = scores.iter().max() else { return 0 };
+    let ties = scores.iter().filter(|s| **s == max).count();
+    let pick = if ties > 1 { rng.gen_range(0..ties) } else { 0 };
+    scores.iter().enumerate().filter(|(_, s)| **s == max).nth(pick).map_or(0, |(i, _)| i)
 }
 
 #[cfg(test)]

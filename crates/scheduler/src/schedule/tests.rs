@@ -92,6 +92,17 @@ fn ties_are_broken_by_the_injected_rng() {
         select_host(&scores, &mut StdRng::seed_from_u64(7)),
         select_host(&scores, &mut StdRng::seed_from_u64(7))
     );
+    // Uniform among the ties (3,000 fixed seeds: each tie near 1,000).
+    let mut counts = [0; 5];
+    let mut rng = StdRng::seed_from_u64(3);
+    for _ in 0..3000 {
+        counts[select_host(&scores, &mut rng)] += 1;
+    }
+    assert_eq!((counts[0], counts[3]), (0, 0));
+    assert!([1, 2, 4].iter().all(|i| (850..1150).contains(&counts[*i])), "{counts:?}");
+    // One best, or nothing to choose from.
+    assert_eq!(select_host(&[1, 7, 3], &mut rng), 1);
+    assert_eq!(select_host(&[], &mut rng), 0);
 }
 
 #[test]

@@ -185,6 +185,39 @@ impl Plugin for ApiActions {
     }
 }
 
+/// The Binding a bind posts, written straight to JSON: one per scheduled pod, so
+/// no `Value` maps are built and dropped for it.
+fn binding_body(pod: &PodInfo, node: &str) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body<'a> {
+        api_version: &'static str,
+        kind: &'static str,
+        metadata: Meta<'a>,
+        target: Target<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Meta<'a> {
+        name: &'a str,
+        namespace: &'a str,
+        uid: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Target<'a> {
+        api_version: &'static str,
+        kind: &'static str,
+        name: &'a str,
+    }
+    let body = Body {
+        api_version: "v1",
+        kind: "Binding",
+        metadata: Meta { name: &pod.name, namespace: &pod.namespace, uid: &pod.uid },
+        target: Target { api_version: "v1", kind: "Node", name: node },
+    };
+    serde_json::to_vec(&body).expect("strings serialize")
+}
+
 #[async_trait::async_trait]
 impl Bind for ApiActions {
     /// `POST pods/{name}/binding` with the pod's uid, so a recreated pod of the
@@ -198,13 +231,7 @@ impl Bind for ApiActions {
                 permanent: false,
             });
         }
-        let binding = json!({
-            "apiVersion": "v1",
-            "kind": "Binding",
-            "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-        });
-        let body = serde_json::to_vec(&binding).expect("a JSON value serializes");
+        let body = binding_body(pod, node);
         match self
             .pods(&pod.namespace)
             // The answer is a Status saying success: its body is not needed.
@@ -220,5 +247,25 @@ impl Bind for ApiActions {
                 permanent: matches!(status_code(&e), Some(404 | 409)),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_info::testing::pod;
+
+    #[test]
+    fn the_binding_names_the_pod_by_uid_and_the_node() {
+        let body: serde_json::Value = serde_json::from_slice(&binding_body(&pod("web-0").info(), "n1")).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": "web-0", "namespace": "default", "uid": "uid-web-0"},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"},
+            })
+        );
     }
 }

@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{DeserializeSeed, Deserializer, EnumAccess, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -66,6 +67,73 @@ static POD_SPEC: Rule = Rule {
 /// service-account volume are most of a pod's spec, and every pod change is
 /// decoded by each watcher. A watcher that needs more of a pod must not use this.
 pub static CONTROL_PLANE_POD: Rule = Rule { descend: &[("metadata", &METADATA), ("spec", &POD_SPEC)], ..Rule::ALL };
+
+/// A rule named by a type, for [`Pruned`].
+pub trait PruneRule {
+    fn rule() -> &'static Rule;
+}
+
+/// The control plane's pod rule as a type: [`CONTROL_PLANE_POD`].
+pub struct ControlPlanePod;
+
+impl PruneRule for ControlPlanePod {
+    fn rule() -> &'static Rule {
+        &CONTROL_PLANE_POD
+    }
+}
+
+/// A `K` decoded under `R`'s rule. To kube's clients and watchers it is a `K`
+/// (same kind, group, version and metadata), so `Api<Pruned<Pod, R>>` watches
+/// pods and hands over lean ones.
+pub struct Pruned<K, R>(pub K, PhantomData<fn() -> R>);
+
+impl<K, R> Pruned<K, R> {
+    pub fn new(object: K) -> Self {
+        Pruned(object, PhantomData)
+    }
+}
+
+impl<K: Clone, R> Clone for Pruned<K, R> {
+    fn clone(&self) -> Self {
+        Pruned::new(self.0.clone())
+    }
+}
+
+impl<K: fmt::Debug, R> fmt::Debug for Pruned<K, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de, K: Deserialize<'de>, R: PruneRule> Deserialize<'de> for Pruned<K, R> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize(d, R::rule()).map(Pruned::new)
+    }
+}
+
+impl<K: kube_core::Resource, R> kube_core::Resource for Pruned<K, R> {
+    type DynamicType = K::DynamicType;
+    type Scope = K::Scope;
+
+    fn kind(dt: &K::DynamicType) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+    fn group(dt: &K::DynamicType) -> Cow<'_, str> {
+        K::group(dt)
+    }
+    fn version(dt: &K::DynamicType) -> Cow<'_, str> {
+        K::version(dt)
+    }
+    fn plural(dt: &K::DynamicType) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+    fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        self.0.meta()
+    }
+    fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        self.0.meta_mut()
+    }
+}
 
 /// Decodes `T` from `deserializer` with what `rule` leaves out skipped.
 pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(

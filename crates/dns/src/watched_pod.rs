@@ -5,88 +5,29 @@
 //! Why not decode whole pods: DNS watches every pod of the cluster, and a pod's
 //! spec (containers, volumes, tolerations) and managedFields are most of its
 //! bytes. Decoding them cost more than any other part of the DNS server while a
-//! scheduler bound thousands of pods a second; unknown fields are skipped
-//! without being built.
+//! scheduler bound thousands of pods a second. The rest is skipped without being
+//! built ([`skiff_api::prune`]).
 
-use std::borrow::Cow;
-
-use k8s_openapi::api::core::v1::{Pod, PodIP, PodSpec, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::{Deserialize, Deserializer};
+use k8s_openapi::api::core::v1::Pod;
+use skiff_api::prune::{PruneRule, Pruned, Rule};
 
 /// A pod from the watch with only the fields the index reads set.
-#[derive(Clone, Debug)]
-pub struct WatchedPod(pub Pod);
+pub type WatchedPod = Pruned<Pod, DnsPod>;
 
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
-    name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-}
+/// What of a pod DNS decodes. Container names stay only because a pod spec
+/// without containers does not decode.
+pub struct DnsPod;
 
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Spec {
-    host_network: Option<bool>,
-}
+static META: Rule = Rule { only: Some(&["name", "namespace", "uid", "resourceVersion"]), ..Rule::ALL };
+static CONTAINER: Rule = Rule { only: Some(&["name"]), ..Rule::ALL };
+static SPEC: Rule = Rule { only: Some(&["hostNetwork"]), descend: &[("containers", &CONTAINER)], ..Rule::ALL };
+static STATUS: Rule = Rule { only: Some(&["podIP", "podIPs"]), ..Rule::ALL };
+static POD: Rule =
+    Rule { only: Some(&[]), descend: &[("metadata", &META), ("spec", &SPEC), ("status", &STATUS)], ..Rule::ALL };
 
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Status {
-    #[serde(rename = "podIP")]
-    pod_ip: Option<String>,
-    #[serde(rename = "podIPs")]
-    pod_ips: Option<Vec<PodIP>>,
-}
-
-#[derive(Deserialize)]
-struct Shadow {
-    metadata: Option<Meta>,
-    spec: Option<Spec>,
-    status: Option<Status>,
-}
-
-impl<'de> Deserialize<'de> for WatchedPod {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let Shadow { metadata, spec, status } = Shadow::deserialize(d)?;
-        let m = metadata.unwrap_or_default();
-        let metadata = ObjectMeta {
-            name: m.name,
-            namespace: m.namespace,
-            uid: m.uid,
-            resource_version: m.resource_version,
-            ..ObjectMeta::default()
-        };
-        let spec = spec.map(|s| PodSpec { host_network: s.host_network, ..PodSpec::default() });
-        let status = status.map(|s| PodStatus { pod_ip: s.pod_ip, pod_ips: s.pod_ips, ..PodStatus::default() });
-        Ok(WatchedPod(Pod { metadata, spec, status }))
-    }
-}
-
-impl kube::Resource for WatchedPod {
-    type DynamicType = ();
-    type Scope = kube::core::NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.0.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.0.metadata
+impl PruneRule for DnsPod {
+    fn rule() -> &'static Rule {
+        &POD
     }
 }
 
@@ -113,7 +54,7 @@ mod tests {
 
     #[test]
     fn keeps_what_the_index_and_the_watch_read() {
-        let WatchedPod(pod) = serde_json::from_value(full_pod(false)).unwrap();
+        let pod = serde_json::from_value::<WatchedPod>(full_pod(false)).unwrap().0;
         assert_eq!(pod.metadata.name.as_deref(), Some("web-1"));
         assert_eq!(pod.metadata.namespace.as_deref(), Some("shop"));
         assert_eq!(pod.metadata.uid.as_deref(), Some("u1"));
@@ -129,7 +70,7 @@ mod tests {
         for host_network in [false, true] {
             let json = full_pod(host_network);
             let full: Pod = serde_json::from_value(json.clone()).unwrap();
-            let WatchedPod(lean) = serde_json::from_value(json).unwrap();
+            let lean = serde_json::from_value::<WatchedPod>(json).unwrap().0;
             let (mut a, mut b) = (Index::default(), Index::default());
             a.apply_pod(&full);
             b.apply_pod(&lean);
@@ -143,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_pod_without_spec_or_status_decodes() {
-        let WatchedPod(pod) = serde_json::from_value(serde_json::json!({"kind": "Pod"})).unwrap();
+        let pod = serde_json::from_value::<WatchedPod>(serde_json::json!({"kind": "Pod"})).unwrap().0;
         assert_eq!(pod, Pod::default());
     }
 }

@@ -3,7 +3,7 @@
 //! and preemption's deletions.
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Binding, Event, EventSource, ObjectReference, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -185,37 +185,24 @@ impl Plugin for ApiActions {
     }
 }
 
-/// The Binding a bind posts, written straight to JSON: one per scheduled pod, so
-/// no `Value` maps are built and dropped for it.
+/// The Binding a bind posts, serialized from the typed object: one per scheduled
+/// pod, so no `Value` maps are built and dropped for it.
 fn binding_body(pod: &PodInfo, node: &str) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Body<'a> {
-        api_version: &'static str,
-        kind: &'static str,
-        metadata: Meta<'a>,
-        target: Target<'a>,
-    }
-    #[derive(serde::Serialize)]
-    struct Meta<'a> {
-        name: &'a str,
-        namespace: &'a str,
-        uid: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Target<'a> {
-        api_version: &'static str,
-        kind: &'static str,
-        name: &'a str,
-    }
-    let body = Body {
-        api_version: "v1",
-        kind: "Binding",
-        metadata: Meta { name: &pod.name, namespace: &pod.namespace, uid: &pod.uid },
-        target: Target { api_version: "v1", kind: "Node", name: node },
+    let binding = Binding {
+        metadata: ObjectMeta {
+            name: Some(pod.name.clone()),
+            namespace: Some(pod.namespace.clone()),
+            uid: Some(pod.uid.clone()),
+            ..ObjectMeta::default()
+        },
+        target: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(node.into()),
+            ..ObjectReference::default()
+        },
     };
-    serde_json::to_vec(&body).expect("strings serialize")
+    serde_json::to_vec(&binding).expect("a Binding serializes")
 }
 
 #[async_trait::async_trait]

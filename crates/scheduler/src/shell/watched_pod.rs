@@ -1,5 +1,5 @@
 //! The pods watch's decoding: every field the scheduler reads, and not the rest
-//! ([`CONTROL_PLANE_POD`]: no managedFields, which upstream's scheduler drops too
+//! (`prune::CONTROL_PLANE_POD`: no managedFields, which upstream's scheduler drops too
 //! after decoding them; of containers and volumes only what scheduling reads; no
 //! ephemeral containers, which the scheduler does not count).
 //!
@@ -7,46 +7,11 @@
 //! the plugins read containers' `resources`, `ports`, `image` and
 //! `restartPolicy`, and volumes' `persistentVolumeClaim` and `ephemeral`.
 
-use std::borrow::Cow;
-
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::{Deserialize, Deserializer};
-use skiff_api::prune::CONTROL_PLANE_POD;
+use skiff_api::prune::{ControlPlanePod, Pruned};
 
-/// A pod from the watch, decoded under [`CONTROL_PLANE_POD`].
-#[derive(Clone, Debug)]
-pub struct WatchedPod(pub Pod);
-
-impl<'de> Deserialize<'de> for WatchedPod {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        skiff_api::prune::deserialize(d, &CONTROL_PLANE_POD).map(WatchedPod)
-    }
-}
-
-impl kube::Resource for WatchedPod {
-    type DynamicType = ();
-    type Scope = kube::core::NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        <Pod as kube::Resource>::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.0.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.0.metadata
-    }
-}
+/// A pod from the watch, decoded under [`skiff_api::prune::CONTROL_PLANE_POD`].
+pub type WatchedPod = Pruned<Pod, ControlPlanePod>;
 
 #[cfg(test)]
 mod tests {
@@ -79,7 +44,7 @@ mod tests {
                     {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]},
             "status": {"phase": "Pending", "nominatedNodeName": "n2"}
         });
-        let WatchedPod(pod) = serde_json::from_value(json.clone()).unwrap();
+        let pod = serde_json::from_value::<WatchedPod>(json.clone()).unwrap().0;
 
         // The whole pod, less what the rule leaves out.
         let mut want: Pod = serde_json::from_value(json).unwrap();
@@ -119,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_pod_without_metadata_or_spec_decodes() {
-        let WatchedPod(pod) = serde_json::from_value(serde_json::json!({"kind": "Pod"})).unwrap();
+        let pod = serde_json::from_value::<WatchedPod>(serde_json::json!({"kind": "Pod"})).unwrap().0;
         assert_eq!(pod, Pod::default());
     }
 }

@@ -11,59 +11,29 @@
 //! for pods, its rule for the control plane).
 
 use std::any::TypeId;
-use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Resource;
-use serde::{Deserialize, Deserializer};
-use skiff_api::prune::{Rule, CONTROL_PLANE_POD, WITHOUT_MANAGED_FIELDS};
+use skiff_api::prune::{PruneRule, Pruned, Rule, CONTROL_PLANE_POD, WITHOUT_MANAGED_FIELDS};
 
 /// `K`, decoded with `metadata.managedFields` skipped (left `None`); pods also
-/// without what no controller reads ([`rule`]).
-#[derive(Clone, Debug)]
-pub struct Lean<K>(pub K);
-
-impl<'de, K: Deserialize<'de> + 'static> Deserialize<'de> for Lean<K> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        skiff_api::prune::deserialize(deserializer, rule::<K>()).map(Lean)
-    }
-}
+/// without what no controller reads ([`Informed`]).
+pub type Lean<K> = Pruned<K, Informed<K>>;
 
 /// What the informers leave out of a `K`. Pods are the one kind controllers watch
 /// in bulk whose spec is mostly of no use to them (commands, environment, probes,
 /// projected volumes): they get [`CONTROL_PLANE_POD`], which keeps what the
 /// controllers read (containers' ports and resources for Endpoints and quotas,
 /// claim volumes for StatefulSets, and all of metadata and status).
-fn rule<K: 'static>() -> &'static Rule {
-    if TypeId::of::<K>() == TypeId::of::<Pod>() {
-        &CONTROL_PLANE_POD
-    } else {
-        &WITHOUT_MANAGED_FIELDS
-    }
-}
+pub struct Informed<K>(PhantomData<fn() -> K>);
 
-impl<K: Resource> Resource for Lean<K> {
-    type DynamicType = K::DynamicType;
-    type Scope = K::Scope;
-
-    fn kind(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::version(dt)
-    }
-    fn plural(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        self.0.meta()
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        self.0.meta_mut()
+impl<K: 'static> PruneRule for Informed<K> {
+    fn rule() -> &'static Rule {
+        if TypeId::of::<K>() == TypeId::of::<Pod>() {
+            &CONTROL_PLANE_POD
+        } else {
+            &WITHOUT_MANAGED_FIELDS
+        }
     }
 }
 
@@ -73,6 +43,7 @@ mod tests {
     use k8s_openapi::api::core::v1::{ConfigMap, Pod};
     use kube::api::{DynamicObject, ObjectList};
     use kube::core::WatchEvent;
+    use kube::Resource;
     use serde_json::json;
 
     fn object() -> serde_json::Value {
@@ -126,7 +97,7 @@ mod tests {
             "status": {"podIP": "10.42.0.5", "containerStatuses": [{"name": "c", "ready": true, "restartCount": 2,
                 "image": "i", "imageID": "", "state": {"terminated": {"exitCode": 3}}}]}
         });
-        let Lean(lean): Lean<Pod> = serde_json::from_str(&pod.to_string()).unwrap();
+        let lean = serde_json::from_str::<Lean<Pod>>(&pod.to_string()).unwrap().0;
         let mut want: Pod = serde_json::from_value(pod).unwrap();
         want.metadata.managed_fields = None;
         let spec = want.spec.as_mut().unwrap();
@@ -134,7 +105,7 @@ mod tests {
         spec.volumes.as_mut().unwrap()[1].projected = None;
         assert_eq!(lean, want);
         // Other kinds keep everything but managedFields.
-        assert!(std::ptr::eq(rule::<ConfigMap>(), &WITHOUT_MANAGED_FIELDS));
+        assert!(std::ptr::eq(Informed::<ConfigMap>::rule(), &WITHOUT_MANAGED_FIELDS));
     }
 
     #[test]

@@ -87,11 +87,11 @@ fn select_victims(
     profile: &Profile,
     state: &CycleState,
     pod: &PodInfo,
-    node: &Arc<NodeInfo>,
+    node: &NodeInfo,
     pdbs: &[Pdb],
     nominated: &Nominated,
 ) -> Result<Candidate, Fit> {
-    let mut what_if = (**node).clone();
+    let mut what_if = node.clone();
     let mut state = state.clone();
     let mut potential: Vec<Arc<PodInfo>> = node.pods.iter().filter(|p| p.priority < pod.priority).cloned().collect();
     if potential.is_empty() {

@@ -118,7 +118,7 @@ pub fn filter_with_nominated(
     profile: &Profile,
     state: &CycleState,
     pod: &PodInfo,
-    node: &Arc<NodeInfo>,
+    node: &NodeInfo,
     nominated: &Nominated,
 ) -> Fit {
     // Nominations are rare: skip hashing the node's name on every filter call.
@@ -134,7 +134,7 @@ pub fn filter_with_nominated(
     if extra.is_empty() {
         return profile.run_filters(state, pod, node);
     }
-    let mut node = (**node).clone();
+    let mut node = node.clone();
     let mut state = state.clone();
     for p in extra {
         let p = Arc::new(p.assumed_on(&node.name));
@@ -218,7 +218,7 @@ struct Search<'s> {
     feasible: Vec<&'s NodeInfo>,
     /// Nodes that did not fit, with why. Names are copied only if nothing fits:
     /// most nodes of a large cluster may be rejected on the way to a feasible one.
-    rejected: Vec<(&'s Arc<NodeInfo>, Fit)>,
+    rejected: Vec<(&'s NodeInfo, Fit)>,
     processed: usize,
 }
 

@@ -10,9 +10,16 @@ use crate::topology::Topology;
 
 /// Nodes (sorted by name) and what plugins need across nodes. Only nodes whose
 /// Node object exists are listed.
+///
+/// The nodes are held by value, side by side: filtering and scoring visit
+/// hundreds of them per pod, and reading one array in order is several times
+/// faster than following a pointer to each (see [`NodeInfo`]'s layout). So the
+/// snapshot is a copy of the cache's nodes, brought up to date node by node;
+/// cloning a whole snapshot copies every node (the cache does it only when a
+/// snapshot it handed out is still held when it makes the next).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub nodes: Vec<Arc<NodeInfo>>,
+    pub nodes: Vec<NodeInfo>,
     pub(crate) index: Arc<HashMap<String, usize>>,
     /// Image name to the number of nodes that have it (ImageLocality spreads by it).
     pub image_nodes: Arc<HashMap<String, usize>>,
@@ -48,12 +55,11 @@ impl Snapshot {
     /// A snapshot of exactly these nodes (tests and simulations).
     pub fn from_nodes(nodes: Vec<NodeInfo>) -> Snapshot {
         let mut s = Snapshot::default();
-        let numbered = nodes.into_iter().enumerate().map(|(i, n)| Arc::new(NodeInfo { slot: i as u32, ..n }));
-        s.rebuild(numbered.collect());
+        s.rebuild(nodes.into_iter().enumerate().map(|(i, n)| NodeInfo { slot: i as u32, ..n }).collect());
         s
     }
 
-    pub(crate) fn rebuild(&mut self, mut nodes: Vec<Arc<NodeInfo>>) {
+    pub(crate) fn rebuild(&mut self, mut nodes: Vec<NodeInfo>) {
         nodes.retain(|n| n.node.is_some());
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         self.index = Arc::new(nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect());
@@ -67,14 +73,15 @@ impl Snapshot {
         self.topology = Arc::new(Topology::build(&self.nodes));
     }
 
-    /// Puts `node` at index `i` (same name), keeping the affinity lists and the
+    /// Copies `node` to index `i` (same name), keeping the affinity lists and the
     /// label index right.
-    pub(crate) fn replace(&mut self, i: usize, node: Arc<NodeInfo>) {
+    pub(crate) fn replace(&mut self, i: usize, node: &NodeInfo) {
         set_member(&mut self.with_affinity, i, node.pods_with_affinity > 0);
         set_member(&mut self.with_required_anti_affinity, i, node.pods_with_required_anti_affinity > 0);
         set_member(&mut self.with_scoring_terms, i, node.pods_with_scoring_terms > 0);
         let relabelled = self.nodes[i].labels != node.labels;
-        self.nodes[i] = node;
+        // In place: the pod list's buffer is reused.
+        self.nodes[i].clone_from(node);
         if relabelled {
             // Rare (a node's labels edited): rebuilding beats keeping a reverse index.
             self.topology = Arc::new(Topology::build(&self.nodes));
@@ -91,17 +98,17 @@ impl Snapshot {
     }
 
     /// Nodes holding pods with any pod (anti-)affinity.
-    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &NodeInfo> {
         self.with_affinity.iter().map(|i| &self.nodes[*i])
     }
 
     /// Nodes holding pods whose terms score other pods.
-    pub fn nodes_with_scoring_terms(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+    pub fn nodes_with_scoring_terms(&self) -> impl Iterator<Item = &NodeInfo> {
         self.with_scoring_terms.iter().map(|i| &self.nodes[*i])
     }
 
     /// Nodes holding pods with required anti-affinity.
-    pub fn nodes_with_required_anti_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+    pub fn nodes_with_required_anti_affinity(&self) -> impl Iterator<Item = &NodeInfo> {
         self.with_required_anti_affinity.iter().map(|i| &self.nodes[*i])
     }
 
@@ -115,14 +122,14 @@ impl Snapshot {
         self.image_nodes = Arc::new(counts);
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+    pub fn get(&self, name: &str) -> Option<&NodeInfo> {
         self.index.get(name).map(|i| &self.nodes[*i])
     }
 
     /// Every node, borrowed: what scoring gets for its feasible nodes.
     #[cfg(test)]
     pub fn refs(&self) -> Vec<&NodeInfo> {
-        self.nodes.iter().map(|n| &**n).collect()
+        self.nodes.iter().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -131,17 +138,6 @@ impl Snapshot {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
-    }
-
-    /// This snapshot with `node` in place of the node of the same name.
-    pub fn with_node(&self, node: Arc<NodeInfo>) -> Snapshot {
-        let mut s = self.clone();
-        // A different cluster now: states remembered for this one must not match.
-        s.changes = crate::changes::ChangeLog::default();
-        if let Some(i) = self.index.get(&node.name) {
-            s.replace(*i, node);
-        }
-        s
     }
 }
 

@@ -57,7 +57,7 @@ pub struct Topology {
 
 impl Topology {
     /// Indexes `nodes` (a snapshot's, in its order). Slots must be unique.
-    pub fn build(nodes: &[Arc<NodeInfo>]) -> Topology {
+    pub fn build(nodes: &[NodeInfo]) -> Topology {
         let slots = nodes.iter().map(|n| n.slot as usize + 1).max().unwrap_or(0);
         let mut building: HashMap<&str, (Domains, HashMap<&str, u32>)> = HashMap::new();
         for (i, n) in nodes.iter().enumerate() {
@@ -98,7 +98,6 @@ mod tests {
         for (n, slot) in nodes.iter_mut().zip([4, 0, 2]) {
             n.slot = slot;
         }
-        let nodes: Vec<Arc<NodeInfo>> = nodes.into_iter().map(Arc::new).collect();
         let t = Topology::build(&nodes);
         let zone = t.domains("zone");
         assert_eq!(zone.values, ["z1", "z2"]);

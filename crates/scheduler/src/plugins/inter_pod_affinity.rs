@@ -318,7 +318,7 @@ impl Score for InterPodAffinity {
         let mut s = ScoreState::default();
         // Without preferred terms of its own, only existing pods whose terms score
         // others matter (required anti-affinity alone does not score).
-        let nodes: Box<dyn Iterator<Item = &Arc<NodeInfo>>> =
+        let nodes: Box<dyn Iterator<Item = &NodeInfo>> =
             if has_preferred { Box::new(snap.nodes.iter()) } else { Box::new(snap.nodes_with_scoring_terms()) };
         for node in nodes {
             if node.labels.is_empty() {

@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(p.scheduler_name, "default-scheduler");
         assert!(p.preemption);
         let (pre, filters, scores) = names(p);
-        assert_eq!(pre, ["NodeAffinity", "VolumeBinding", "PodTopologySpread", "InterPodAffinity"]);
+        assert_eq!(pre, ["NodeAffinity", "NodePorts", "VolumeBinding", "PodTopologySpread", "InterPodAffinity"]);
         assert_eq!(
             filters,
             [

@@ -80,7 +80,11 @@ pub fn build(name: &str, args: &PluginArgs) -> Option<Built> {
     match name {
         node_unschedulable::NAME => b.filter = Some(Arc::new(node_unschedulable::NodeUnschedulable)),
         node_name::NAME => b.filter = Some(Arc::new(node_name::NodeName)),
-        node_ports::NAME => b.filter = Some(Arc::new(node_ports::NodePorts)),
+        node_ports::NAME => {
+            let p = Arc::new(node_ports::NodePorts);
+            b.pre_filter = Some(p.clone());
+            b.filter = Some(p);
+        }
         taint_toleration::NAME => {
             let p = Arc::new(taint_toleration::TaintToleration);
             b.filter = Some(p.clone());

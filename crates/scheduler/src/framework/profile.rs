@@ -64,6 +64,25 @@ impl Profile {
 
     /// Runs the filters on one node; the first that fails decides (as upstream).
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
+        if self.filters.len() > 64 {
+            return self.run_filters_one_by_one(state, pod, node);
+        }
+        // Called for hundreds of nodes per pod: visit only the active filters'
+        // bits, lowest (first in order) first, instead of testing every filter.
+        let mut active = state.active_filters();
+        while active != 0 {
+            let i = active.trailing_zeros() as usize;
+            active &= active - 1;
+            let Some(f) = self.filters.get(i) else { break };
+            let fit = f.filter(state, pod, node);
+            if !fit.fits() {
+                return fit;
+            }
+        }
+        Fit::Fits
+    }
+
+    fn run_filters_one_by_one(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Fit {
         for (i, f) in self.filters.iter().enumerate() {
             if !state.filter_active(i) {
                 continue;
@@ -166,11 +185,30 @@ mod tests {
         }
     }
 
+    /// Rejects every node, with its own reason.
+    struct Rejects(&'static str);
+
+    impl crate::framework::Plugin for Rejects {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+    }
+
+    impl Filter for Rejects {
+        fn filter(&self, _state: &CycleState, _pod: &PodInfo, _node: &NodeInfo) -> Fit {
+            Fit::unresolvable(self.0)
+        }
+    }
+
     fn profile() -> Profile {
+        with_filters(vec![Arc::new(Picky)])
+    }
+
+    fn with_filters(filters: Vec<Arc<dyn Filter>>) -> Profile {
         Profile {
             scheduler_name: "test".into(),
             pre_filters: vec![Arc::new(Picky)],
-            filters: vec![Arc::new(Picky)],
+            filters,
             scorers: Vec::new(),
             reservers: Vec::new(),
             percentage_of_nodes_to_score: None,
@@ -193,5 +231,25 @@ mod tests {
         assert!(profile.run_filters(&state, &skipped, &node).fits());
         profile.add_pod(&mut state, &skipped, &pod("other").info(), &node);
         assert!(!profile.run_filters(&state, &skipped, &node).fits());
+    }
+
+    #[test]
+    fn the_first_active_filter_in_order_decides() {
+        let snap = Snapshot::default();
+        let node = NodeInfo::new(node("n").build());
+        let reason = |profile: &Profile, name: &str| {
+            let (mut state, p) = (CycleState::new(), pod(name).info());
+            profile.run_pre_filters(&mut state, &p, &snap).unwrap();
+            profile.run_filters(&state, &p, &node).reasons().iter().map(|r| r.to_string()).collect::<Vec<_>>()
+        };
+        let two = with_filters(vec![Arc::new(Picky), Arc::new(Rejects("later"))]);
+        assert_eq!(reason(&two, "p"), ["picky"]);
+        assert_eq!(reason(&two, "skip"), ["later"]);
+        // Past 64 filters the mask cannot say: every filter from the 65th on runs.
+        let mut many: Vec<Arc<dyn Filter>> = (0..64).map(|_| Arc::new(Picky) as Arc<dyn Filter>).collect();
+        many.push(Arc::new(Rejects("65th")));
+        let many = with_filters(many);
+        assert_eq!(reason(&many, "p"), ["picky"]);
+        assert_eq!(reason(&many, "skip"), ["65th"]);
     }
 }

@@ -126,6 +126,12 @@ impl CycleState {
         index >= 64 || self.active_filters & (1 << index) != 0
     }
 
+    /// Bit `i` set: the profile's `i`-th filter runs this cycle (filters past the
+    /// 64th always run).
+    pub(super) fn active_filters(&self) -> u64 {
+        self.active_filters
+    }
+
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
         self.data.iter().find(|(k, _)| same(k, key)).and_then(|(_, v)| (**v).as_any().downcast_ref())
     }

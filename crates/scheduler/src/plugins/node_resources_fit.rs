@@ -48,23 +48,29 @@ pub fn allocatable_and_requested(
     resource: &ResourceName,
     use_requested: bool,
 ) -> (i64, i64) {
-    let cpu_or_memory = matches!(resource, ResourceName::Cpu | ResourceName::Memory);
-    let pod_req = if use_requested || !cpu_or_memory {
-        pod.requests.amount(resource)
+    // One match per call: scoring calls this for every resource of every
+    // feasible node, twice per plugin.
+    let (pod_cpu_mem, node_cpu_mem) = if use_requested {
+        (&pod.requests, &node.requested)
     } else {
-        pod.non_zero_requests.amount(resource)
+        (&pod.non_zero_requests, &node.non_zero_requested)
     };
-    if let ResourceName::Scalar(name) = resource {
-        if pod_req == 0 || !node.allocatable.scalar.contains_key(name) {
-            return (0, 0);
+    let (alloc, used) = (&node.allocatable, &node.requested);
+    match resource {
+        ResourceName::Cpu => (alloc.milli_cpu, node_cpu_mem.milli_cpu + pod_cpu_mem.milli_cpu),
+        ResourceName::Memory => (alloc.memory, node_cpu_mem.memory + pod_cpu_mem.memory),
+        ResourceName::EphemeralStorage => {
+            (alloc.ephemeral_storage, used.ephemeral_storage + pod.requests.ephemeral_storage)
+        }
+        ResourceName::Pods => (alloc.allowed_pods, used.allowed_pods + pod.requests.allowed_pods),
+        ResourceName::Scalar(name) => {
+            let pod_req = pod.requests.scalar.get(name).copied().unwrap_or(0);
+            match alloc.scalar.get(name) {
+                Some(&a) if pod_req != 0 => (a, used.scalar.get(name).copied().unwrap_or(0) + pod_req),
+                _ => (0, 0),
+            }
         }
     }
-    let node_req = if cpu_or_memory && !use_requested {
-        node.non_zero_requested.amount(resource)
-    } else {
-        node.requested.amount(resource)
-    };
-    (node.allocatable.amount(resource), node_req + pod_req)
 }
 
 pub struct NodeResourcesFit {
@@ -201,6 +207,35 @@ mod tests {
         let full = node_with(&small, &[pod("a"), pod("b")]);
         let got = NodeResourcesFit::default().filter(&CycleState::new(), &pod("p").req(&[("cpu", "2")]).info(), &full);
         assert_eq!(got.reasons(), ["Too many pods", "Insufficient cpu"]);
+    }
+
+    #[test]
+    fn allocatable_and_requested_per_resource() {
+        use crate::resources::{DEFAULT_MEMORY_REQUEST as MEM, DEFAULT_MILLI_CPU_REQUEST};
+        let n = node_with(
+            &[("cpu", "4"), ("memory", "8Gi"), ("ephemeral-storage", "100Gi"), ("pods", "10"), ("nvidia.com/gpu", "2")],
+            &[pod("u").req(&[("cpu", "1"), ("nvidia.com/gpu", "1")])],
+        );
+        let p = pod("p").req(&[("cpu", "500m"), ("nvidia.com/gpu", "1"), ("ephemeral-storage", "1Gi")]).info();
+        let best_effort = pod("b").info();
+        let gi = 1i64 << 30;
+        let r = ResourceName::parse;
+        let cases = [
+            (&p, r("cpu"), true, (4000, 1500)),
+            (&p, r("cpu"), false, (4000, 1500)),
+            (&best_effort, r("cpu"), false, (4000, 1000 + DEFAULT_MILLI_CPU_REQUEST)),
+            (&best_effort, r("cpu"), true, (4000, 1000)),
+            (&p, r("memory"), true, (8 * gi, 0)),
+            (&p, r("memory"), false, (8 * gi, 2 * MEM)),
+            (&p, r("ephemeral-storage"), false, (100 * gi, gi)),
+            (&p, r("pods"), true, (10, 0)),
+            (&p, r("nvidia.com/gpu"), true, (2, 2)),
+            (&best_effort, r("nvidia.com/gpu"), true, (0, 0)),
+            (&p, r("example.com/foo"), true, (0, 0)),
+        ];
+        for (i, (pod, resource, use_requested, want)) in cases.into_iter().enumerate() {
+            assert_eq!(allocatable_and_requested(&n, pod, &resource, use_requested), want, "case {i}");
+        }
     }
 
     #[test]

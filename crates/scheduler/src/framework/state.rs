@@ -122,6 +122,7 @@ impl CycleState {
         self.active_filters = mask;
     }
 
+    #[cfg(test)]
     pub(super) fn filter_active(&self, index: usize) -> bool {
         index >= 64 || self.active_filters & (1 << index) != 0
     }

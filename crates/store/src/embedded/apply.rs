@@ -33,8 +33,11 @@ pub struct Applied {
 /// writes made before the error were recorded.
 pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Result<Applied> {
     let mut succeeded = true;
+    // The keys the compares read, kept for the ops: an update compares a key and then
+    // puts it, and each `Latest::get` of a flushed key is a read of the data file.
+    let mut read = ReadKeys::default();
     for compare in &txn.compares {
-        if !compare.matches(latest.get(&compare.key)?.as_ref()) {
+        if !compare.matches(read.get(latest, &compare.key)?) {
             succeeded = false;
             break;
         }
@@ -47,7 +50,7 @@ pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Resul
     for op in ops {
         let result = match op {
             TxnOp::Put { key, value } => {
-                let prev = latest.get(&key)?;
+                let prev = read.take(latest, &key)?;
                 let kv = KeyValue {
                     create_revision: prev.as_ref().map_or(revision, |p| p.create_revision),
                     version: prev.as_ref().map_or(1, |p| p.version + 1),
@@ -69,7 +72,7 @@ pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Resul
                 TxnOpResult::Put { kv, prev }
             }
             TxnOp::Delete { key } => {
-                let prev = latest.get(&key)?;
+                let prev = read.take(latest, &key)?;
                 if prev.is_some() {
                     latest.set(&key, revision, None);
                     writes.push((key.clone(), Version::tombstone()));
@@ -80,7 +83,7 @@ pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Resul
                 TxnOpResult::Delete { prev }
             }
             // Sees the writes made earlier in this transaction, as etcd does.
-            TxnOp::Get { key } => TxnOpResult::Get { kv: latest.get(&key)? },
+            TxnOp::Get { key } => TxnOpResult::Get { kv: read.get(latest, &key)?.cloned() },
         };
         results.push(result);
     }
@@ -89,17 +92,48 @@ pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Resul
     Ok(Applied { response: TxnResponse { succeeded, revision, results }, events, writes })
 }
 
+/// What one transaction read before writing: each key's state as of the start of the
+/// transaction, until the transaction writes that key (then `latest` has the new state).
+#[derive(Default)]
+struct ReadKeys(Vec<(Vec<u8>, Option<KeyValue>)>);
+
+impl ReadKeys {
+    /// The key's current state, read from `latest` once.
+    fn get(&mut self, latest: &mut impl Latest, key: &[u8]) -> Result<Option<&KeyValue>> {
+        let index = match self.0.iter().position(|(k, _)| k == key) {
+            Some(index) => index,
+            None => {
+                let kv = latest.get(key)?;
+                self.0.push((key.to_vec(), kv));
+                self.0.len() - 1
+            }
+        };
+        Ok(self.0[index].1.as_ref())
+    }
+
+    /// The key's state before a write to it; later reads of the key go to `latest`,
+    /// which the write updates.
+    fn take(&mut self, latest: &mut impl Latest, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.0.iter().position(|(k, _)| k == key) {
+            Some(index) => Ok(self.0.swap_remove(index).1),
+            None => latest.get(key),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
+    /// The latest state as a map, counting reads.
     #[derive(Default)]
-    struct Map(HashMap<Vec<u8>, KeyValue>);
+    struct Map(HashMap<Vec<u8>, KeyValue>, usize);
 
     impl Latest for Map {
         fn get(&mut self, key: &[u8]) -> Result<Option<KeyValue>> {
+            self.1 += 1;
             Ok(self.0.get(key).cloned())
         }
         fn set(&mut self, key: &[u8], _: Revision, kv: Option<KeyValue>) {
@@ -167,5 +201,48 @@ mod tests {
         assert_eq!(writes.revision, 2);
         assert!(writes.writes[1].1.tombstone);
         assert_eq!(applied.events.len(), 2);
+    }
+
+    #[test]
+    fn an_update_reads_its_key_once_and_returns_the_compared_state_as_prev() {
+        let mut map = Map::default();
+        apply_txn(&mut map, 0, Txn::new().and_then([TxnOp::put("/a", "1")])).unwrap();
+        map.1 = 0;
+        let txn = Txn::new()
+            .when([Compare::mod_revision("/a", CompareOp::Equal, 1)])
+            .and_then([TxnOp::put("/a", "2")])
+            .or_else([TxnOp::get("/a")]);
+        let applied = apply_txn(&mut map, 1, txn).unwrap();
+        assert_eq!(map.1, 1);
+        let TxnOpResult::Put { kv, prev } = &applied.response.results[0] else { panic!() };
+        assert_eq!((kv.version, kv.create_revision), (2, 1));
+        assert_eq!(prev.as_ref().map(|p| (p.value.clone(), p.mod_revision)), Some((b"1".to_vec(), 1)));
+        assert_eq!(applied.events[0].prev, *prev);
+    }
+
+    #[test]
+    fn reads_around_a_write_see_before_and_after() {
+        let mut map = Map::default();
+        apply_txn(&mut map, 0, Txn::new().and_then([TxnOp::put("/a", "1"), TxnOp::put("/b", "1")])).unwrap();
+        let txn = Txn::new()
+            .when([Compare::version("/a", CompareOp::Equal, 1), Compare::version("/b", CompareOp::Equal, 1)])
+            .and_then([
+                TxnOp::get("/a"),
+                TxnOp::put("/a", "2"),
+                TxnOp::get("/a"),
+                TxnOp::delete("/b"),
+                TxnOp::get("/b"),
+            ]);
+        let results = apply_txn(&mut map, 1, txn).unwrap().response.results;
+        let value = |kv: &Option<KeyValue>| kv.as_ref().map(|kv| kv.value.clone());
+        let seen: Vec<Option<Vec<u8>>> = results
+            .iter()
+            .map(|r| match r {
+                TxnOpResult::Get { kv } => value(kv),
+                TxnOpResult::Put { prev, .. } | TxnOpResult::Delete { prev } => value(prev),
+            })
+            .collect();
+        let one = Some(b"1".to_vec());
+        assert_eq!(seen, vec![one.clone(), one.clone(), Some(b"2".to_vec()), one, None]);
     }
 }

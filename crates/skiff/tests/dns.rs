@@ -94,6 +94,15 @@ spec:
   containers: [{name: c, image: busybox:1.36}]
 "#;
 
+const LONE_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: lone}
+spec:
+  schedulerName: nobody
+  containers: [{name: c, image: busybox:1.36}]
+"#;
+
 #[test]
 fn cluster_dns_answers_from_services_endpoints_and_pods_and_forwards_the_rest() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -171,6 +180,18 @@ fn cluster_dns_answers_from_services_endpoints_and_pods_and_forwards_the_rest() 
     assert_eq!(ptr, ["web.default.svc.cluster.local."]);
     let ptr = dns.until("1.7.42.10.in-addr.arpa.", RecordType::PTR, |_, r| !r.is_empty());
     assert_eq!(ptr, ["db-0.db.default.svc.cluster.local."]);
+
+    // A pod's own IP names the pod while it has it. DNS watches only pods with an IP,
+    // so losing it reaches DNS as the pod leaving its watch. (No scheduler takes this
+    // pod, so the fake kubelet leaves its status to the test.)
+    c.ok(&["apply", "-f", &c.manifest("lone.yaml", LONE_POD)]);
+    let ip = r#"{"status":{"podIP":"10.42.9.9","podIPs":[{"ip":"10.42.9.9"}]}}"#;
+    c.ok(&["patch", "pod", "lone", "--subresource=status", "--type=merge", "-p", ip]);
+    let ptr = dns.until("9.9.42.10.in-addr.arpa.", RecordType::PTR, |_, r| !r.is_empty());
+    assert_eq!(ptr, ["10-42-9-9.default.pod.cluster.local."]);
+    let no_ip = r#"{"status":{"podIP":null,"podIPs":null}}"#;
+    c.ok(&["patch", "pod", "lone", "--subresource=status", "--type=merge", "-p", no_ip]);
+    dns.until("9.9.42.10.in-addr.arpa.", RecordType::PTR, |_, r| r.is_empty());
 
     // Unknown names in the zone; everything else goes upstream.
     let nx = dns.ask("nope.default.svc.cluster.local.", RecordType::A, Transport::Udp).unwrap();

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use skiff_store::embedded::{DATA_FILE, WAL_DIR};
 use skiff_store::{Error, RangeRequest, RedbStore, Store};
@@ -15,11 +16,25 @@ use skiff_store::{Error, RangeRequest, RedbStore, Store};
 /// Runs the writer until `tasks × writes` writes are acknowledged, then kills it.
 /// Returns the acknowledged keys (`/crash/<run>/...`) with their revisions.
 fn write_then_kill(dir: &Path, run: &str, tasks: u64, writes: u64) -> BTreeMap<String, i64> {
+    write_then_kill_with(dir, run, tasks, writes, &[], Duration::ZERO)
+}
+
+/// [`write_then_kill`] with more flags for the writer, killed `pause` after its last
+/// acknowledged write.
+fn write_then_kill_with(
+    dir: &Path,
+    run: &str,
+    tasks: u64,
+    writes: u64,
+    flags: &[&str],
+    pause: Duration,
+) -> BTreeMap<String, i64> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skiff-store-crash-writer"))
         .arg(dir)
         .arg(run)
         .args(["--flush-ms", "3600000"])
         .args(["--tasks", &tasks.to_string(), "--writes", &writes.to_string()])
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -34,6 +49,7 @@ fn write_then_kill(dir: &Path, run: &str, tasks: u64, writes: u64) -> BTreeMap<S
             acked.insert(key.to_string(), rev.parse().unwrap());
         }
     }
+    std::thread::sleep(pause);
     child.kill().unwrap(); // SIGKILL: no flush on close
     child.wait().unwrap();
     assert_eq!(acked.len() as u64, tasks * writes, "the writer stopped early");
@@ -92,6 +108,19 @@ async fn writes_not_yet_flushed_are_replayed_after_a_kill() {
     assert_eq!(data_file_revision(dir.path()), 321);
     let store = RedbStore::open(dir.path()).unwrap();
     assert_eq!(stored(&store).await, acked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enough_wal_bytes_flush_without_waiting_for_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    // 320 writes of ~100-byte values: many times 4 KiB of WAL, and the interval is an hour.
+    let acked = write_then_kill_with(dir.path(), "a", 8, 40, &["--flush-bytes", "4096"], Duration::from_millis(500));
+    let flushed = data_file_revision(dir.path());
+    assert!(flushed > 0, "the data file got writes before the interval");
+
+    let store = RedbStore::open(dir.path()).unwrap();
+    assert_eq!(stored(&store).await, acked, "flushed and replayed writes together are every acknowledged one");
+    assert_eq!(store.current_revision().await.unwrap(), 320);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,10 +4,11 @@
 //! is open, then `ack <key> <mod_revision>` for every write the store acknowledged.
 //! Not part of the product.
 //!
-//! Usage: `skiff-store-crash-writer DIR RUN [--flush-ms N] [--segment-bytes N]
-//! [--tasks N] [--writes N]`. `--flush-ms` sets how often the store flushes its WAL
-//! to the data file (1: all the time, so kills land in flushes; a large value: never,
-//! so recovery replays everything). With `--writes N` each task stops after N writes
+//! Usage: `skiff-store-crash-writer DIR RUN [--flush-ms N] [--flush-bytes N]
+//! [--segment-bytes N] [--tasks N] [--writes N]`. `--flush-ms` sets
+//! how often the store flushes its WAL to the data file (1: all the time, so kills
+//! land in flushes; a large value: never, so recovery replays everything), and
+//! `--flush-bytes` after how many WAL bytes it flushes whatever the interval. With `--writes N` each task stops after N writes
 //! and the process prints `done` and waits to be killed.
 
 use std::io::Write;
@@ -17,8 +18,8 @@ use std::time::Duration;
 use skiff_store::embedded::RedbOptions;
 use skiff_store::{RedbStore, Store};
 
-const USAGE: &str =
-    "usage: skiff-store-crash-writer DIR RUN [--flush-ms N] [--segment-bytes N] [--tasks N] [--writes N]";
+const USAGE: &str = "usage: skiff-store-crash-writer DIR RUN [--flush-ms N] [--flush-bytes N] [--segment-bytes N] \
+                     [--tasks N] [--writes N]";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -31,6 +32,7 @@ async fn main() {
         let value: u64 = args.next().and_then(|v| v.parse().ok()).expect(USAGE);
         match flag.as_str() {
             "--flush-ms" => options.flush_interval = Duration::from_millis(value),
+            "--flush-bytes" => options.flush_bytes = value as usize,
             "--segment-bytes" => options.wal_segment_bytes = value,
             "--tasks" => tasks_count = value,
             "--writes" => writes = value,

@@ -42,7 +42,7 @@ use self::flusher::Flusher;
 use self::layout::{LOG, META, REVS};
 use self::read::engine;
 use self::state::{Committed, Shared};
-use self::syncer::{Committer, Syncer};
+use self::syncer::{Committer, FlushAfter, Syncer};
 use self::wal::{SegmentPool, WalWriter};
 use self::writer::{Request, Writer, WriterCore};
 use crate::error::{Error, Result};
@@ -62,13 +62,23 @@ pub struct RedbOptions {
     /// when many wait). Shorter: more, smaller redb commits; longer: more memory and
     /// a longer replay after a crash.
     pub flush_interval: Duration,
+    /// ...and as soon as this many bytes were written to the WAL since. A flush's
+    /// pages (its values, and the B-tree pages they split: about three times its WAL
+    /// bytes) should fit redb's write buffer, a tenth of `cache_bytes`: past it redb
+    /// writes pages out during the commit and reads them back to checksum them.
+    pub flush_bytes: usize,
     /// A WAL segment is closed (and deleted once flushed) past this size.
     pub wal_segment_bytes: u64,
 }
 
 impl Default for RedbOptions {
     fn default() -> Self {
-        RedbOptions { cache_bytes: 32 << 20, flush_interval: Duration::from_millis(100), wal_segment_bytes: 1 << 20 }
+        RedbOptions {
+            cache_bytes: 32 << 20,
+            flush_interval: Duration::from_millis(100),
+            flush_bytes: 512 << 10,
+            wal_segment_bytes: 1 << 20,
+        }
     }
 }
 
@@ -161,7 +171,12 @@ impl RedbStore {
         let (to_syncer, groups) = std::sync::mpsc::sync_channel(1024);
         let (published, _) = broadcast::channel(1024);
         let core = Arc::new(Mutex::new(WriterCore::new(db.clone(), recovered.revision, MAX_UNFLUSHED)));
-        let committer = Arc::new(Committer::new(wal, shared.clone(), published.clone(), FLUSH_REVISIONS));
+        let committer = Arc::new(Committer::new(
+            wal,
+            shared.clone(),
+            published.clone(),
+            FlushAfter { revisions: FLUSH_REVISIONS, bytes: options.flush_bytes },
+        ));
         let writer = Writer::new(core.clone(), shared.clone(), receiver, to_syncer);
         let syncer = Syncer { committer: committer.clone(), groups };
         let flusher = Flusher {

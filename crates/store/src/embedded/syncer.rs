@@ -11,6 +11,7 @@
 //!   revision is raised after the fdatasync, before anyone is answered.
 //! - After a WAL failure nothing more is written: every later group fails.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -45,6 +46,14 @@ impl PendingGroup {
     }
 }
 
+/// When the committer wakes the flusher before its interval.
+pub struct FlushAfter {
+    /// Once this many revisions are waiting...
+    pub revisions: i64,
+    /// ...or this many WAL bytes were written since the last time it asked.
+    pub bytes: usize,
+}
+
 /// Makes applied groups durable and then visible: the WAL and what follows a
 /// write to it. Used by the syncer thread and by callers writing directly on an idle
 /// store (`writer::try_direct`); the WAL lock orders them.
@@ -52,8 +61,9 @@ pub struct Committer {
     wal: Mutex<WalWriter>,
     pub shared: Arc<Shared>,
     pub published: broadcast::Sender<Arc<Committed>>,
-    /// Wake the flusher once this many revisions are waiting.
-    pub flush_revisions: i64,
+    flush_after: FlushAfter,
+    /// WAL bytes written since the flusher was last asked to flush for them.
+    wal_bytes: AtomicUsize,
 }
 
 impl Committer {
@@ -61,9 +71,9 @@ impl Committer {
         wal: WalWriter,
         shared: Arc<Shared>,
         published: broadcast::Sender<Arc<Committed>>,
-        flush_revisions: i64,
+        flush_after: FlushAfter,
     ) -> Self {
-        Committer { wal: Mutex::new(wal), shared, published, flush_revisions }
+        Committer { wal: Mutex::new(wal), shared, published, flush_after, wal_bytes: AtomicUsize::new(0) }
     }
 
     /// The WAL. Whoever holds it commits next.
@@ -82,7 +92,8 @@ impl Committer {
             return;
         }
         let revision = batch.last().expect("a batch is never empty").revision;
-        if batch.iter().any(|g| !g.payload.is_empty()) {
+        let bytes: usize = batch.iter().map(|g| g.payload.len()).sum();
+        if bytes > 0 {
             if let Err(e) = wal.append(batch.iter().map(|g| g.payload.as_slice()), revision) {
                 let cause = format!("cannot write the WAL: {e}");
                 self.shared.poison(cause.clone());
@@ -100,8 +111,16 @@ impl Committer {
             }
         }
         let unflushed = self.shared.publish(committed.iter().cloned(), revision);
-        if unflushed >= self.flush_revisions {
-            self.shared.flush_wanted.notify_all();
+        // The callers hold the WAL lock, so the counter has one writer at a time.
+        let wal_bytes = self.wal_bytes.load(Ordering::Relaxed) + bytes;
+        if wal_bytes >= self.flush_after.bytes {
+            self.wal_bytes.store(0, Ordering::Relaxed);
+            self.shared.request_flush();
+        } else {
+            self.wal_bytes.store(wal_bytes, Ordering::Relaxed);
+            if unflushed >= self.flush_after.revisions {
+                self.shared.flush_wanted.notify_all();
+            }
         }
         for (reply, result) in replies {
             let _ = reply.send(result);

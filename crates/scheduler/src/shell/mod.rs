@@ -39,8 +39,12 @@ use priority::PriorityClasses;
 use watch::{Input, Tracked};
 use watched_pod::WatchedPod;
 
-/// At most this many API writes (bindings, status, events) in flight.
-const MAX_CONCURRENT_WRITES: usize = 64;
+/// At most this many API writes (bindings, status, events) in flight. With 64, a
+/// burst of bindings was held to ~4,000/s in `skiff server` by the bindings' round
+/// trip (the store's group commits take what is waiting), not by the CPU; 256 bound
+/// ~16 % more pods per second at ~12 % less server CPU per pod, and 1,024 fewer
+/// than 256 (docs/benchmarks.md, Scheduler, "Twelfth round").
+const MAX_CONCURRENT_WRITES: usize = 256;
 /// Decisions made before looking at new watch events again.
 const BATCH: usize = 32;
 /// How long shutdown waits for writes in flight.

@@ -41,10 +41,10 @@ use watched_pod::WatchedPod;
 
 /// At most this many API writes (bindings, status, events) in flight. With 64, a
 /// burst of bindings was held to ~4,000/s in `skiff server` by the bindings' round
-/// trip (the store's group commits take what is waiting), not by the CPU; 256 bound
-/// ~16 % more pods per second at ~12 % less server CPU per pod, and 1,024 fewer
-/// than 256 (docs/benchmarks.md, Scheduler, "Twelfth round").
-const MAX_CONCURRENT_WRITES: usize = 256;
+/// trip (the store's group commits take what is waiting), not by the CPU. 256 bound
+/// ~16 % more pods per second at ~12 % less server CPU per pod, 512 ~4 % more than
+/// 256, and 1,024 fewer than 256 (docs/benchmarks.md, Scheduler, "Twelfth round").
+const MAX_CONCURRENT_WRITES: usize = 512;
 /// Decisions made before looking at new watch events again.
 const BATCH: usize = 32;
 /// How long shutdown waits for writes in flight.

@@ -75,7 +75,7 @@ impl Indexed for WatchedPod {
 }
 
 /// The pods [`Index::apply_pod`] indexes: those with an IP, not on the host's network.
-pub const POD_FIELDS: &str = "status.podIP!=,spec.hostNetwork=false";
+const POD_FIELDS: &str = "status.podIP!=,spec.hostNetwork=false";
 
 const ALL: u8 = 1 | 2 | 4;
 

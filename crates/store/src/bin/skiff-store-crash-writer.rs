@@ -5,11 +5,11 @@
 //! Not part of the product.
 //!
 //! Usage: `skiff-store-crash-writer DIR RUN [--flush-ms N] [--flush-bytes N]
-//! [--segment-bytes N] [--tasks N] [--writes N]`. `--flush-ms` sets
-//! how often the store flushes its WAL to the data file (1: all the time, so kills
-//! land in flushes; a large value: never, so recovery replays everything), and
-//! `--flush-bytes` after how many WAL bytes it flushes whatever the interval. With `--writes N` each task stops after N writes
-//! and the process prints `done` and waits to be killed.
+//! [--segment-bytes N] [--tasks N] [--writes N]`. `--flush-ms` sets how often the
+//! store flushes its WAL to the data file (1: all the time, so kills land in flushes;
+//! a large value: never, so recovery replays everything), and `--flush-bytes` after
+//! how many WAL bytes it flushes whatever the interval. With `--writes N` each task
+//! stops after N writes and the process prints `done` and waits to be killed.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -42,7 +42,8 @@ pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Resul
             break;
         }
     }
-    let ops = if succeeded { txn.success } else { txn.failure };
+    let Txn { compares: _, success, failure } = txn;
+    let ops = if succeeded { success } else { failure };
     let revision = current + 1;
     let mut writes = Vec::new();
     let mut events = Vec::new();
@@ -83,7 +84,7 @@ pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Resul
                 TxnOpResult::Delete { prev }
             }
             // Sees the writes made earlier in this transaction, as etcd does.
-            TxnOp::Get { key } => TxnOpResult::Get { kv: read.get(latest, &key)?.cloned() },
+            TxnOp::Get { key } => TxnOpResult::Get { kv: read.peek(latest, &key)? },
         };
         results.push(result);
     }
@@ -92,29 +93,41 @@ pub fn apply_txn(latest: &mut impl Latest, current: Revision, txn: Txn) -> Resul
     Ok(Applied { response: TxnResponse { succeeded, revision, results }, events, writes })
 }
 
-/// What one transaction read before writing: each key's state as of the start of the
-/// transaction, until the transaction writes that key (then `latest` has the new state).
+/// The keys a transaction's compares read (borrowed from the compares), each with
+/// its state as of the start of the transaction until the transaction writes it
+/// (then `latest` has the new state).
 #[derive(Default)]
-struct ReadKeys(Vec<(Vec<u8>, Option<KeyValue>)>);
+struct ReadKeys<'t>(Vec<(&'t [u8], Option<KeyValue>)>);
 
-impl ReadKeys {
-    /// The key's current state, read from `latest` once.
-    fn get(&mut self, latest: &mut impl Latest, key: &[u8]) -> Result<Option<&KeyValue>> {
-        let index = match self.0.iter().position(|(k, _)| k == key) {
+impl<'t> ReadKeys<'t> {
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        self.0.iter().position(|(k, _)| *k == key)
+    }
+
+    /// A compared key's current state, read from `latest` once.
+    fn get(&mut self, latest: &mut impl Latest, key: &'t [u8]) -> Result<Option<&KeyValue>> {
+        let index = match self.position(key) {
             Some(index) => index,
             None => {
-                let kv = latest.get(key)?;
-                self.0.push((key.to_vec(), kv));
+                self.0.push((key, latest.get(key)?));
                 self.0.len() - 1
             }
         };
         Ok(self.0[index].1.as_ref())
     }
 
+    /// The key's current state, from a compare's read if there was one.
+    fn peek(&self, latest: &mut impl Latest, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.position(key) {
+            Some(index) => Ok(self.0[index].1.clone()),
+            None => latest.get(key),
+        }
+    }
+
     /// The key's state before a write to it; later reads of the key go to `latest`,
     /// which the write updates.
     fn take(&mut self, latest: &mut impl Latest, key: &[u8]) -> Result<Option<KeyValue>> {
-        match self.0.iter().position(|(k, _)| k == key) {
+        match self.position(key) {
             Some(index) => Ok(self.0.swap_remove(index).1),
             None => latest.get(key),
         }

@@ -43,6 +43,15 @@ impl Cause {
         Cause { reason: "FieldValueRequired".into(), message: "Required value".into(), field: field.into() }
     }
 
+    /// `Required value: <detail>`, for a requirement that needs explaining.
+    pub fn required_because(field: impl Into<String>, detail: impl AsRef<str>) -> Cause {
+        Cause {
+            reason: "FieldValueRequired".into(),
+            message: format!("Required value: {}", detail.as_ref()),
+            field: field.into(),
+        }
+    }
+
     /// `Invalid value: "x": <detail>`, upstream's wording.
     pub fn invalid(field: impl Into<String>, value: &Value, detail: impl AsRef<str>) -> Cause {
         Cause {

@@ -13,6 +13,7 @@ pub mod names;
 pub mod patch;
 pub mod protobuf;
 pub mod prune;
+pub mod quantity;
 pub mod registry;
 pub mod selector;
 pub mod validation;

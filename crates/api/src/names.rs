@@ -29,6 +29,22 @@ pub fn is_dns1035_label(s: &str) -> bool {
     is_dns1123_label(s) && s.as_bytes()[0].is_ascii_lowercase()
 }
 
+/// Qualified name (label keys, resource names): an optional DNS-1123 subdomain prefix
+/// and `/`, then at most 63 characters of `[A-Za-z0-9-_.]`, alphanumeric at both ends.
+pub fn is_qualified_name(s: &str) -> bool {
+    let (prefix, name) = match s.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, s),
+    };
+    let b = name.as_bytes();
+    prefix.is_none_or(is_dns1123_subdomain)
+        && !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
 /// Names usable as a path segment (the rule for kinds without a stricter one).
 pub fn is_path_segment_name(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('%')
@@ -89,6 +105,9 @@ mod tests {
         assert!(!is_dns1123_subdomain("a..b"));
         assert!(is_dns1035_label("svc"));
         assert!(!is_dns1035_label("1svc"));
+        assert!(is_qualified_name("example.com/gpu") && is_qualified_name("My_Name.1"));
+        assert!(!is_qualified_name("/gpu") && !is_qualified_name("a/b/c") && !is_qualified_name("-a"));
+        assert!(!is_qualified_name(&"a".repeat(64)) && !is_qualified_name("Example.com/gpu"));
         assert!(is_path_segment_name("system:admin"));
         assert!(!is_path_segment_name(".."));
         assert!(NameRule::for_kind("Service").check("1abc").is_some());

@@ -122,3 +122,98 @@ fn malformed_and_hostile_requests_get_4xx_status() {
     let names = c.ok(&["get", "configmaps", "-o", "name"]);
     assert!(!names.contains("configmap/x") && !names.contains("configmap/big"), "{names}");
 }
+
+fn pod_with_resources(name: &str, resources: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n    resources:\n{resources}"
+    )
+}
+
+#[test]
+fn resource_quantities_are_checked_as_upstream_checks_them() {
+    let c = Cluster::start();
+    let create = |name: &str, resources: &str| {
+        let path = c.manifest(&format!("{name}.yaml"), &pod_with_resources(name, resources));
+        c.kubectl(&["create", "-f", &path])
+    };
+    let stderr = |out: std::process::Output| {
+        assert!(!out.status.success(), "should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    };
+
+    // Malformed: the body cannot be decoded (400), whatever the field validation.
+    let err = stderr(create("junk", "      requests:\n        cpu: abc\n"));
+    assert!(err.contains("Error from server (BadRequest)"), "{err}");
+    assert!(
+        err.contains(
+            "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression \
+             '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        ),
+        "{err}"
+    );
+    let err = stderr(create("suffix", "      limits:\n        memory: 1kb\n"));
+    assert!(err.contains("cannot be handled as a Pod: quantities must match"), "{err}");
+    let err = stderr(create("suffix2", "      limits:\n        memory: 1ki\n"));
+    assert!(err.contains("cannot be handled as a Pod: unable to parse quantity's suffix"), "{err}");
+
+    // Well formed but invalid: 422 with one cause per field.
+    let err = stderr(create("negative", "      requests:\n        cpu: \"-1\"\n"));
+    assert!(
+        err.contains(
+            "The Pod \"negative\" is invalid: spec.containers[0].resources.requests[cpu]: Invalid value: \"-1\": \
+             must be greater than or equal to 0"
+        ),
+        "{err}"
+    );
+    let err = stderr(create("over", "      requests:\n        cpu: 2\n      limits:\n        cpu: 1000m\n"));
+    assert!(
+        err.contains(
+            "The Pod \"over\" is invalid: spec.containers[0].resources.requests: Invalid value: \"2\": \
+             must be less than or equal to cpu limit of 1"
+        ),
+        "{err}"
+    );
+    let err = stderr(create("gpu", "      requests:\n        example.com/gpu: 1\n"));
+    assert!(err.contains("Required value: Limit must be set for non overcommitable resources"), "{err}");
+
+    // Templates are checked too, at their own path.
+    let deployment = c.manifest(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  selector:\n    matchLabels: {app: d}\n  \
+         template:\n    metadata:\n      labels: {app: d}\n    spec:\n      containers:\n      - name: c\n        \
+         image: busybox:1.36\n        resources:\n          limits:\n            memory: -64Mi\n",
+    );
+    let err = c.fails(&["create", "-f", &deployment]);
+    assert!(
+        err.contains(
+            "spec.template.spec.containers[0].resources.limits[memory]: Invalid value: \"-64Mi\": \
+             must be greater than or equal to 0"
+        ),
+        "{err}"
+    );
+
+    // Numbers are quantities too (`cpu: 2` in YAML is a JSON number), stored as strings;
+    // a pod's limits default its missing requests.
+    assert!(create("fine", "      requests:\n        cpu: 0.5\n      limits:\n        cpu: 2\n        memory: 64Mi\n")
+        .status
+        .success());
+    let resources = c.ok(&["get", "pod", "fine", "-o", "jsonpath={.spec.containers[0].resources}"]);
+    let resources: serde_json::Value = serde_json::from_str(&resources).unwrap();
+    assert_eq!(
+        resources,
+        serde_json::json!({"requests": {"cpu": "0.5", "memory": "64Mi"}, "limits": {"cpu": "2", "memory": "64Mi"}})
+    );
+
+    // A patch that makes a quantity malformed is refused as upstream refuses it (422 on
+    // `patch`); a negative quota amount fails validation.
+    c.ok(&["create", "quota", "q", "--hard=cpu=4,pods=10"]);
+    let err = c.fails(&["patch", "quota", "q", "--type=merge", "-p", r#"{"spec":{"hard":{"cpu":"four"}}}"#]);
+    assert!(err.contains("patch: Invalid value:") && err.contains("quantities must match"), "{err}");
+    let err = c.fails(&["patch", "quota", "q", "--type=merge", "-p", r#"{"spec":{"hard":{"cpu":"-4"}}}"#]);
+    assert!(err.contains("spec.hard[cpu]: Invalid value: \"-4\": must be greater than or equal to 0"), "{err}");
+    assert_eq!(c.ok(&["get", "quota", "q", "-o", "jsonpath={.spec.hard.cpu}"]), "4");
+
+    let names = c.ok(&["get", "pods", "-o", "name"]);
+    assert_eq!(names.trim(), "pod/fine");
+    assert!(c.ok(&["get", "deployments", "-o", "name"]).trim().is_empty());
+}

@@ -8,6 +8,29 @@ use super::set;
 pub fn pod(obj: &mut Value) {
     if let Some(spec) = obj.get_mut("spec") {
         pod_spec(spec);
+        // Pods only, not templates (upstream's `SetDefaults_Pod`): a limit without a
+        // request is also the request.
+        for field in ["containers", "initContainers"] {
+            for c in containers_mut(spec, field) {
+                requests_from_limits(c);
+            }
+        }
+    }
+}
+
+fn requests_from_limits(c: &mut Value) {
+    let Some(resources) = c.get_mut("resources").and_then(Value::as_object_mut) else { return };
+    let Some(limits) = resources.get("limits").and_then(Value::as_object).filter(|l| !l.is_empty()).cloned() else {
+        return;
+    };
+    let requests = resources.entry("requests").or_insert_with(|| json!({}));
+    if requests.is_null() {
+        *requests = json!({});
+    }
+    if let Some(requests) = requests.as_object_mut() {
+        for (name, limit) in limits {
+            requests.entry(name).or_insert(limit);
+        }
     }
 }
 
@@ -84,7 +107,12 @@ pub fn pull_policy(image: &str) -> &'static str {
 }
 
 fn volume(v: &mut Value) {
-    for (source, field) in [("configMap", "defaultMode"), ("secret", "defaultMode"), ("projected", "defaultMode"), ("downwardAPI", "defaultMode")] {
+    for (source, field) in [
+        ("configMap", "defaultMode"),
+        ("secret", "defaultMode"),
+        ("projected", "defaultMode"),
+        ("downwardAPI", "defaultMode"),
+    ] {
         if let Some(s) = v.get_mut(source) {
             set(s, &[field], json!(420));
         }
@@ -114,11 +142,28 @@ mod tests {
 
     #[test]
     fn pod_defaults() {
-        let mut p = json!({"spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 80}]}]}});
+        let mut p =
+            json!({"spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 80}]}]}});
         pod(&mut p);
         assert_eq!(p["spec"]["restartPolicy"], "Always");
         assert_eq!(p["spec"]["containers"][0]["imagePullPolicy"], "Always");
         assert_eq!(p["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
         assert_eq!(p["spec"]["terminationGracePeriodSeconds"], 30);
+    }
+
+    #[test]
+    fn pod_limits_default_its_requests() {
+        let mut p = json!({"spec": {"containers": [
+            {"name": "a", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m"}}},
+            {"name": "b", "image": "x", "resources": {"limits": {"cpu": "2"}}},
+            {"name": "c", "image": "x"}]}});
+        pod(&mut p);
+        let c = &p["spec"]["containers"];
+        assert_eq!(c[0]["resources"]["requests"], json!({"cpu": "100m", "memory": "1Gi"}));
+        assert_eq!(c[1]["resources"]["requests"], json!({"cpu": "2"}));
+        assert_eq!(c[2]["resources"], json!({}));
+        let mut template = json!({"containers": [{"name": "b", "image": "x", "resources": {"limits": {"cpu": "2"}}}]});
+        pod_spec(&mut template);
+        assert!(template["containers"][0]["resources"].get("requests").is_none(), "templates keep what was sent");
     }
 }

@@ -58,9 +58,10 @@ pub enum FieldType {
     List(Box<FieldType>),
     /// A `map[string]T`: free-form keys, values of one type.
     Map(Box<FieldType>),
-    /// A string, number, boolean, or a type serialized as one (`Quantity`, `Time`,
-    /// `IntOrString`).
+    /// A string, number, boolean, or a type serialized as one (`Time`, `IntOrString`).
     Scalar,
+    /// A resource quantity (`500m`, `1Gi`): a scalar whose text the API server checks.
+    Quantity,
     /// Free-form content without a schema (`RawExtension`, `JSON`).
     Unknown,
 }
@@ -113,6 +114,9 @@ pub fn schema_definitions() -> &'static schemars::Map<String, Schema> {
     })
 }
 
+/// The OpenAPI definition name of `resource.Quantity`.
+const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+
 type Structs = foldhash::HashMap<String, Fields>;
 
 fn schemas() -> &'static Structs {
@@ -148,6 +152,9 @@ fn shape(schema: &Schema, definitions: &schemars::Map<String, Schema>) -> FieldT
     let Some(o) = object(schema) else { return FieldType::Unknown };
     if let Some(reference) = &o.reference {
         let name = reference.rsplit('/').next().unwrap_or(reference);
+        if name == QUANTITY {
+            return FieldType::Quantity;
+        }
         return match definitions.get(name).and_then(object) {
             Some(def) if def.object.as_ref().is_some_and(|obj| !obj.properties.is_empty()) => {
                 FieldType::Struct(name.to_string())
@@ -260,8 +267,13 @@ mod tests {
         );
         assert_eq!(
             field_type(&format!("{CORE}.ResourceRequirements"), "limits"),
-            Some(&FieldType::Map(Box::new(FieldType::Scalar)))
+            Some(&FieldType::Map(Box::new(FieldType::Quantity)))
         );
+        assert_eq!(
+            field_type(&format!("{CORE}.ResourceQuotaSpec"), "hard"),
+            Some(&FieldType::Map(Box::new(FieldType::Quantity)))
+        );
+        assert_eq!(field_type("io.k8s.api.autoscaling.v2.MetricTarget", "averageValue"), Some(&FieldType::Quantity));
         assert_eq!(field_type(&format!("{CORE}.ContainerPort"), "containerPort"), Some(&FieldType::Scalar));
         assert_eq!(field_type(&format!("{CORE}.ServicePort"), "targetPort"), Some(&FieldType::Scalar));
         assert_eq!(field_type("io.k8s.api.apps.v1.ControllerRevision", "data"), Some(&FieldType::Unknown));

@@ -5,6 +5,7 @@
 mod cronjob;
 mod node;
 mod pod;
+mod resources;
 mod workloads;
 
 use serde_json::Value;
@@ -28,6 +29,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
         ("", "Service") => workloads::service(obj, old, &mut causes),
         ("", "ConfigMap" | "Secret") => workloads::data_keys(obj, &mut causes),
+        ("", "ResourceQuota") => resources::quota_hard(obj.pointer("/spec/hard"), &mut causes),
         ("", "Node") => {
             if let Some(old) = old {
                 node::node_update(obj, old, &mut causes);

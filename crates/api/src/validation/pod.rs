@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::resources;
 use crate::names::is_dns1123_label;
 use crate::Cause;
 
@@ -55,6 +56,7 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
                     }
                 }
             }
+            resources::requirements(c.get("resources"), &format!("{at}.resources"), causes);
             container_restart_policy(c, field == "initContainers", &at, causes);
             if let Some(policy) = c.get("imagePullPolicy") {
                 if !matches!(policy.as_str(), Some("Always" | "IfNotPresent" | "Never")) {
@@ -85,6 +87,7 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
             ));
         }
     }
+    resources::overhead(spec.get("overhead").and_then(Value::as_object), &format!("{path}.overhead"), causes);
     for (i, c) in spec.get("topologySpreadConstraints").and_then(Value::as_array).into_iter().flatten().enumerate() {
         topology_spread_constraint(c, &format!("{path}.topologySpreadConstraints[{i}]"), causes);
     }
@@ -245,6 +248,25 @@ mod tests {
                 ("spec.topologySpreadConstraints[0].maxSkew", "FieldValueInvalid"),
                 ("spec.topologySpreadConstraints[0].topologyKey", "FieldValueRequired"),
                 ("spec.topologySpreadConstraints[0].whenUnsatisfiable", "FieldValueNotSupported"),
+            ]
+        );
+    }
+
+    #[test]
+    fn container_resources_are_checked_in_every_container_list() {
+        let mut c = Vec::new();
+        let spec = json!({
+            "initContainers": [{"name": "i", "image": "x", "resources": {"requests": {"cpu": "-1"}}}],
+            "containers": [{"name": "a", "image": "x", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}],
+            "overhead": {"memory": "-1"}});
+        pod_spec(Some(&spec), "spec.template.spec", &mut c);
+        let fields: Vec<&str> = c.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.template.spec.initContainers[0].resources.requests[cpu]",
+                "spec.template.spec.containers[0].resources.requests",
+                "spec.template.spec.overhead[memory]",
             ]
         );
     }

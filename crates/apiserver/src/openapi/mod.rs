@@ -10,11 +10,11 @@
 //!
 //! Also here: [`unknown_fields`] and the `fieldValidation` checks the write handlers run.
 
+mod decode;
 mod definitions;
 mod operations;
 mod params;
 mod protobuf;
-mod unknown;
 mod v2;
 mod v3;
 
@@ -32,7 +32,7 @@ use skiff_api::ApiError;
 
 use crate::response::{self, HttpResponse};
 
-pub use unknown::{check_body, check_patched, prune_unknown_fields, unknown_fields};
+pub use decode::{check_body, check_patched, prune_unknown_fields, unknown_fields};
 
 /// gnostic's protobuf encoding of the v2 document, as kubectl up to 1.27 asks for it.
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";

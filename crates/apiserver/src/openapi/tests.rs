@@ -358,3 +358,40 @@ fn field_validation_directives() {
     assert_eq!(err.code(), 422);
     assert!(err.message().contains("strict decoding error: unknown field \"spec.foo\""), "{}", err.message());
 }
+
+#[test]
+fn quantities_must_parse_whatever_the_field_validation() {
+    let pod = |cpu: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "a", "image": "busybox", "resources": {"requests": {"cpu": cpu}}}]}})
+    };
+    for directive in [FieldValidation::Ignore, FieldValidation::Warn, FieldValidation::Strict] {
+        let err = check_body(directive, "", "v1", "Pod", &mut pod(json!("abc"))).unwrap_err();
+        assert_eq!(err.code(), 400);
+        assert_eq!(
+            err.message(),
+            "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression \
+             '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        );
+    }
+    let err = check_body(FieldValidation::Warn, "", "v1", "Pod", &mut pod(json!("1ki"))).unwrap_err();
+    assert_eq!(err.message(), "Pod in version \"v1\" cannot be handled as a Pod: unable to parse quantity's suffix");
+    let err = check_body(FieldValidation::Warn, "", "v1", "Pod", &mut pod(json!(true))).unwrap_err();
+    assert_eq!(err.code(), 400);
+
+    // `cpu: 2` in YAML arrives as a number and is stored as upstream stores it.
+    let mut obj = pod(json!(2));
+    check_body(FieldValidation::Strict, "", "v1", "Pod", &mut obj).unwrap();
+    assert_eq!(obj["spec"]["containers"][0]["resources"]["requests"]["cpu"], "2");
+    let mut obj = pod(json!(0.5));
+    check_body(FieldValidation::Strict, "", "v1", "Pod", &mut obj).unwrap();
+    assert_eq!(obj["spec"]["containers"][0]["resources"]["requests"]["cpu"], "0.5");
+    // A negative quantity parses; validation rejects it later (422).
+    check_body(FieldValidation::Strict, "", "v1", "Pod", &mut pod(json!("-1"))).unwrap();
+
+    let mut patched = pod(json!("1.2.3"));
+    let err = check_patched(FieldValidation::Ignore, "", "v1", "Pod", &json!({}), &mut patched).unwrap_err();
+    assert_eq!(err.code(), 422);
+    assert!(err.message().contains("patch: Invalid value: "), "{}", err.message());
+    assert!(err.message().contains("quantities must match the regular expression"), "{}", err.message());
+}

@@ -7,7 +7,6 @@ mod age;
 mod fields;
 mod labels;
 mod printers;
-mod quantity;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

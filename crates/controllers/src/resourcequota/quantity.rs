@@ -1,45 +1,12 @@
-//! Resource quantities (`500m`, `2`, `1Gi`, `1.5k`) as exact milli-units, enough
-//! to add up pod requests and print usage.
+//! Resource quantities as exact milli-units, enough to add up pod requests and print
+//! usage.
 
-/// Parses a quantity into thousandths of a unit (rounded down); `None` when
-/// malformed or too large.
+use skiff_api::quantity::parse_scaled;
+
+/// A quantity in thousandths of a unit (rounded up, as upstream's `MilliValue`);
+/// `None` when malformed.
 pub fn parse_milli(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let negative = number.starts_with('-');
-    let (whole, frac) =
-        number.trim_start_matches(['+', '-']).split_once('.').unwrap_or((number.trim_start_matches(['+', '-']), ""));
-    if (whole.is_empty() && frac.is_empty())
-        || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
-        || frac.len() > 9
-    {
-        return None;
-    }
-    // The number in billionths, so decimal fractions stay exact.
-    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let nanos = whole.checked_mul(1_000_000_000)? + format!("{frac:0<9}").parse::<i128>().ok()?;
-    let (num, den): (i128, i128) = match suffix {
-        "n" => (1, 1_000_000_000),
-        "u" => (1, 1_000_000),
-        "m" => (1, 1_000),
-        "" => (1, 1),
-        "k" => (1_000, 1),
-        "M" => (1_000_000, 1),
-        "G" => (1_000_000_000, 1),
-        "T" => (1_000_000_000_000, 1),
-        "P" => (1_000_000_000_000_000, 1),
-        "E" => (1_000_000_000_000_000_000, 1),
-        "Ki" => (1 << 10, 1),
-        "Mi" => (1 << 20, 1),
-        "Gi" => (1 << 30, 1),
-        "Ti" => (1 << 40, 1),
-        "Pi" => (1 << 50, 1),
-        "Ei" => (1 << 60, 1),
-        _ => return None,
-    };
-    let milli = nanos.checked_mul(num)? / den / 1_000_000;
-    Some(if negative { -milli } else { milli })
+    parse_scaled(s, 3).ok().map(i128::from)
 }
 
 /// Formats milli-units canonically: `250m`, `3`, or a binary suffix for

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::{age_cell, col, name, Printer, AGE, NAME};
 use crate::table::fields::{int_at, int_or_string, opt_int, str_at};
-use crate::table::quantity::canonical;
+use skiff_api::quantity::canonical;
 
 pub const HPA: Printer = Printer {
     columns: &[

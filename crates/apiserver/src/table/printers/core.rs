@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{age_cell, col, name, wide, Printer, AGE, NAME};
 use crate::table::fields::{arr_at, len_at, str_at};
-use crate::table::quantity::canonical;
+use skiff_api::quantity::canonical;
 
 pub const NODE: Printer = Printer {
     columns: &[

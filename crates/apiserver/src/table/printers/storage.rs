@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::{age_cell, col, name, wide, Column, Printer, AGE, NAME};
 use crate::table::fields::{arr_at, len_at, opt_bool, opt_str, str_at};
-use crate::table::quantity::canonical;
+use skiff_api::quantity::canonical;
 
 pub const PERSISTENT_VOLUME: Printer = Printer {
     columns: &[

@@ -13,38 +13,10 @@ const MIN_SHARES: i64 = 2;
 const MAX_SHARES: i64 = 262_144;
 const MIN_QUOTA_US: i64 = 1_000;
 
-/// A quantity in base units (cores, bytes), or `None` when it does not parse.
+/// A quantity in base units (cores, bytes) to a thousandth, rounded up as upstream's
+/// `MilliValue`; `None` when it does not parse (the API server refuses such pods).
 pub fn quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    // `1e3`-style exponents are part of the number; a bare `E` is exa.
-    let (num, suffix) = if suffix.is_empty() && (num.ends_with('E') || num.ends_with('e')) && num.len() > 1 {
-        (&num[..num.len() - 1], "E")
-    } else {
-        (num, suffix)
-    };
-    let value: f64 = num.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => return None,
-    };
-    Some(value * scale)
+    skiff_api::quantity::parse_scaled(s, 3).ok().map(|milli| milli as f64 / 1000.0)
 }
 
 fn get(c: &Container, limits: bool, name: &str) -> Option<f64> {
@@ -145,7 +117,8 @@ mod tests {
         assert_eq!(quantity("64Mi"), Some(67_108_864.0));
         assert_eq!(quantity("1G"), Some(1e9));
         assert_eq!(quantity("1e3"), Some(1000.0));
-        assert_eq!(quantity("2E"), Some(2e18));
+        assert_eq!(quantity("1.5Gi"), Some(1_610_612_736.0));
+        assert_eq!(quantity("1n"), Some(0.001), "rounded up to a thousandth");
         assert_eq!(quantity("12x"), None);
     }
 

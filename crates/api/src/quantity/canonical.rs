@@ -1,6 +1,9 @@
-//! Resource quantities in the canonical form upstream prints (`Quantity.String()`):
-//! the API server canonicalizes `1024Mi` to `1Gi` and `1000m` to `1` when it decodes
-//! an object, while skiff keeps what the client sent, so the printers canonicalize.
+//! The canonical text of a quantity, as upstream prints it (`Quantity.String()`): the
+//! API server canonicalizes `1024Mi` to `1Gi` and `1000m` to `1` when it decodes an
+//! object, while skiff keeps what the client sent, so printers and messages
+//! canonicalize.
+
+use super::{parts, Suffix};
 
 /// How a quantity was written, which decides how it is printed back.
 #[derive(Clone, Copy, PartialEq)]
@@ -18,54 +21,30 @@ const NANO: i128 = 1_000_000_000;
 /// The canonical text of `quantity`; text that does not parse (or is out of the
 /// range handled here) is returned unchanged.
 pub fn canonical(quantity: &str) -> String {
-    parse(quantity.trim()).map(|(nanos, format)| print(nanos, format)).unwrap_or_else(|| quantity.to_string())
+    nanos(quantity).map(|(nanos, format)| print(nanos, format)).unwrap_or_else(|| quantity.to_string())
 }
 
 /// The value in units of 10^-9 (rounded away from zero, as upstream rounds to
 /// nano precision) and the format.
-fn parse(s: &str) -> Option<(i128, Format)> {
-    let (negative, rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-    let (number, suffix) = rest.split_at(number_len);
-    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-    if int_part.is_empty() && frac_part.is_empty() || frac_part.contains('.') {
-        return None;
-    }
-    let digits: i128 = format!("{int_part}{frac_part}").parse().ok()?;
-    let (format, pow10, pow1024) = match suffix {
-        "Ki" => (Format::BinarySi, 0, 1),
-        "Mi" => (Format::BinarySi, 0, 2),
-        "Gi" => (Format::BinarySi, 0, 3),
-        "Ti" => (Format::BinarySi, 0, 4),
-        "Pi" => (Format::BinarySi, 0, 5),
-        "Ei" => (Format::BinarySi, 0, 6),
-        "n" => (Format::DecimalSi, -9, 0),
-        "u" => (Format::DecimalSi, -6, 0),
-        "m" => (Format::DecimalSi, -3, 0),
-        "" => (Format::DecimalSi, 0, 0),
-        "k" => (Format::DecimalSi, 3, 0),
-        "M" => (Format::DecimalSi, 6, 0),
-        "G" => (Format::DecimalSi, 9, 0),
-        "T" => (Format::DecimalSi, 12, 0),
-        "P" => (Format::DecimalSi, 15, 0),
-        "E" => (Format::DecimalSi, 18, 0),
-        _ => {
-            let exp = suffix.strip_prefix(['e', 'E'])?;
-            (Format::DecimalExponent, exp.parse::<i32>().ok().filter(|e| e.abs() <= 30)?, 0)
-        }
+fn nanos(s: &str) -> Option<(i128, Format)> {
+    let p = parts(s).ok()?;
+    let digits = format!("{}{}", p.int, p.frac);
+    let digits: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let (format, pow10, pow1024) = match p.suffix {
+        Suffix::Binary(power) => (Format::BinarySi, 0, power),
+        Suffix::Decimal(e) => (Format::DecimalSi, e, 0),
+        Suffix::Exponent(e) if e.abs() <= 30 => (Format::DecimalExponent, e, 0),
+        Suffix::Exponent(_) => return None,
     };
     let mut value = digits.checked_mul(1024i128.checked_pow(pow1024)?)?;
-    let shift = 9 + pow10 - frac_part.len() as i32;
+    let shift = 9 + pow10 - p.frac.len() as i32;
     if shift >= 0 {
         value = value.checked_mul(10i128.checked_pow(shift as u32)?)?;
     } else {
         let div = 10i128.checked_pow(shift.unsigned_abs())?;
         value = value / div + i128::from(value % div != 0);
     }
-    Some((if negative { -value } else { value }, format))
+    Some((if p.negative { -value } else { value }, format))
 }
 
 fn print(nanos: i128, format: Format) -> String {

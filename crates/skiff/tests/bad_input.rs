@@ -217,3 +217,34 @@ fn resource_quantities_are_checked_as_upstream_checks_them() {
     assert_eq!(names.trim(), "pod/fine");
     assert!(c.ok(&["get", "deployments", "-o", "name"]).trim().is_empty());
 }
+
+#[test]
+fn values_of_the_wrong_type_are_refused_not_stored() {
+    let c = Cluster::start();
+    // YAML's `1` is a number, and a ConfigMap holds strings.
+    let path = c.manifest("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\ndata:\n  a: 1\n");
+    let err = c.fails(&["create", "-f", &path]);
+    assert!(
+        err.contains(
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go \
+             struct field ConfigMap.data of type string"
+        ),
+        "{err}"
+    );
+    let path = c.manifest(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: typed\nspec:\n  ports:\n  - port: \"eighty\"\n",
+    );
+    let err = c.fails(&["create", "-f", &path]);
+    assert!(
+        err.contains("json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of type int32"),
+        "{err}"
+    );
+    // A patch that would store a wrong type is refused too, and the object is unchanged.
+    c.ok(&["create", "configmap", "kept", "--from-literal=a=b"]);
+    let err = c.fails(&["patch", "configmap", "kept", "--type=merge", "-p", r#"{"data":{"a":{"nested":true}}}"#]);
+    assert!(err.contains("cannot unmarshal object into Go struct field ConfigMap.data of type string"), "{err}");
+    assert_eq!(c.ok(&["get", "configmap", "kept", "-o", "jsonpath={.data.a}"]), "b");
+    assert!(!c.ok(&["get", "configmaps", "-o", "name"]).contains("typed"));
+    assert!(!c.ok(&["get", "services", "-o", "name"]).contains("typed"));
+}

@@ -165,7 +165,7 @@ fn struct_node(name: &'static str) -> Node {
 fn of_type(ty: Option<&'static FieldType>, meta: Option<&'static PatchMeta>, atomic_map: bool) -> Node {
     match ty {
         None | Some(FieldType::Unknown) => Node::Deduced,
-        Some(FieldType::Scalar | FieldType::Quantity) => Node::Atomic,
+        Some(FieldType::Scalar(_) | FieldType::Quantity) => Node::Atomic,
         Some(FieldType::Struct(name)) => struct_node(name),
         Some(FieldType::Map(_)) if atomic_map => Node::Atomic,
         Some(FieldType::Map(values)) => Node::Map(Some(values)),

@@ -26,6 +26,7 @@ pub use merge_patch::merge_patch;
 pub use strategic::strategic_merge_patch;
 pub use strategies::{
     field_type, patch_meta, patch_strategy, root_type, schema_definitions, struct_fields, FieldType, Fields, PatchMeta,
+    Scalar,
 };
 
 use crate::error::{ApiError, Cause, Target};

@@ -59,11 +59,38 @@ pub enum FieldType {
     /// A `map[string]T`: free-form keys, values of one type.
     Map(Box<FieldType>),
     /// A string, number, boolean, or a type serialized as one (`Time`, `IntOrString`).
-    Scalar,
+    Scalar(Scalar),
     /// A resource quantity (`500m`, `1Gi`): a scalar whose text the API server checks.
     Quantity,
     /// Free-form content without a schema (`RawExtension`, `JSON`).
     Unknown,
+}
+
+/// The JSON value a scalar field takes, as the Go type it decodes into requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalar {
+    /// A string, or a type written as one (`Time`, `Duration`, base64 bytes).
+    String,
+    Boolean,
+    Int32,
+    Int64,
+    /// A float (`float64`), or an integer type whose width the schema does not say.
+    Number,
+    /// `IntOrString`: an `int32` or a string.
+    IntOrString,
+}
+
+impl Scalar {
+    /// The Go type's name, as upstream's decoding errors print it.
+    pub fn go_type(self) -> &'static str {
+        match self {
+            Scalar::String => "string",
+            Scalar::Boolean => "bool",
+            Scalar::Int32 | Scalar::IntOrString => "int32",
+            Scalar::Int64 => "int64",
+            Scalar::Number => "float64",
+        }
+    }
 }
 
 /// The patch metadata of `field` of `type_name`, if upstream declares any.
@@ -178,14 +205,22 @@ fn shape(schema: &Schema, definitions: &schemars::Map<String, Schema>) -> FieldT
             }
         }
     }
-    let scalar = |t: &InstanceType| {
-        matches!(t, InstanceType::String | InstanceType::Integer | InstanceType::Number | InstanceType::Boolean)
+    let scalar = match &o.instance_type {
+        Some(SingleOrVec::Single(t)) => match **t {
+            InstanceType::String => Scalar::String,
+            InstanceType::Boolean => Scalar::Boolean,
+            InstanceType::Integer => match o.format.as_deref() {
+                Some("int32") => Scalar::Int32,
+                Some("int64") => Scalar::Int64,
+                _ => Scalar::Number,
+            },
+            InstanceType::Number => Scalar::Number,
+            _ => return FieldType::Unknown,
+        },
+        None if o.extensions.contains_key("x-kubernetes-int-or-string") => Scalar::IntOrString,
+        _ => return FieldType::Unknown,
     };
-    match &o.instance_type {
-        Some(SingleOrVec::Single(t)) if scalar(t) => FieldType::Scalar,
-        None if o.extensions.contains_key("x-kubernetes-int-or-string") => FieldType::Scalar,
-        _ => FieldType::Unknown,
-    }
+    FieldType::Scalar(scalar)
 }
 
 #[cfg(test)]
@@ -263,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             field_type(&format!("{META}.ObjectMeta"), "labels"),
-            Some(&FieldType::Map(Box::new(FieldType::Scalar)))
+            Some(&FieldType::Map(Box::new(FieldType::Scalar(Scalar::String))))
         );
         assert_eq!(
             field_type(&format!("{CORE}.ResourceRequirements"), "limits"),
@@ -274,8 +309,23 @@ mod tests {
             Some(&FieldType::Map(Box::new(FieldType::Quantity)))
         );
         assert_eq!(field_type("io.k8s.api.autoscaling.v2.MetricTarget", "averageValue"), Some(&FieldType::Quantity));
-        assert_eq!(field_type(&format!("{CORE}.ContainerPort"), "containerPort"), Some(&FieldType::Scalar));
-        assert_eq!(field_type(&format!("{CORE}.ServicePort"), "targetPort"), Some(&FieldType::Scalar));
+        assert_eq!(
+            field_type(&format!("{CORE}.ContainerPort"), "containerPort"),
+            Some(&FieldType::Scalar(Scalar::Int32))
+        );
+        assert_eq!(
+            field_type(&format!("{CORE}.ServicePort"), "targetPort"),
+            Some(&FieldType::Scalar(Scalar::IntOrString))
+        );
+        assert_eq!(field_type(&format!("{CORE}.PodSpec"), "hostNetwork"), Some(&FieldType::Scalar(Scalar::Boolean)));
+        assert_eq!(
+            field_type(&format!("{CORE}.PodSpec"), "activeDeadlineSeconds"),
+            Some(&FieldType::Scalar(Scalar::Int64))
+        );
+        assert_eq!(
+            field_type(&format!("{META}.ObjectMeta"), "creationTimestamp"),
+            Some(&FieldType::Scalar(Scalar::String))
+        );
         assert_eq!(field_type("io.k8s.api.apps.v1.ControllerRevision", "data"), Some(&FieldType::Unknown));
         assert_eq!(field_type(&format!("{CORE}.PodSpec"), "noSuchField"), None);
     }

@@ -395,3 +395,102 @@ fn quantities_must_parse_whatever_the_field_validation() {
     assert!(err.message().contains("patch: Invalid value: "), "{}", err.message());
     assert!(err.message().contains("quantities must match the regular expression"), "{}", err.message());
 }
+
+#[test]
+fn values_of_the_wrong_json_type_cannot_be_decoded() {
+    let cases = [
+        (
+            "",
+            "ConfigMap",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "x", "b": 1}}),
+            "json: cannot unmarshal number into Go struct field ConfigMap.data of type string",
+        ),
+        (
+            "apps",
+            "Deployment",
+            deployment(json!({"replicas": "three"})),
+            "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32",
+        ),
+        (
+            "apps",
+            "Deployment",
+            {
+                let mut d = deployment(json!({}));
+                d["spec"]["template"]["metadata"]["labels"]["on"] = json!(true);
+                d
+            },
+            "json: cannot unmarshal bool into Go struct field ObjectMeta.spec.template.metadata.labels of type string",
+        ),
+        (
+            "apps",
+            "Deployment",
+            {
+                let mut d = deployment(json!({}));
+                d["spec"]["template"]["spec"]["containers"] = json!({"name": "a"});
+                d
+            },
+            "json: cannot unmarshal object into Go struct field PodSpec.spec.template.spec.containers of type []v1.Container",
+        ),
+        (
+            "apps",
+            "Deployment",
+            deployment(json!({"replicas": 1.5})),
+            "json: cannot unmarshal number 1.5 into Go struct field DeploymentSpec.spec.replicas of type int32",
+        ),
+        (
+            "apps",
+            "Deployment",
+            deployment(json!({"replicas": 3_000_000_000u64})),
+            "json: cannot unmarshal number 3000000000 into Go struct field DeploymentSpec.spec.replicas of type int32",
+        ),
+        (
+            "apps",
+            "Deployment",
+            deployment(json!({"template": "x"})),
+            "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.template of type v1.PodTemplateSpec",
+        ),
+        (
+            "",
+            "Service",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                "spec": {"ports": [{"port": 80, "targetPort": true}]}}),
+            "json: cannot unmarshal bool into Go struct field ServicePort.spec.ports.targetPort of type int32",
+        ),
+    ];
+    for (group, kind, mut obj, want) in cases {
+        let err = check_body(FieldValidation::Ignore, group, "v1", kind, &mut obj).unwrap_err();
+        assert_eq!(err.code(), 400, "{want}");
+        assert_eq!(err.message(), format!("{kind} in version \"v1\" cannot be handled as a {kind}: {want}"));
+    }
+}
+
+#[test]
+fn values_of_the_right_type_decode_whatever_their_shape() {
+    // nulls, int-or-strings both ways, 64-bit integers, free-form content, times and
+    // managedFields, and a CRD schema with booleans where a schema may also be.
+    let mut obj = deployment(json!({"replicas": null, "progressDeadlineSeconds": 600,
+        "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}}}));
+    obj["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+    obj["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply", "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]);
+    obj["spec"]["template"]["spec"]["activeDeadlineSeconds"] = json!(9_000_000_000i64);
+    obj["spec"]["template"]["spec"]["containers"][0]["bogus"] = Value::Null;
+    obj["spec"]["template"]["spec"]["containers"][1].as_object_mut().unwrap().remove("bogus");
+    check_body(FieldValidation::Strict, "apps", "v1", "Deployment", &mut obj).unwrap_err(); // only the unknown field
+    obj["spec"]["template"]["spec"]["containers"][0].as_object_mut().unwrap().remove("bogus");
+    obj["spec"].as_object_mut().unwrap().remove("foo");
+    check_body(FieldValidation::Strict, "apps", "v1", "Deployment", &mut obj).unwrap();
+
+    let mut crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "additionalProperties": false, "x-kubernetes-preserve-unknown-fields": true,
+                "properties": {
+                    "spec": {"type": "object", "additionalProperties": {"type": "string"},
+                        "properties": {"size": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                            "mode": {"type": "string", "enum": ["a", 1, true], "default": 3, "example": {"x": [1]}},
+                            "tags": {"type": "array", "items": [{"type": "string"}]}}}}}}}]}});
+    check_body(FieldValidation::Strict, "apiextensions.k8s.io", "v1", "CustomResourceDefinition", &mut crd).unwrap();
+}

@@ -310,3 +310,43 @@ fn watch_resumes_from_a_store_served_list() {
     assert!(events.contains(r#""type":"ADDED""#) && events.contains(r#""name":"tpl""#), "{events}");
     assert!(!events.contains("ERROR"), "{events}");
 }
+
+#[test]
+fn secrets_and_config_maps_as_upstream_keeps_them() {
+    let c = Cluster::start();
+    // stringData is write-only: merged into data (base64) and not stored.
+    let path = c.manifest(
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  user: admin\ndata:\n  pw: cGFzcw==\n",
+    );
+    c.ok(&["apply", "-f", &path]);
+    let secret: serde_json::Value = serde_json::from_str(&c.ok(&["get", "secret", "creds", "-o", "json"])).unwrap();
+    assert_eq!(secret["data"], serde_json::json!({"pw": "cGFzcw==", "user": "YWRtaW4="}));
+    assert!(secret.get("stringData").is_none(), "{secret}");
+    assert_eq!(secret["type"], "Opaque");
+    // Applying it again (kubectl sends stringData again, as it is never live) keeps it.
+    c.ok(&["apply", "-f", &path]);
+    let again: serde_json::Value = serde_json::from_str(&c.ok(&["get", "secret", "creds", "-o", "json"])).unwrap();
+    assert_eq!(again["data"], secret["data"]);
+    assert_eq!(again["metadata"]["resourceVersion"], secret["metadata"]["resourceVersion"]);
+
+    // A typed Secret needs its keys; its type does not change.
+    let tls = c.manifest(
+        "tls.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: t\ntype: kubernetes.io/tls\ndata:\n  tls.crt: eA==\n",
+    );
+    let err = c.fails(&["create", "-f", &tls]);
+    assert!(err.contains("The Secret \"t\" is invalid: data[tls.key]: Required value"), "{err}");
+    let err = c.fails(&["patch", "secret", "creds", "-p", r#"{"type":"kubernetes.io/basic-auth"}"#]);
+    assert!(err.contains("type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"), "{err}");
+
+    // Once immutable, a ConfigMap's data and the flag itself stay.
+    c.ok(&["create", "configmap", "frozen", "--from-literal=a=b"]);
+    c.ok(&["patch", "configmap", "frozen", "-p", r#"{"immutable":true}"#]);
+    let err = c.fails(&["patch", "configmap", "frozen", "-p", r#"{"data":{"a":"c"}}"#]);
+    assert!(err.contains("data: Forbidden: field is immutable when `immutable` is set"), "{err}");
+    let err = c.fails(&["patch", "configmap", "frozen", "-p", r#"{"immutable":false}"#]);
+    assert!(err.contains("immutable: Forbidden: field is immutable when `immutable` is set"), "{err}");
+    assert_eq!(c.ok(&["get", "configmap", "frozen", "-o", "jsonpath={.data.a}"]), "b");
+    c.ok(&["delete", "configmap", "frozen"]);
+}

@@ -14,7 +14,7 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("", "PodTemplate") => template(obj, "/template"),
         ("", "ReplicationController") => workloads::replication_controller(obj),
         ("", "Service") => workloads::service(obj),
-        ("", "Secret") => set(obj, &["type"], Value::from("Opaque")),
+        ("", "Secret") => secret(obj),
         ("", "Namespace") => set(obj, &["spec", "finalizers"], serde_json::json!(["kubernetes"])),
         ("apps", "Deployment") => workloads::deployment(obj),
         ("apps", "ReplicaSet") => workloads::replica_set(obj),
@@ -23,6 +23,27 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("batch", "Job") => workloads::job(obj),
         ("batch", "CronJob") => workloads::cron_job(obj),
         _ => {}
+    }
+}
+
+/// `stringData` is write-only: upstream merges it into `data` (base64, overriding a
+/// `data` entry of the same key) when it decodes a Secret, and never stores it.
+fn secret(obj: &mut Value) {
+    use base64::Engine as _;
+    set(obj, &["type"], Value::from("Opaque"));
+    let Some(map) = obj.as_object_mut() else { return };
+    let Some(Value::Object(strings)) = map.remove("stringData") else { return };
+    if strings.is_empty() {
+        return;
+    }
+    let data = map.entry("data").or_insert_with(|| Value::Object(Map::new()));
+    if !data.is_object() {
+        *data = Value::Object(Map::new());
+    }
+    let data = data.as_object_mut().expect("made an object above");
+    for (key, text) in strings {
+        let text = text.as_str().unwrap_or_default();
+        data.insert(key, Value::from(base64::engine::general_purpose::STANDARD.encode(text)));
     }
 }
 
@@ -62,5 +83,18 @@ mod tests {
         set(&mut v, &["spec", "replicas"], json!(1));
         set(&mut v, &["spec", "paused"], json!(false));
         assert_eq!(v, json!({"spec": {"replicas": 3, "paused": false}}));
+    }
+
+    #[test]
+    fn secret_string_data_is_merged_into_data_and_dropped() {
+        let mut s = json!({"data": {"a": "YQ==", "b": "Yg=="}, "stringData": {"b": "bee", "c": "see"}});
+        apply("", "Secret", &mut s);
+        assert_eq!(s, json!({"type": "Opaque", "data": {"a": "YQ==", "b": "YmVl", "c": "c2Vl"}}));
+        let mut s = json!({"type": "kubernetes.io/tls", "stringData": {"tls.crt": "x"}});
+        apply("", "Secret", &mut s);
+        assert_eq!(s, json!({"type": "kubernetes.io/tls", "data": {"tls.crt": "eA=="}}));
+        let mut s = json!({"stringData": null});
+        apply("", "Secret", &mut s);
+        assert_eq!(s, json!({"type": "Opaque"}));
     }
 }

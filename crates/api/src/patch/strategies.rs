@@ -69,8 +69,10 @@ pub enum FieldType {
 /// The JSON value a scalar field takes, as the Go type it decodes into requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scalar {
-    /// A string, or a type written as one (`Time`, `Duration`, base64 bytes).
+    /// A string, or a type written as one (`Time`, `Duration`).
     String,
+    /// `[]byte`: a base64 string.
+    Bytes,
     Boolean,
     Int32,
     Int64,
@@ -85,6 +87,7 @@ impl Scalar {
     pub fn go_type(self) -> &'static str {
         match self {
             Scalar::String => "string",
+            Scalar::Bytes => "[]uint8",
             Scalar::Boolean => "bool",
             Scalar::Int32 | Scalar::IntOrString => "int32",
             Scalar::Int64 => "int64",
@@ -207,6 +210,7 @@ fn shape(schema: &Schema, definitions: &schemars::Map<String, Schema>) -> FieldT
     }
     let scalar = match &o.instance_type {
         Some(SingleOrVec::Single(t)) => match **t {
+            InstanceType::String if o.format.as_deref() == Some("byte") => Scalar::Bytes,
             InstanceType::String => Scalar::String,
             InstanceType::Boolean => Scalar::Boolean,
             InstanceType::Integer => match o.format.as_deref() {

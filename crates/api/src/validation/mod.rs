@@ -2,6 +2,7 @@
 //! kind): required fields, enums, ranges, and immutable fields on update. Each
 //! failure is one `Cause` with upstream's field path and wording.
 
+mod config;
 mod cronjob;
 mod node;
 mod pod;
@@ -28,7 +29,8 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         ("batch", "Job") => workloads::job(obj, old, &mut causes),
         ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
         ("", "Service") => workloads::service(obj, old, &mut causes),
-        ("", "ConfigMap" | "Secret") => workloads::data_keys(obj, &mut causes),
+        ("", "ConfigMap") => config::config_map(obj, old, &mut causes),
+        ("", "Secret") => config::secret(obj, old, &mut causes),
         ("", "ResourceQuota") => resources::quota_hard(obj.pointer("/spec/hard"), &mut causes),
         ("", "Node") => {
             if let Some(old) = old {

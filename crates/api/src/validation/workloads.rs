@@ -1,4 +1,4 @@
-//! Validation of workloads, Services and data keys.
+//! Validation of workloads and Services.
 
 use serde_json::{json, Value};
 
@@ -157,25 +157,6 @@ pub fn service(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
 }
 
 /// ConfigMap and Secret keys: `[-._a-zA-Z0-9]+`, not `.` or `..`.
-pub fn data_keys(obj: &Value, causes: &mut Vec<Cause>) {
-    for field in ["data", "binaryData", "stringData"] {
-        for key in obj.get(field).and_then(Value::as_object).into_iter().flatten().map(|(k, _)| k) {
-            let valid = !key.is_empty()
-                && key.len() <= 253
-                && key != "."
-                && key != ".."
-                && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-            if !valid {
-                causes.push(Cause::invalid(
-                    format!("{field}[{key}]"),
-                    &json!(key),
-                    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
-                ));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,12 +178,5 @@ mod tests {
         let mut c = Vec::new();
         service(&json!({"spec": {"clusterIP": "None"}}), None, &mut c);
         assert!(c.is_empty());
-    }
-
-    #[test]
-    fn data_key_rules() {
-        let mut c = Vec::new();
-        data_keys(&json!({"data": {"ok.key": "1", "bad/key": "2"}}), &mut c);
-        assert_eq!(c.len(), 1);
     }
 }

@@ -186,11 +186,15 @@ fn prune_value(t: &FieldType, value: &mut Value, owner: &str, w: &mut Walk) {
                 w.found.error.get_or_insert_with(|| e.to_string());
             }
         }
-        (FieldType::Scalar(scalar), value) => {
-            if let Err(got) = check_scalar(*scalar, value) {
-                type_error(w, &got, owner, t);
+        (FieldType::Scalar(scalar), value) => match check_scalar(*scalar, value) {
+            Err(got) => type_error(w, &got, owner, t),
+            Ok(()) if *scalar == Scalar::Bytes => {
+                if let Err(at) = check_base64(value.as_str().unwrap_or("")) {
+                    w.found.error.get_or_insert_with(|| format!("illegal base64 data at input byte {at}"));
+                }
             }
-        }
+            Ok(()) => {}
+        },
         (_, value) => type_error(w, json_type(value), owner, t),
     }
 }
@@ -210,7 +214,8 @@ fn type_error(w: &mut Walk, got: &str, owner: &str, want: &FieldType) {
 /// into the scalar.
 fn check_scalar(scalar: Scalar, value: &Value) -> Result<(), String> {
     let fits = match (scalar, value) {
-        (Scalar::String | Scalar::IntOrString, Value::String(_)) | (Scalar::Boolean, Value::Bool(_)) => true,
+        (Scalar::String | Scalar::Bytes | Scalar::IntOrString, Value::String(_))
+        | (Scalar::Boolean, Value::Bool(_)) => true,
         (Scalar::Number, Value::Number(_)) => true,
         (Scalar::Int64, Value::Number(n)) => n.is_i64(),
         (Scalar::Int32 | Scalar::IntOrString, Value::Number(n)) => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
@@ -222,6 +227,21 @@ fn check_scalar(scalar: Scalar, value: &Value) -> Result<(), String> {
         // A number that does not fit a numeric field is named with its text.
         Value::Number(n) if numeric => Err(format!("number {n}")),
         other => Err(json_type(other).to_string()),
+    }
+}
+
+/// Checks base64 as Go's `StdEncoding` decodes it (padding required, line breaks
+/// skipped); `Err` with the offset Go reports.
+fn check_base64(text: &str) -> Result<(), usize> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::{DecodeError, Engine as _};
+    let cleaned: std::borrow::Cow<str> =
+        if text.contains(['\r', '\n']) { text.replace(['\r', '\n'], "").into() } else { text.into() };
+    match STANDARD.decode(cleaned.as_bytes()) {
+        Ok(_) => Ok(()),
+        Err(DecodeError::InvalidByte(at, _) | DecodeError::InvalidLastSymbol(at, _)) => Err(at),
+        // An incomplete last quantum: Go names where it starts.
+        Err(_) => Err(cleaned.len() - cleaned.len() % 4),
     }
 }
 

@@ -457,6 +457,17 @@ fn values_of_the_wrong_json_type_cannot_be_decoded() {
             "json: cannot unmarshal bool into Go struct field ServicePort.spec.ports.targetPort of type int32",
         ),
     ];
+    let secret = |data: Value| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": data});
+    let cases = cases.into_iter().chain([
+        ("", "Secret", secret(json!({"k": "!!notbase64"})), "illegal base64 data at input byte 0"),
+        ("", "Secret", secret(json!({"k": "YWJj", "l": "YWJjZA"})), "illegal base64 data at input byte 4"),
+        (
+            "",
+            "Secret",
+            secret(json!({"k": 5})),
+            "json: cannot unmarshal number into Go struct field Secret.data of type []uint8",
+        ),
+    ]);
     for (group, kind, mut obj, want) in cases {
         let err = check_body(FieldValidation::Ignore, group, "v1", kind, &mut obj).unwrap_err();
         assert_eq!(err.code(), 400, "{want}");
@@ -493,4 +504,8 @@ fn values_of_the_right_type_decode_whatever_their_shape() {
                             "mode": {"type": "string", "enum": ["a", 1, true], "default": 3, "example": {"x": [1]}},
                             "tags": {"type": "array", "items": [{"type": "string"}]}}}}}}}]}});
     check_body(FieldValidation::Strict, "apiextensions.k8s.io", "v1", "CustomResourceDefinition", &mut crd).unwrap();
+
+    let mut secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "data": {"a": "YWJj", "b": "", "c": "YWJjZA==", "d": "YWJj\nZGVm"}, "stringData": {"e": "plain text"}});
+    check_body(FieldValidation::Strict, "", "v1", "Secret", &mut secret).unwrap();
 }

@@ -97,9 +97,11 @@ fn claim_update(obj: &Value, old: &Value, causes: &mut Vec<Cause>) {
     }
     class_update(obj, old, &mut new_spec, causes);
     let bound = obj.pointer("/status/phase").and_then(Value::as_str) == Some("Bound");
-    if bound && set(new_spec.get("resources"), "requests").is_some() {
+    if bound {
         let old_request = old_spec.pointer("/resources/requests/storage").cloned().unwrap_or(Value::Null);
-        new_spec["resources"]["requests"]["storage"] = old_request;
+        if let Some(requests) = new_spec.pointer_mut("/resources/requests").and_then(Value::as_object_mut) {
+            requests.insert("storage".into(), old_request);
+        }
     }
     new_spec["volumeAttributesClassName"] = old_spec.get("volumeAttributesClassName").cloned().unwrap_or(Value::Null);
 

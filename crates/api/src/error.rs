@@ -241,10 +241,18 @@ impl ApiError {
             | ApiError::DisruptionBudget { message, .. } => message.clone(),
             ApiError::Invalid { target, kind, causes } => {
                 let subject = if target.group.is_empty() { kind.clone() } else { format!("{kind}.{}", target.group) };
-                let detail = match causes.as_slice() {
+                // As upstream's aggregate error, a repeated cause is told once here
+                // (the causes themselves keep every one).
+                let mut lines: Vec<String> = Vec::new();
+                for summary in causes.iter().map(Cause::summary) {
+                    if !lines.contains(&summary) {
+                        lines.push(summary);
+                    }
+                }
+                let detail = match lines.as_slice() {
                     [] => String::new(),
-                    [one] => format!(": {}", one.summary()),
-                    many => format!(": [{}]", many.iter().map(Cause::summary).collect::<Vec<_>>().join(", ")),
+                    [one] => format!(": {one}"),
+                    many => format!(": [{}]", many.join(", ")),
                 };
                 format!("{subject} \"{}\" is invalid{detail}", target.name)
             }
@@ -364,5 +372,17 @@ mod tests {
         );
         assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueRequired");
         assert_eq!(s["details"]["kind"], "Pod");
+    }
+
+    #[test]
+    fn a_repeated_cause_is_told_once_in_the_message() {
+        let twice = Cause::not_supported("spec.metrics[0].type", &json!("Custom"), &["Pods"]);
+        let e = ApiError::invalid("autoscaling", "HorizontalPodAutoscaler", "h", vec![twice.clone(), twice]);
+        let s = e.status();
+        assert_eq!(
+            s["message"],
+            "HorizontalPodAutoscaler.autoscaling \"h\" is invalid: spec.metrics[0].type: Unsupported value: \"Custom\": supported values: \"Pods\""
+        );
+        assert_eq!(s["details"]["causes"].as_array().map(Vec::len), Some(2));
     }
 }

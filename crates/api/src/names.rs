@@ -1,5 +1,11 @@
 //! Object name rules (upstream's `apimachinery/pkg/util/validation`).
 
+/// Upstream's message for a text that is not an RFC 1123 subdomain.
+pub const DNS1123_SUBDOMAIN_MESSAGE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// Upstream's message for a text that is not an RFC 1123 label.
+pub const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
 /// RFC 1123 label: at most 63 characters of `[a-z0-9-]`, alphanumeric at both ends.
 pub fn is_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
@@ -73,14 +79,8 @@ impl NameRule {
     /// `None` when valid, else upstream's message.
     pub fn check(self, name: &str) -> Option<String> {
         let (ok, msg) = match self {
-            NameRule::Dns1123Subdomain => (
-                is_dns1123_subdomain(name),
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-            ),
-            NameRule::Dns1123Label => (
-                is_dns1123_label(name),
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-            ),
+            NameRule::Dns1123Subdomain => (is_dns1123_subdomain(name), DNS1123_SUBDOMAIN_MESSAGE),
+            NameRule::Dns1123Label => (is_dns1123_label(name), DNS1123_LABEL_MESSAGE),
             NameRule::Dns1035Label => (
                 is_dns1035_label(name),
                 "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",

@@ -2,11 +2,15 @@
 //! kind): required fields, enums, ranges, and immutable fields on update. Each
 //! failure is one `Cause` with upstream's field path and wording.
 
+mod autoscaling;
+mod common;
 mod config;
 mod cronjob;
 mod node;
 mod pod;
+mod policy;
 mod resources;
+mod storage;
 mod workloads;
 
 use serde_json::Value;
@@ -32,6 +36,12 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         ("", "ConfigMap") => config::config_map(obj, old, &mut causes),
         ("", "Secret") => config::secret(obj, old, &mut causes),
         ("", "ResourceQuota") => resources::quota_hard(obj.pointer("/spec/hard"), &mut causes),
+        ("", "PersistentVolumeClaim") => storage::claim(obj, old, &mut causes),
+        ("", "PersistentVolume") => storage::volume(obj, old, &mut causes),
+        ("storage.k8s.io", "StorageClass") => storage::class(obj, old, &mut causes),
+        ("scheduling.k8s.io", "PriorityClass") => policy::priority_class(obj, old, &mut causes),
+        ("policy", "PodDisruptionBudget") => policy::disruption_budget(obj, &mut causes),
+        ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::hpa(obj, old, &mut causes),
         ("", "Node") => {
             if let Some(old) = old {
                 node::node_update(obj, old, &mut causes);

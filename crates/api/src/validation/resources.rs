@@ -107,7 +107,7 @@ fn resource_name(name: &str, key: &str, causes: &mut Vec<Cause>) -> bool {
 
 /// `validateContainerResourceName`: cpu, memory, ephemeral-storage, huge pages, or an
 /// extended resource (`example.com/gpu`).
-fn container_resource_name(name: &str, key: &str, causes: &mut Vec<Cause>) {
+pub(super) fn container_resource_name(name: &str, key: &str, causes: &mut Vec<Cause>) {
     let named = resource_name(name, key, causes);
     if !name.contains('/') {
         if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !name.starts_with("hugepages-") {

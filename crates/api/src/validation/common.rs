@@ -1,0 +1,226 @@
+//! What several kinds' checks share, in upstream's words: the name formats of
+//! `apimachinery/pkg/util/validation`, quantities compared by value, Go's
+//! semantic equality on decoded JSON, and values shown as Go's field errors
+//! print them.
+
+use std::cmp::Ordering;
+use std::fmt::Display;
+
+use serde_json::Value;
+
+use crate::names::{DNS1123_LABEL_MESSAGE, DNS1123_SUBDOMAIN_MESSAGE};
+use crate::quantity::parse_scaled;
+use crate::selector::LabelSelector;
+use crate::Cause;
+
+/// `Invalid value: <shown>: <detail>` for a value Go prints bare rather than
+/// quoted: quantities and int-or-strings (their `String()` is used) and numbers.
+pub(super) fn invalid_shown(field: impl Into<String>, shown: impl Display, detail: impl AsRef<str>) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("Invalid value: {shown}: {}", detail.as_ref()),
+        field: field.into(),
+    }
+}
+
+/// A string field's value; absent, null and non-strings are `None`.
+pub(super) fn text<'a>(v: Option<&'a Value>, key: &str) -> Option<&'a str> {
+    v.and_then(|v| v.get(key)).and_then(Value::as_str)
+}
+
+/// A field that is present and not null.
+pub(super) fn set<'a>(v: Option<&'a Value>, key: &str) -> Option<&'a Value> {
+    v.and_then(|v| v.get(key)).filter(|v| !v.is_null())
+}
+
+fn label_syntax(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// `IsDNS1123Label`'s messages.
+pub(super) fn dns1123_label(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > 63 {
+        errs.push("must be no more than 63 characters".to_string());
+    }
+    if !label_syntax(s) {
+        errs.push(DNS1123_LABEL_MESSAGE.to_string());
+    }
+    errs
+}
+
+/// `IsDNS1123Subdomain`'s messages.
+pub(super) fn dns1123_subdomain(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > 253 {
+        errs.push("must be no more than 253 characters".to_string());
+    }
+    if !s.split('.').all(label_syntax) {
+        errs.push(DNS1123_SUBDOMAIN_MESSAGE.to_string());
+    }
+    errs
+}
+
+const QUALIFIED_NAME: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// `IsQualifiedName`'s messages: an optional subdomain prefix and `/`, then a name.
+pub(super) fn qualified_name(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let parts: Vec<&str> = s.split('/').collect();
+    let name = match parts.as_slice() {
+        [name] => name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push("prefix part must be non-empty".to_string());
+            } else {
+                errs.extend(dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+            }
+            name
+        }
+        _ => {
+            return vec![format!(
+                "a qualified name {QUALIFIED_NAME} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )]
+        }
+    };
+    if name.is_empty() {
+        errs.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        errs.push("name part must be no more than 63 characters".to_string());
+    }
+    let b = name.as_bytes();
+    let valid = !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    if !valid {
+        errs.push(format!("name part {QUALIFIED_NAME}"));
+    }
+    errs
+}
+
+/// `IsValidPathSegmentName`'s messages (names that end up in a URL path).
+pub(super) fn path_segment(s: &str) -> Vec<String> {
+    if s == "." || s == ".." {
+        return vec![format!("may not be '{s}'")];
+    }
+    ["/", "%"].iter().filter(|c| s.contains(*c)).map(|c| format!("may not contain '{c}'")).collect()
+}
+
+/// Checks a structured label selector at `at`, if there is one.
+pub(super) fn label_selector(selector: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
+    if let Some(sel) = selector.filter(|s| !s.is_null()) {
+        if let Err(e) = LabelSelector::from_structured(sel) {
+            causes.push(Cause::invalid(at, sel, e.0));
+        }
+    }
+}
+
+/// A quantity's value in a comparable form: whole units rounded up, then nano
+/// units (which saturate only beyond 9.2e9, where whole units already differ).
+/// Syntax was checked on decoding; anything else counts as zero.
+fn quantity_key(q: &str) -> (i64, i64) {
+    (parse_scaled(q, 0).unwrap_or(0), parse_scaled(q, 9).unwrap_or(0))
+}
+
+pub(super) fn quantity_cmp(a: &str, b: &str) -> Ordering {
+    quantity_key(a).cmp(&quantity_key(b))
+}
+
+pub(super) fn positive(q: &str) -> bool {
+    quantity_key(q) > (0, 0)
+}
+
+/// A map of quantities with each replaced by its value, so that `1Gi` and
+/// `1024Mi` compare equal as upstream's semantic equality has them.
+pub(super) fn quantities_by_value(v: &mut Value) {
+    if let Some(map) = v.as_object_mut() {
+        for q in map.values_mut() {
+            if let Some(s) = q.as_str() {
+                let (whole, nanos) = quantity_key(s);
+                *q = serde_json::json!([whole, nanos]);
+            }
+        }
+    }
+}
+
+fn zero(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => !b,
+        Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(Value::Object(o)) => o.is_empty(),
+    }
+}
+
+/// Equality as Go sees two decoded objects: a field left out equals its zero
+/// value (an empty list, map or string, false, 0).
+pub(super) fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(Value::Object(x)), Some(Value::Object(y))) => x.keys().chain(y.keys()).all(|k| same(x.get(k), y.get(k))),
+        (Some(Value::Array(x)), Some(Value::Array(y))) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(Some(p), Some(q)))
+        }
+        _ if zero(a) && zero(b) => true,
+        _ => a == b,
+    }
+}
+
+/// The fields of `ty` that differ between `old` and `new`, in the shape of the
+/// diff upstream appends to its "immutable" messages (`-` old, `+` new; values
+/// as JSON). `fields` are (JSON name, Go name) in the order to print them.
+pub(super) fn diff(ty: &str, fields: &[(&str, &str)], old: &Value, new: &Value, changed: &[&str]) -> String {
+    let show = |v: Option<&Value>| v.filter(|v| !v.is_null()).map_or("nil".to_string(), Value::to_string);
+    let mut out = format!("  {ty}{{\n");
+    for (json, go) in fields.iter().filter(|(json, _)| changed.contains(json)) {
+        out.push_str(&format!("- \t{go}: {},\n", show(old.get(*json))));
+        out.push_str(&format!("+ \t{go}: {},\n", show(new.get(*json))));
+    }
+    out.push_str("  }\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn name_formats_give_upstream_messages() {
+        assert!(qualified_name("example.com/my-driver").is_empty());
+        assert_eq!(qualified_name("/x"), ["prefix part must be non-empty"]);
+        assert_eq!(qualified_name("a/b/c").len(), 1);
+        assert_eq!(
+            qualified_name("x/"),
+            ["name part must be non-empty".to_string(), format!("name part {QUALIFIED_NAME}")]
+        );
+        assert_eq!(qualified_name("Bad_.com/x"), [format!("prefix part {DNS1123_SUBDOMAIN_MESSAGE}")]);
+        assert_eq!(path_segment(".."), ["may not be '..'"]);
+        assert_eq!(path_segment("a/b%"), ["may not contain '/'", "may not contain '%'"]);
+        assert!(path_segment("web").is_empty());
+        assert_eq!(dns1123_label(&"a".repeat(64)), ["must be no more than 63 characters"]);
+        assert_eq!(dns1123_subdomain("A"), [DNS1123_SUBDOMAIN_MESSAGE]);
+    }
+
+    #[test]
+    fn quantities_compare_by_value() {
+        assert_eq!(quantity_cmp("1Gi", "1024Mi"), Ordering::Equal);
+        assert_eq!(quantity_cmp("1G", "1Gi"), Ordering::Less);
+        assert_eq!(quantity_cmp("500m", "1"), Ordering::Less);
+        assert!(positive("1n") && !positive("0") && !positive("-1Gi"));
+    }
+
+    #[test]
+    fn semantic_equality_treats_absent_as_zero() {
+        assert!(same(Some(&json!({"a": [], "b": false})), Some(&json!({}))));
+        assert!(same(None, Some(&json!(""))));
+        assert!(!same(Some(&json!({"a": "x"})), Some(&json!({"a": "y"}))));
+        assert!(!same(Some(&json!([1])), Some(&json!([1, 2]))));
+    }
+}

@@ -3,14 +3,21 @@
 //! failure is one `Cause` with upstream's field path and wording.
 
 mod cronjob;
+mod ingress;
+mod network_policy;
 mod node;
 mod pod;
+mod rbac;
 mod resources;
+mod rules;
+mod service;
 mod workloads;
 
 use serde_json::Value;
 
 use crate::Cause;
+
+const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Validates `obj` (and, for an update, what may not change since `old`).
 pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
@@ -27,7 +34,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         }
         ("batch", "Job") => workloads::job(obj, old, &mut causes),
         ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
-        ("", "Service") => workloads::service(obj, old, &mut causes),
+        ("", "Service") => service::service(obj, old, &mut causes),
         ("", "ConfigMap" | "Secret") => workloads::data_keys(obj, &mut causes),
         ("", "ResourceQuota") => resources::quota_hard(obj.pointer("/spec/hard"), &mut causes),
         ("", "Node") => {
@@ -35,6 +42,13 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
                 node::node_update(obj, old, &mut causes);
             }
         }
+        ("networking.k8s.io", "NetworkPolicy") => network_policy::network_policy(obj, &mut causes),
+        ("networking.k8s.io", "Ingress") => ingress::ingress(obj, old, &mut causes),
+        ("networking.k8s.io", "IngressClass") => ingress::ingress_class(obj, old, &mut causes),
+        (RBAC, "Role") => rbac::role(obj, true, &mut causes),
+        (RBAC, "ClusterRole") => rbac::role(obj, false, &mut causes),
+        (RBAC, "RoleBinding") => rbac::binding(obj, old, true, &mut causes),
+        (RBAC, "ClusterRoleBinding") => rbac::binding(obj, old, false, &mut causes),
         _ => {}
     }
     causes

@@ -2,7 +2,9 @@
 //! fill in when a client leaves a field out. Applied on create and update, so a
 //! stored object always carries its defaults (and `kubectl get -o yaml` shows them).
 
+mod networking;
 mod pod;
+mod rbac;
 mod workloads;
 
 use serde_json::{Map, Value};
@@ -22,6 +24,9 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("apps", "DaemonSet") => workloads::daemon_set(obj),
         ("batch", "Job") => workloads::job(obj),
         ("batch", "CronJob") => workloads::cron_job(obj),
+        ("networking.k8s.io", "NetworkPolicy") => networking::network_policy(obj),
+        ("networking.k8s.io", "IngressClass") => networking::ingress_class(obj),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => rbac::binding(obj),
         _ => {}
     }
 }

@@ -98,7 +98,8 @@ pub fn service(obj: &mut Value) {
     if service_type != "ExternalName" {
         set(obj, &["spec", "internalTrafficPolicy"], json!("Cluster"));
     }
-    if matches!(service_type.as_str(), "NodePort" | "LoadBalancer") {
+    let external_ips = obj.pointer("/spec/externalIPs").and_then(Value::as_array).is_some_and(|ips| !ips.is_empty());
+    if matches!(service_type.as_str(), "NodePort" | "LoadBalancer") || (service_type == "ClusterIP" && external_ips) {
         set(obj, &["spec", "externalTrafficPolicy"], json!("Cluster"));
     }
     if obj.pointer("/spec/sessionAffinity").and_then(Value::as_str) == Some("ClientIP") {

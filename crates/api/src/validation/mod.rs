@@ -6,16 +6,23 @@ mod autoscaling;
 mod common;
 mod config;
 mod cronjob;
+mod ingress;
+mod network_policy;
 mod node;
 mod pod;
 mod policy;
+mod rbac;
 mod resources;
+mod rules;
+mod service;
 mod storage;
 mod workloads;
 
 use serde_json::Value;
 
 use crate::Cause;
+
+const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Validates `obj` (and, for an update, what may not change since `old`).
 pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
@@ -32,7 +39,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         }
         ("batch", "Job") => workloads::job(obj, old, &mut causes),
         ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
-        ("", "Service") => workloads::service(obj, old, &mut causes),
+        ("", "Service") => service::service(obj, old, &mut causes),
         ("", "ConfigMap") => config::config_map(obj, old, &mut causes),
         ("", "Secret") => config::secret(obj, old, &mut causes),
         ("", "ResourceQuota") => resources::quota_hard(obj.pointer("/spec/hard"), &mut causes),
@@ -47,6 +54,13 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
                 node::node_update(obj, old, &mut causes);
             }
         }
+        ("networking.k8s.io", "NetworkPolicy") => network_policy::network_policy(obj, &mut causes),
+        ("networking.k8s.io", "Ingress") => ingress::ingress(obj, old, &mut causes),
+        ("networking.k8s.io", "IngressClass") => ingress::ingress_class(obj, old, &mut causes),
+        (RBAC, "Role") => rbac::role(obj, true, &mut causes),
+        (RBAC, "ClusterRole") => rbac::role(obj, false, &mut causes),
+        (RBAC, "RoleBinding") => rbac::binding(obj, old, true, &mut causes),
+        (RBAC, "ClusterRoleBinding") => rbac::binding(obj, old, false, &mut causes),
         _ => {}
     }
     causes

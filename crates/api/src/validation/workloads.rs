@@ -1,4 +1,4 @@
-//! Validation of workloads and Services.
+//! Validation of workloads.
 
 use serde_json::{json, Value};
 
@@ -101,61 +101,6 @@ pub fn job_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
     }
 }
 
-pub fn service(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
-    let service_type = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
-    if !matches!(service_type, "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
-        causes.push(Cause::not_supported(
-            "spec.type",
-            &json!(service_type),
-            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
-        ));
-    }
-    let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
-    let ports = obj.pointer("/spec/ports").and_then(Value::as_array);
-    if ports.is_none_or(Vec::is_empty) && service_type != "ExternalName" && !headless {
-        causes.push(Cause::required("spec.ports"));
-    }
-    let multiple = ports.is_some_and(|p| p.len() > 1);
-    let mut names = std::collections::HashSet::new();
-    for (i, p) in ports.into_iter().flatten().enumerate() {
-        let port = p.get("port").unwrap_or(&Value::Null);
-        if !super::int_in(port, 1, 65535) {
-            causes.push(Cause::invalid(
-                format!("spec.ports[{i}].port"),
-                port,
-                "must be between 1 and 65535, inclusive",
-            ));
-        }
-        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-        if multiple && name.is_empty() {
-            causes.push(Cause::required(format!("spec.ports[{i}].name")));
-        } else if !name.is_empty() && !names.insert(name.to_string()) {
-            causes.push(Cause::duplicate(format!("spec.ports[{i}].name"), &json!(name)));
-        }
-        if let Some(np) = p.get("nodePort") {
-            if !super::int_in(np, 1, 65535) {
-                causes.push(Cause::invalid(
-                    format!("spec.ports[{i}].nodePort"),
-                    np,
-                    "must be between 1 and 65535, inclusive",
-                ));
-            }
-        }
-    }
-    if service_type == "ExternalName"
-        && obj.pointer("/spec/externalName").and_then(Value::as_str).is_none_or(str::is_empty)
-    {
-        causes.push(Cause::required("spec.externalName"));
-    }
-    if let Some(old) = old {
-        let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("");
-        let new_ip = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("");
-        if !old_ip.is_empty() && old_ip != new_ip && service_type != "ExternalName" {
-            causes.push(Cause::invalid("spec.clusterIPs[0]", &json!(new_ip), "may not change once set"));
-        }
-    }
-}
-
 /// ConfigMap and Secret keys: `[-._a-zA-Z0-9]+`, not `.` or `..`.
 #[cfg(test)]
 mod tests {
@@ -168,15 +113,5 @@ mod tests {
         workload("Deployment", &d, None, &mut c);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].field, "spec.template.metadata.labels");
-    }
-
-    #[test]
-    fn service_ports() {
-        let mut c = Vec::new();
-        service(&json!({"spec": {"ports": [{"port": 0}]}}), None, &mut c);
-        assert_eq!(c[0].field, "spec.ports[0].port");
-        let mut c = Vec::new();
-        service(&json!({"spec": {"clusterIP": "None"}}), None, &mut c);
-        assert!(c.is_empty());
     }
 }

@@ -8,9 +8,7 @@ use std::fmt::Display;
 
 use serde_json::Value;
 
-use crate::names::{DNS1123_LABEL_MESSAGE, DNS1123_SUBDOMAIN_MESSAGE};
 use crate::quantity::parse_scaled;
-use crate::selector::LabelSelector;
 use crate::Cause;
 
 /// `Invalid value: <shown>: <detail>` for a value Go prints bare rather than
@@ -33,90 +31,12 @@ pub(super) fn set<'a>(v: Option<&'a Value>, key: &str) -> Option<&'a Value> {
     v.and_then(|v| v.get(key)).filter(|v| !v.is_null())
 }
 
-fn label_syntax(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
-/// `IsDNS1123Label`'s messages.
-pub(super) fn dns1123_label(s: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if s.len() > 63 {
-        errs.push("must be no more than 63 characters".to_string());
-    }
-    if !label_syntax(s) {
-        errs.push(DNS1123_LABEL_MESSAGE.to_string());
-    }
-    errs
-}
-
-/// `IsDNS1123Subdomain`'s messages.
-pub(super) fn dns1123_subdomain(s: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if s.len() > 253 {
-        errs.push("must be no more than 253 characters".to_string());
-    }
-    if !s.split('.').all(label_syntax) {
-        errs.push(DNS1123_SUBDOMAIN_MESSAGE.to_string());
-    }
-    errs
-}
-
-const QUALIFIED_NAME: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-
-/// `IsQualifiedName`'s messages: an optional subdomain prefix and `/`, then a name.
-pub(super) fn qualified_name(s: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    let parts: Vec<&str> = s.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else {
-                errs.extend(dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
-            }
-            name
-        }
-        _ => {
-            return vec![format!(
-                "a qualified name {QUALIFIED_NAME} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-            )]
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".to_string());
-    } else if name.len() > 63 {
-        errs.push("name part must be no more than 63 characters".to_string());
-    }
-    let b = name.as_bytes();
-    let valid = !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
-    if !valid {
-        errs.push(format!("name part {QUALIFIED_NAME}"));
-    }
-    errs
-}
-
-/// `IsValidPathSegmentName`'s messages (names that end up in a URL path).
-pub(super) fn path_segment(s: &str) -> Vec<String> {
-    if s == "." || s == ".." {
-        return vec![format!("may not be '{s}'")];
-    }
-    ["/", "%"].iter().filter(|c| s.contains(*c)).map(|c| format!("may not contain '{c}'")).collect()
-}
+pub(super) use super::rules::{dns1123_label, dns1123_subdomain, path_segment_name as path_segment, qualified_name};
 
 /// Checks a structured label selector at `at`, if there is one.
 pub(super) fn label_selector(selector: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
     if let Some(sel) = selector.filter(|s| !s.is_null()) {
-        if let Err(e) = LabelSelector::from_structured(sel) {
-            causes.push(Cause::invalid(at, sel, e.0));
-        }
+        super::rules::label_selector(sel, at, causes);
     }
 }
 
@@ -189,10 +109,14 @@ pub(super) fn diff(ty: &str, fields: &[(&str, &str)], old: &Value, new: &Value, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::DNS1123_SUBDOMAIN_MESSAGE;
     use serde_json::json;
+
+    const QUALIFIED_NAME: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
     #[test]
     fn name_formats_give_upstream_messages() {
+        // The rules live in `rules.rs`; these are the messages this module's callers rely on.
         assert!(qualified_name("example.com/my-driver").is_empty());
         assert_eq!(qualified_name("/x"), ["prefix part must be non-empty"]);
         assert_eq!(qualified_name("a/b/c").len(), 1);

@@ -165,7 +165,10 @@ mod tests {
         }
         let bad_selector = budget(json!({"selector": {"matchLabels": {"app": "-web-"}}}));
         assert_eq!(bad_selector.len(), 1);
-        assert!(bad_selector[0].starts_with(r#"spec.selector: Invalid value: {"matchLabels":{"app":"-web-"}}: "#));
+        assert!(
+            bad_selector[0].starts_with(r#"spec.selector.matchLabels: Invalid value: "-web-": a valid label must be "#),
+            "{bad_selector:?}"
+        );
     }
 
     fn class(obj: Value, old: Option<Value>) -> Vec<String> {

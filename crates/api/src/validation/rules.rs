@@ -344,11 +344,7 @@ pub fn go_string_slice(type_name: &str, v: Option<&Value>) -> String {
 /// An Invalid cause whose value upstream prints with `%#v` (a struct or slice), so
 /// it is not quoted as JSON.
 pub fn invalid_raw(field: impl Into<String>, value: &str, detail: &str) -> Cause {
-    Cause {
-        reason: "FieldValueInvalid".into(),
-        message: format!("Invalid value: {value}: {detail}"),
-        field: field.into(),
-    }
+    super::common::invalid_shown(field, value, detail)
 }
 
 #[cfg(test)]

@@ -86,6 +86,15 @@ impl Cause {
         }
     }
 
+    /// A list longer than allowed: `Too many: 101: must have at most 100 items`.
+    pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Cause {
+        Cause {
+            reason: "FieldValueTooMany".into(),
+            message: format!("Too many: {actual}: must have at most {max} items"),
+            field: field.into(),
+        }
+    }
+
     /// Upstream prints no value for a TooLong cause.
     pub fn too_long(field: impl Into<String>, _value: &Value, max: usize) -> Cause {
         Cause {

@@ -2,6 +2,8 @@
 //! fill in when a client leaves a field out. Applied on create and update, so a
 //! stored object always carries its defaults (and `kubectl get -o yaml` shows them).
 
+mod endpoints;
+mod limit_range;
 mod networking;
 mod pod;
 mod rbac;
@@ -17,6 +19,9 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("", "ReplicationController") => workloads::replication_controller(obj),
         ("", "Service") => workloads::service(obj),
         ("", "Secret") => secret(obj),
+        ("", "LimitRange") => limit_range::limit_range(obj),
+        ("", "Endpoints") => endpoints::endpoints(obj),
+        ("discovery.k8s.io", "EndpointSlice") => endpoints::endpoint_slice(obj),
         ("", "Namespace") => set(obj, &["spec", "finalizers"], serde_json::json!(["kubernetes"])),
         ("apps", "Deployment") => workloads::deployment(obj),
         ("apps", "ReplicaSet") => workloads::replica_set(obj),

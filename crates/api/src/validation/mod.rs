@@ -6,11 +6,16 @@ mod autoscaling;
 mod common;
 mod config;
 mod cronjob;
+mod endpoints;
+mod events;
 mod ingress;
+mod lease;
+mod limit_range;
 mod network_policy;
 mod node;
 mod pod;
 mod policy;
+mod quota;
 mod rbac;
 mod resources;
 mod rules;
@@ -42,7 +47,12 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         ("", "Service") => service::service(obj, old, &mut causes),
         ("", "ConfigMap") => config::config_map(obj, old, &mut causes),
         ("", "Secret") => config::secret(obj, old, &mut causes),
-        ("", "ResourceQuota") => resources::quota_hard(obj.pointer("/spec/hard"), &mut causes),
+        ("", "ResourceQuota") => quota::resource_quota(obj, old, &mut causes),
+        ("", "LimitRange") => limit_range::limit_range(obj, &mut causes),
+        ("", "Endpoints") => endpoints::endpoints(obj, &mut causes),
+        ("discovery.k8s.io", "EndpointSlice") => endpoints::endpoint_slice(obj, old, &mut causes),
+        ("coordination.k8s.io", "Lease") => lease::lease(obj, &mut causes),
+        ("" | "events.k8s.io", "Event") => events::event(group == "events.k8s.io", obj, old, &mut causes),
         ("", "PersistentVolumeClaim") => storage::claim(obj, old, &mut causes),
         ("", "PersistentVolume") => storage::volume(obj, old, &mut causes),
         ("storage.k8s.io", "StorageClass") => storage::class(obj, old, &mut causes),

@@ -4,6 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::common::invalid_shown;
+use super::rules::qualified_name;
 use crate::names::is_qualified_name;
 use crate::quantity::{canonical, parse_scaled};
 use crate::Cause;
@@ -60,10 +62,16 @@ pub fn overhead(overhead: Option<&Map<String, Value>>, at: &str, causes: &mut Ve
     }
 }
 
-/// Checks a ResourceQuota's `spec.hard`: no negative amounts.
-pub fn quota_hard(hard: Option<&Value>, causes: &mut Vec<Cause>) {
-    for (name, q) in hard.and_then(Value::as_object).into_iter().flatten() {
-        quantity_value(name, q, &format!("spec.hard[{name}]"), causes);
+/// Checks a quota's resource list at `at` (`spec.hard`, `status.used`): names a
+/// quota can track (`ValidateResourceQuotaResourceName`) and their amounts.
+pub fn quota_resources(list: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
+    for (name, q) in list.and_then(Value::as_object).into_iter().flatten() {
+        let key = format!("{at}[{name}]");
+        resource_name(name, &key, causes);
+        if !name.contains('/') && !standard_quota(name) {
+            causes.push(invalid_shown(&key, name, "must be a standard resource for quota"));
+        }
+        quantity_value(name, q, &key, causes);
     }
 }
 
@@ -77,29 +85,29 @@ fn milli(q: &str) -> i64 {
 }
 
 /// `ValidateResourceQuantityValue`: not negative, and whole for integer resources.
+/// Upstream shows the negative amount as a string but the fractional one as a
+/// quantity (printed bare).
 fn quantity_value(name: &str, q: &Value, key: &str, causes: &mut Vec<Cause>) {
     let Some(q) = text(q) else { return };
     let value = milli(q);
     if value < 0 {
         causes.push(Cause::invalid(key, &json!(canonical(q)), "must be greater than or equal to 0"));
     }
-    if extended(name) && value % 1000 != 0 {
-        causes.push(Cause::invalid(key, &json!(canonical(q)), "must be an integer"));
+    if integer(name) && value % 1000 != 0 {
+        causes.push(invalid_shown(key, canonical(q), "must be an integer"));
     }
 }
 
-/// `validateResourceName`: a qualified name, and a standard one when it has no prefix.
-fn resource_name(name: &str, key: &str, causes: &mut Vec<Cause>) -> bool {
-    if !is_qualified_name(name) {
-        causes.push(Cause::invalid(
-            key,
-            &json!(name),
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
-        ));
+/// `validateResourceName`: a qualified name, and a standard one when it has no
+/// prefix. A resource name prints bare in upstream's messages (it has `String()`).
+pub(super) fn resource_name(name: &str, key: &str, causes: &mut Vec<Cause>) -> bool {
+    let errs = qualified_name(name);
+    if !errs.is_empty() {
+        causes.extend(errs.into_iter().map(|m| invalid_shown(key, name, m)));
         return false;
     }
     if !name.contains('/') && !standard(name) {
-        causes.push(Cause::invalid(key, &json!(name), "must be a standard resource type or fully qualified"));
+        causes.push(invalid_shown(key, name, "must be a standard resource type or fully qualified"));
         return false;
     }
     true
@@ -108,13 +116,13 @@ fn resource_name(name: &str, key: &str, causes: &mut Vec<Cause>) -> bool {
 /// `validateContainerResourceName`: cpu, memory, ephemeral-storage, huge pages, or an
 /// extended resource (`example.com/gpu`).
 pub(super) fn container_resource_name(name: &str, key: &str, causes: &mut Vec<Cause>) {
-    let named = resource_name(name, key, causes);
+    resource_name(name, key, causes);
     if !name.contains('/') {
         if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !name.starts_with("hugepages-") {
-            causes.push(Cause::invalid(key, &json!(name), "must be a standard resource for containers"));
+            causes.push(invalid_shown(key, name, "must be a standard resource for containers"));
         }
-    } else if named && !native(name) && !extended(name) {
-        causes.push(Cause::invalid(key, &json!(name), "doesn't follow extended resource name standard"));
+    } else if !native(name) && !extended(name) {
+        causes.push(invalid_shown(key, name, "doesn't follow extended resource name standard"));
     }
 }
 
@@ -145,6 +153,48 @@ fn standard(name: &str) -> bool {
     STANDARD.contains(&name) || name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
 }
 
+/// Upstream's `standardQuotaResources` and huge pages (plain `storage` is not one).
+pub(super) fn standard_quota(name: &str) -> bool {
+    const QUOTA: &[&str] = &[
+        "cpu",
+        "memory",
+        "ephemeral-storage",
+        "requests.cpu",
+        "requests.memory",
+        "requests.storage",
+        "requests.ephemeral-storage",
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "pods",
+        "resourcequotas",
+        "services",
+        "replicationcontrollers",
+        "secrets",
+        "persistentvolumeclaims",
+        "configmaps",
+        "services.nodeports",
+        "services.loadbalancers",
+    ];
+    QUOTA.contains(&name) || name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
+}
+
+/// Upstream's `IsIntegerResourceName`: object counts and extended resources.
+fn integer(name: &str) -> bool {
+    const COUNTS: &[&str] = &[
+        "pods",
+        "resourcequotas",
+        "services",
+        "replicationcontrollers",
+        "secrets",
+        "configmaps",
+        "persistentvolumeclaims",
+        "services.nodeports",
+        "services.loadbalancers",
+    ];
+    COUNTS.contains(&name) || extended(name)
+}
+
 /// A resource of Kubernetes itself: no prefix, or a `kubernetes.io/` one.
 fn native(name: &str) -> bool {
     !name.contains('/') || name.contains("kubernetes.io/")
@@ -156,7 +206,7 @@ fn extended(name: &str) -> bool {
 }
 
 /// Whether a request may be below its limit: native resources except huge pages.
-fn overcommit_allowed(name: &str) -> bool {
+pub(super) fn overcommit_allowed(name: &str) -> bool {
     native(name) && !name.starts_with("hugepages-")
 }
 
@@ -239,7 +289,7 @@ mod tests {
         );
         assert_eq!(
             check(json!({"limits": {"example.com/gpu": "500m"}})),
-            one("spec.containers[0].resources.limits[example.com/gpu]", "Invalid value: \"500m\": must be an integer")
+            one("spec.containers[0].resources.limits[example.com/gpu]", "Invalid value: 500m: must be an integer")
         );
     }
 
@@ -249,7 +299,7 @@ mod tests {
             check(json!({"limits": {"pods": "1"}})),
             one(
                 "spec.containers[0].resources.limits[pods]",
-                "Invalid value: \"pods\": must be a standard resource for containers"
+                "Invalid value: pods: must be a standard resource for containers"
             )
         );
         assert_eq!(
@@ -257,22 +307,47 @@ mod tests {
             vec![
                 (
                     "spec.containers[0].resources.limits[cpus]".to_string(),
-                    "Invalid value: \"cpus\": must be a standard resource type or fully qualified".to_string()
+                    "Invalid value: cpus: must be a standard resource type or fully qualified".to_string()
                 ),
                 (
                     "spec.containers[0].resources.limits[cpus]".to_string(),
-                    "Invalid value: \"cpus\": must be a standard resource for containers".to_string()
+                    "Invalid value: cpus: must be a standard resource for containers".to_string()
                 ),
             ]
         );
     }
 
-    #[test]
-    fn quota_amounts_are_not_negative() {
+    fn quota(list: Value) -> Vec<String> {
         let mut causes = Vec::new();
-        quota_hard(Some(&json!({"pods": "10", "requests.cpu": "-1"})), &mut causes);
-        let got: Vec<(&str, &str)> = causes.iter().map(|c| (c.field.as_str(), c.message.as_str())).collect();
-        assert_eq!(got, [("spec.hard[requests.cpu]", "Invalid value: \"-1\": must be greater than or equal to 0")]);
+        quota_resources(Some(&list), "spec.hard", &mut causes);
+        causes.iter().map(Cause::summary).collect()
+    }
+
+    #[test]
+    fn quota_resources_are_checked() {
+        let ok = json!({"pods": "10", "requests.cpu": "1", "count/deployments.apps": "2",
+            "requests.hugepages-2Mi": "1Gi", "example.com/gpu": "4", "services.loadbalancers": "0"});
+        assert_eq!(quota(ok), Vec::<String>::new());
+        assert_eq!(
+            quota(json!({"requests.cpu": "-1"})),
+            ["spec.hard[requests.cpu]: Invalid value: \"-1\": must be greater than or equal to 0"]
+        );
+        assert_eq!(
+            quota(json!({"pods": "1500m", "example.com/gpu": "500m"})),
+            [
+                "spec.hard[example.com/gpu]: Invalid value: 500m: must be an integer",
+                "spec.hard[pods]: Invalid value: 1500m: must be an integer",
+            ]
+        );
+        assert_eq!(
+            quota(json!({"storage": "1Gi", "cpus": "1"})),
+            [
+                "spec.hard[cpus]: Invalid value: cpus: must be a standard resource type or fully qualified",
+                "spec.hard[cpus]: Invalid value: cpus: must be a standard resource for quota",
+                "spec.hard[storage]: Invalid value: storage: must be a standard resource for quota",
+            ]
+        );
+        assert_eq!(quota(json!({"/x": "1"})), ["spec.hard[/x]: Invalid value: /x: prefix part must be non-empty"]);
     }
 
     #[test]

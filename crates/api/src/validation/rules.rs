@@ -327,6 +327,86 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
+pub const LOOPBACK: &str = "may not be in the loopback range (127.0.0.0/8, ::1/128)";
+
+/// Upstream's `ValidateNonSpecialIP` (Endpoints, EndpointSlices, external IPs):
+/// addresses that make no sense as a destination (unspecified, loopback) or
+/// serve node-local purposes (link-local, e.g. a metadata service). IPv4-mapped
+/// IPv6 addresses count as the IPv4 address, as Go's `net.IP` methods see them.
+pub fn non_special_ip(ip: &str, path: &str, causes: &mut Vec<Cause>) {
+    let value = json!(ip);
+    let Some(addr) = parse_ip(ip) else {
+        causes.push(Cause::invalid(path, &value, "must be a valid IP address"));
+        return;
+    };
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    };
+    let (unspecified, loopback, link_local, link_local_multicast) = match addr {
+        IpAddr::V4(v4) => (v4.is_unspecified(), v4.is_loopback(), v4.is_link_local(), v4.octets()[..3] == [224, 0, 0]),
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            (v6.is_unspecified(), v6.is_loopback(), first & 0xffc0 == 0xfe80, first & 0xff0f == 0xff02)
+        }
+    };
+    if unspecified {
+        causes.push(Cause::invalid(path, &value, format!("may not be unspecified ({ip})")));
+    }
+    if loopback {
+        causes.push(Cause::invalid(path, &value, LOOPBACK));
+    }
+    if link_local {
+        causes.push(Cause::invalid(path, &value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
+    }
+    if link_local_multicast {
+        causes.push(Cause::invalid(
+            path,
+            &value,
+            "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)",
+        ));
+    }
+}
+
+/// Whether `s` is an IPv4 address as Go's `To4` sees one (IPv4-mapped IPv6 too).
+pub fn is_ipv4(s: &str) -> bool {
+    match parse_ip(s) {
+        Some(IpAddr::V4(_)) => true,
+        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().is_some(),
+        None => false,
+    }
+}
+
+/// Upstream's `IsFullyQualifiedDomainName`: one trailing dot allowed, at least two
+/// labels; only the first problem is reported, and a bad label shows that label.
+pub fn fully_qualified_domain_name(name: &str, path: &str, causes: &mut Vec<Cause>) {
+    if name.is_empty() {
+        causes.push(Cause::required(path));
+        return;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let errs = dns1123_subdomain(name);
+    if !errs.is_empty() {
+        causes.push(Cause::invalid(path, &json!(name), errs.join(",")));
+        return;
+    }
+    if !name.contains('.') {
+        causes.push(Cause::invalid(
+            path,
+            &json!(name),
+            "should be a domain with at least two segments separated by dots",
+        ));
+        return;
+    }
+    for label in name.split('.') {
+        let errs = dns1123_label(label);
+        if !errs.is_empty() {
+            causes.push(Cause::invalid(path, &json!(label), errs.join(",")));
+            return;
+        }
+    }
+}
+
 pub const CIDR_INVALID: &str = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)";
 pub const IP_INVALID: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
 

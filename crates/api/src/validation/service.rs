@@ -8,7 +8,6 @@
 //! it was is accepted, as it is upstream.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 
 use serde_json::{json, Value};
 
@@ -230,39 +229,12 @@ fn ip_families(spec: &Value, causes: &mut Vec<Cause>) {
     }
 }
 
-/// Upstream's `IsValidIP` then `ValidateNonSpecialIP`.
+/// Upstream's `IsValidIP` then, for a valid address, `ValidateNonSpecialIP`.
 fn external_ip(ip: &str, at: &str, causes: &mut Vec<Cause>) {
-    let Some(addr) = rules::parse_ip(ip) else {
+    if rules::parse_ip(ip).is_none() {
         causes.push(Cause::invalid(at, &json!(ip), rules::IP_INVALID));
-        return;
-    };
-    let addr = match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-        v4 => v4,
-    };
-    let (unspecified, loopback, link_local, link_local_multicast) = match addr {
-        IpAddr::V4(v4) => (v4.is_unspecified(), v4.is_loopback(), v4.is_link_local(), v4.octets()[..3] == [224, 0, 0]),
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (v6.is_unspecified(), v6.is_loopback(), first & 0xffc0 == 0xfe80, first & 0xff0f == 0xff02)
-        }
-    };
-    let value = json!(ip);
-    if unspecified {
-        causes.push(Cause::invalid(at, &value, format!("may not be unspecified ({ip})")));
-    }
-    if loopback {
-        causes.push(Cause::invalid(at, &value, "may not be in the loopback range (127.0.0.0/8, ::1/128)"));
-    }
-    if link_local {
-        causes.push(Cause::invalid(at, &value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
-    }
-    if link_local_multicast {
-        causes.push(Cause::invalid(
-            at,
-            &value,
-            "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)",
-        ));
+    } else {
+        rules::non_special_ip(ip, at, causes);
     }
 }
 

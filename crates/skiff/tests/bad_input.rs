@@ -86,7 +86,15 @@ fn malformed_and_hostile_requests_get_4xx_status() {
         "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}",
         "x".repeat(2 << 20)
     );
-    assert_status(&c, "object over 1.5 MiB", "POST", CM, JSON, big_object.as_bytes(), 413);
+    // Upstream's validation bounds a ConfigMap's data at 1 MiB (422) ...
+    assert_status(&c, "ConfigMap data over 1 MiB", "POST", CM, JSON, big_object.as_bytes(), 422);
+    // ... and the store bounds any object at 1.5 MiB (413), here one with free-form data.
+    let big_revision = format!(
+        "{{\"apiVersion\":\"apps/v1\",\"kind\":\"ControllerRevision\",\"metadata\":{{\"name\":\"big\"}},\"revision\":1,\"data\":{{\"a\":\"{}\"}}}}",
+        "x".repeat(2 << 20)
+    );
+    let revisions = "/apis/apps/v1/namespaces/default/controllerrevisions";
+    assert_status(&c, "object over 1.5 MiB", "POST", revisions, JSON, big_revision.as_bytes(), 413);
     assert_status(&c, "unsupported media type", "POST", CM, "text/plain", b"hello", 415);
     assert_status(&c, "bad patch type", "PATCH", &format!("{CM}/x"), "application/json", b"{}", 415);
     assert_status(
@@ -121,6 +129,7 @@ fn malformed_and_hostile_requests_get_4xx_status() {
     assert_eq!((code, body.as_str()), (200, "ok"));
     let names = c.ok(&["get", "configmaps", "-o", "name"]);
     assert!(!names.contains("configmap/x") && !names.contains("configmap/big"), "{names}");
+    assert!(c.ok(&["get", "controllerrevisions", "-o", "name"]).trim().is_empty());
 }
 
 fn pod_with_resources(name: &str, resources: &str) -> String {

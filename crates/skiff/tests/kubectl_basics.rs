@@ -350,3 +350,65 @@ fn secrets_and_config_maps_as_upstream_keeps_them() {
     assert_eq!(c.ok(&["get", "configmap", "frozen", "-o", "jsonpath={.data.a}"]), "b");
     c.ok(&["delete", "configmap", "frozen"]);
 }
+
+#[test]
+fn each_kind_is_validated_as_upstream_validates_it() {
+    let c = Cluster::start();
+    // One invalid object per validated family, through kubectl, and the cause each gets.
+    let cases = [
+        (
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: b\nspec:\n  minAvailable: 1\n  maxUnavailable: 1\n",
+            "spec: Invalid value:",
+        ),
+        (
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: h\nspec:\n  scaleTargetRef: {kind: Deployment, name: x}\n  maxReplicas: 0\n",
+            "spec.maxReplicas: Invalid value: 0: must be greater than 0",
+        ),
+        (
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r\nrules:\n- verbs: []\n  apiGroups: ['']\n  resources: [pods]\n",
+            "rules[0].verbs: Required value: verbs must contain at least one value",
+        ),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: np\nspec:\n  podSelector: {}\n  policyTypes: [Sideways]\n",
+            "spec.policyTypes[0]: Unsupported value: \"Sideways\"",
+        ),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: i\nspec:\n  defaultBackend:\n    service: {name: s, port: {number: 70000}}\n",
+            "spec.defaultBackend.service.port.number: Invalid value: 70000: must be between 1 and 65535, inclusive",
+        ),
+        (
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: p\nvalue: 2000000000\n",
+            "value: Forbidden: maximum allowed value of a user defined priority is 1000000000",
+        ),
+        (
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: c\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 0}}\n",
+            "spec.resources[storage]: Invalid value: \"0\": must be greater than zero",
+        ),
+        (
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: l\nspec:\n  leaseDurationSeconds: 0\n",
+            "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0",
+        ),
+        (
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: e\naddressType: Bogus\nendpoints: []\n",
+            "addressType: Unsupported value: \"Bogus\"",
+        ),
+        (
+            "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: lr\nspec:\n  limits:\n  - type: Container\n    min: {cpu: 2}\n    max: {cpu: 1}\n",
+            "min value 2 is greater than max value 1",
+        ),
+    ];
+    for (i, (yaml, want)) in cases.iter().enumerate() {
+        let path = c.manifest(&format!("bad-{i}.yaml"), yaml);
+        let err = c.fails(&["create", "-f", &path]);
+        assert!(err.contains("is invalid") && err.contains(want), "case {i}: want {want:?} in {err}");
+    }
+    // None of them was stored.
+    for kind in ["pdb", "hpa", "role", "networkpolicy", "ingress", "pvc", "lease", "endpointslice", "limitrange"] {
+        let names = c.ok(&["get", kind, "-o", "name"]);
+        assert!(
+            !names.lines().any(|l| l.ends_with("/b") || l.ends_with("/h") || l.ends_with("/lr")),
+            "{kind}: {names}"
+        );
+    }
+    assert!(c.ok(&["get", "priorityclass", "-o", "name"]).lines().all(|l| l != "priorityclass.scheduling.k8s.io/p"));
+}

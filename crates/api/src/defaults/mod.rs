@@ -2,6 +2,7 @@
 //! fill in when a client leaves a field out. Applied on create and update, so a
 //! stored object always carries its defaults (and `kubectl get -o yaml` shows them).
 
+mod admission;
 mod networking;
 mod pod;
 mod rbac;
@@ -27,6 +28,12 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("networking.k8s.io", "NetworkPolicy") => networking::network_policy(obj),
         ("networking.k8s.io", "IngressClass") => networking::ingress_class(obj),
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => rbac::binding(obj),
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+            admission::webhook_configuration(obj, false)
+        }
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => admission::webhook_configuration(obj, true),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => admission::policy(obj),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => admission::binding(obj),
         _ => {}
     }
 }

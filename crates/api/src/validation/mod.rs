@@ -2,10 +2,12 @@
 //! kind): required fields, enums, ranges, and immutable fields on update. Each
 //! failure is one `Cause` with upstream's field path and wording.
 
+mod admission;
 mod autoscaling;
 mod common;
 mod config;
 mod cronjob;
+mod gostr;
 mod ingress;
 mod network_policy;
 mod node;
@@ -23,6 +25,7 @@ use serde_json::Value;
 use crate::Cause;
 
 const RBAC: &str = "rbac.authorization.k8s.io";
+const ADMISSION: &str = "admissionregistration.k8s.io";
 
 /// Validates `obj` (and, for an update, what may not change since `old`).
 pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
@@ -61,6 +64,10 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         (RBAC, "ClusterRole") => rbac::role(obj, false, &mut causes),
         (RBAC, "RoleBinding") => rbac::binding(obj, old, true, &mut causes),
         (RBAC, "ClusterRoleBinding") => rbac::binding(obj, old, false, &mut causes),
+        (ADMISSION, "ValidatingWebhookConfiguration") => admission::webhook_configuration(false, obj, old, &mut causes),
+        (ADMISSION, "MutatingWebhookConfiguration") => admission::webhook_configuration(true, obj, old, &mut causes),
+        (ADMISSION, "ValidatingAdmissionPolicy") => admission::policy(obj, old, &mut causes),
+        (ADMISSION, "ValidatingAdmissionPolicyBinding") => admission::binding(obj, &mut causes),
         _ => {}
     }
     causes

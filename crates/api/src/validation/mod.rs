@@ -16,6 +16,7 @@ mod policy;
 mod rbac;
 mod resources;
 mod rules;
+mod runtime_class;
 mod service;
 mod storage;
 mod workloads;
@@ -64,6 +65,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         (RBAC, "ClusterRole") => rbac::role(obj, false, &mut causes),
         (RBAC, "RoleBinding") => rbac::binding(obj, old, true, &mut causes),
         (RBAC, "ClusterRoleBinding") => rbac::binding(obj, old, false, &mut causes),
+        ("node.k8s.io", "RuntimeClass") => runtime_class::runtime_class(obj, old, &mut causes),
         (ADMISSION, "ValidatingWebhookConfiguration") => admission::webhook_configuration(false, obj, old, &mut causes),
         (ADMISSION, "MutatingWebhookConfiguration") => admission::webhook_configuration(true, obj, old, &mut causes),
         (ADMISSION, "ValidatingAdmissionPolicy") => admission::policy(obj, old, &mut causes),

@@ -4,6 +4,7 @@
 
 mod admission;
 mod autoscaling;
+mod certificates;
 mod common;
 mod config;
 mod cronjob;
@@ -65,6 +66,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         (RBAC, "ClusterRole") => rbac::role(obj, false, &mut causes),
         (RBAC, "RoleBinding") => rbac::binding(obj, old, true, &mut causes),
         (RBAC, "ClusterRoleBinding") => rbac::binding(obj, old, false, &mut causes),
+        ("certificates.k8s.io", "CertificateSigningRequest") => certificates::csr(obj, old, &mut causes),
         ("node.k8s.io", "RuntimeClass") => runtime_class::runtime_class(obj, old, &mut causes),
         (ADMISSION, "ValidatingWebhookConfiguration") => admission::webhook_configuration(false, obj, old, &mut causes),
         (ADMISSION, "MutatingWebhookConfiguration") => admission::webhook_configuration(true, obj, old, &mut causes),

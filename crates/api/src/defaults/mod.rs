@@ -6,6 +6,7 @@ mod admission;
 mod networking;
 mod pod;
 mod rbac;
+mod storage;
 mod workloads;
 
 use serde_json::{Map, Value};
@@ -28,6 +29,7 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("networking.k8s.io", "NetworkPolicy") => networking::network_policy(obj),
         ("networking.k8s.io", "IngressClass") => networking::ingress_class(obj),
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => rbac::binding(obj),
+        ("storage.k8s.io", "CSIDriver") => storage::csi_driver(obj),
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
             admission::webhook_configuration(obj, false)
         }

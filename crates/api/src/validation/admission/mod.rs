@@ -15,9 +15,9 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use super::common::{dns1123_subdomain, qualified_name, set, text};
+use super::common::{dns1123_subdomain, label_selector_lenient, qualified_name, selector_has_errors, set, text};
 use super::gostr;
-use super::rules::{dns1035_label, invalid_each, invalid_raw, label_selector};
+use super::rules::{dns1035_label, invalid_each, invalid_raw};
 use crate::Cause;
 
 /// The AdmissionReview versions this server (as upstream's) can send.
@@ -70,15 +70,9 @@ fn options(new: &Value, old: Option<&Value>) -> Options {
             versions.is_empty() || versions.iter().any(|v| REVIEW_VERSIONS.contains(v))
         }),
         require_unique_names: old_hooks.iter().all(|h| names.insert(text(Some(h), "name").unwrap_or(""))),
-        allow_invalid_label_values: old_hooks.iter().any(|h| {
-            ["namespaceSelector", "objectSelector"].iter().any(|s| {
-                let mut found = Vec::new();
-                if let Some(sel) = set(Some(h), s) {
-                    label_selector(sel, "", &mut found);
-                }
-                !found.is_empty()
-            })
-        }),
+        allow_invalid_label_values: old_hooks
+            .iter()
+            .any(|h| ["namespaceSelector", "objectSelector"].iter().any(|s| selector_has_errors(set(Some(h), s)))),
     }
 }
 
@@ -125,7 +119,7 @@ fn webhook(mutating: bool, hook: &Value, opts: &Options, at: &str, causes: &mut 
         ));
     }
     for field in ["namespaceSelector", "objectSelector"] {
-        selector(set(h, field), &format!("{at}.{field}"), opts.allow_invalid_label_values, causes);
+        label_selector_lenient(set(h, field), &format!("{at}.{field}"), opts.allow_invalid_label_values, causes);
     }
     if mutating {
         one_of(set(h, "reinvocationPolicy"), &format!("{at}.reinvocationPolicy"), &["IfNeeded", "Never"], causes);
@@ -159,17 +153,6 @@ fn fully_qualified_name(name: &str, at: &str, causes: &mut Vec<Cause>) {
             "should be a domain with at least three segments separated by dots",
         ));
     }
-}
-
-/// A label selector, leaving out the values of its expressions when the stored
-/// object already had invalid ones (`AllowInvalidLabelValueInSelector`).
-fn selector(sel: Option<&Value>, at: &str, allow_invalid_values: bool, causes: &mut Vec<Cause>) {
-    let Some(sel) = sel else { return };
-    let mut found = Vec::new();
-    label_selector(sel, at, &mut found);
-    let expression_value =
-        |c: &Cause| c.field.starts_with(&format!("{at}.matchExpressions[")) && c.field.contains("].values[");
-    causes.extend(found.into_iter().filter(|c| !(allow_invalid_values && expression_value(c))));
 }
 
 /// `validateRuleWithOperations` (subresources allowed).

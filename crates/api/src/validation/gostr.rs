@@ -32,6 +32,16 @@ pub(super) fn strings(ty: &str, v: Option<&Value>) -> String {
     super::rules::go_string_slice(ty, v.filter(|v| !v.is_null()))
 }
 
+/// `%#v` of a `map[string]string` (keys sorted): `map[string]string{"a":"1", "b":"2"}`,
+/// or `map[string]string(nil)` when absent.
+pub(super) fn string_map(v: Option<&Value>) -> String {
+    let Some(map) = v.and_then(Value::as_object) else { return "map[string]string(nil)".into() };
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let items: Vec<String> = entries.iter().map(|(k, v)| format!("{k:?}:{:?}", v.as_str().unwrap_or(""))).collect();
+    format!("map[string]string{{{}}}", items.join(", "))
+}
+
 /// The generated `String()` of a `*metav1.LabelSelector` (`null` when absent), which
 /// upstream prints for a selector given as a bad value.
 pub(super) fn label_selector(sel: Option<&Value>) -> String {
@@ -74,6 +84,8 @@ mod tests {
         assert_eq!(strings("[]string", Some(&json!(["a", "b"]))), r#"[]string{"a", "b"}"#);
         assert_eq!(strings("[]string", None), "[]string(nil)");
         assert_eq!(label_selector(None), "null");
+        assert_eq!(string_map(None), "map[string]string(nil)");
+        assert_eq!(string_map(Some(&json!({"b": "2", "a": "1"}))), r#"map[string]string{"a":"1", "b":"2"}"#);
         assert_eq!(
             label_selector(Some(&json!({}))),
             "&LabelSelector{MatchLabels:map[string]string{},MatchExpressions:[]LabelSelectorRequirement{},}"

@@ -3,6 +3,7 @@
 //! failure is one `Cause` with upstream's field path and wording.
 
 mod admission;
+mod apps;
 mod autoscaling;
 mod certificates;
 mod common;
@@ -40,8 +41,10 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
             }
         }
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
-            workloads::workload(kind, obj, old, &mut causes)
+            apps::workload(kind, obj, old, &mut causes)
         }
+        ("apps", "ControllerRevision") => apps::controller_revision(obj, old, &mut causes),
+        ("", "ReplicationController") => apps::replication_controller(obj, &mut causes),
         ("batch", "Job") => workloads::job(obj, old, &mut causes),
         ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
         ("", "Service") => service::service(obj, old, &mut causes),

@@ -144,7 +144,8 @@ fn parse_host(host: &str) -> Result<String, String> {
     } else {
         host.rfind(':').map_or("", |i| &host[i..])
     };
-    if !port.is_empty() && !(port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit())) {
+    let valid_port = port.is_empty() || port.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    if !valid_port {
         return Err(format!("invalid port {port:?} after host"));
     }
     unescape(host, Mode::Host)

@@ -2,11 +2,13 @@
 //! fill in when a client leaves a field out. Applied on create and update, so a
 //! stored object always carries its defaults (and `kubectl get -o yaml` shows them).
 
+mod admission;
 mod endpoints;
 mod limit_range;
 mod networking;
 mod pod;
 mod rbac;
+mod storage;
 mod workloads;
 
 use serde_json::{Map, Value};
@@ -32,6 +34,13 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("networking.k8s.io", "NetworkPolicy") => networking::network_policy(obj),
         ("networking.k8s.io", "IngressClass") => networking::ingress_class(obj),
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => rbac::binding(obj),
+        ("storage.k8s.io", "CSIDriver") => storage::csi_driver(obj),
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+            admission::webhook_configuration(obj, false)
+        }
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => admission::webhook_configuration(obj, true),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => admission::policy(obj),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => admission::binding(obj),
         _ => {}
     }
 }

@@ -6,9 +6,9 @@ use super::{set, template};
 
 pub fn deployment(obj: &mut Value) {
     set(obj, &["spec", "replicas"], json!(1));
-    let recreate = obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
-    if !recreate {
-        set(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
+    set(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
+    // Only a rolling update gets its parameters (an unknown type is left for validation).
+    if obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
         set(obj, &["spec", "strategy", "rollingUpdate", "maxUnavailable"], json!("25%"));
         set(obj, &["spec", "strategy", "rollingUpdate", "maxSurge"], json!("25%"));
     }
@@ -127,6 +127,9 @@ mod tests {
         let mut r = json!({"spec": {"strategy": {"type": "Recreate"}}});
         deployment(&mut r);
         assert!(r["spec"]["strategy"].get("rollingUpdate").is_none());
+        let mut odd = json!({"spec": {"strategy": {"type": "Canary"}}});
+        deployment(&mut odd);
+        assert!(odd["spec"]["strategy"].get("rollingUpdate").is_none());
     }
 
     #[test]

@@ -40,6 +40,23 @@ pub(super) fn label_selector(selector: Option<&Value>, at: &str, causes: &mut Ve
     }
 }
 
+/// A label selector whose expression values go unchecked when `lenient`: upstream's
+/// `AllowInvalidLabelValueInSelector`, for an update of an object stored with such
+/// values.
+pub(super) fn label_selector_lenient(selector: Option<&Value>, at: &str, lenient: bool, causes: &mut Vec<Cause>) {
+    let mut found = Vec::new();
+    label_selector(selector, at, &mut found);
+    let value = |c: &Cause| c.field.starts_with(&format!("{at}.matchExpressions[")) && c.field.contains("].values[");
+    causes.extend(found.into_iter().filter(|c| !(lenient && value(c))));
+}
+
+/// Whether a selector fails any of the checks (the test for `lenient` above).
+pub(super) fn selector_has_errors(selector: Option<&Value>) -> bool {
+    let mut found = Vec::new();
+    label_selector(selector, "", &mut found);
+    !found.is_empty()
+}
+
 /// A quantity's value in a comparable form: whole units rounded up, then nano
 /// units (which saturate only beyond 9.2e9, where whole units already differ).
 /// Syntax was checked on decoding; anything else counts as zero.

@@ -2,12 +2,16 @@
 //! kind): required fields, enums, ranges, and immutable fields on update. Each
 //! failure is one `Cause` with upstream's field path and wording.
 
+mod admission;
+mod apps;
 mod autoscaling;
+mod certificates;
 mod common;
 mod config;
 mod cronjob;
 mod endpoints;
 mod events;
+mod gostr;
 mod ingress;
 mod lease;
 mod limit_range;
@@ -19,6 +23,7 @@ mod quota;
 mod rbac;
 mod resources;
 mod rules;
+mod runtime_class;
 mod service;
 mod storage;
 mod workloads;
@@ -28,6 +33,7 @@ use serde_json::Value;
 use crate::Cause;
 
 const RBAC: &str = "rbac.authorization.k8s.io";
+const ADMISSION: &str = "admissionregistration.k8s.io";
 
 /// Validates `obj` (and, for an update, what may not change since `old`).
 pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
@@ -40,8 +46,10 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
             }
         }
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
-            workloads::workload(kind, obj, old, &mut causes)
+            apps::workload(kind, obj, old, &mut causes)
         }
+        ("apps", "ControllerRevision") => apps::controller_revision(obj, old, &mut causes),
+        ("", "ReplicationController") => apps::replication_controller(obj, &mut causes),
         ("batch", "Job") => workloads::job(obj, old, &mut causes),
         ("batch", "CronJob") => cronjob::cronjob(obj, &mut causes),
         ("", "Service") => service::service(obj, old, &mut causes),
@@ -56,6 +64,10 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         ("", "PersistentVolumeClaim") => storage::claim(obj, old, &mut causes),
         ("", "PersistentVolume") => storage::volume(obj, old, &mut causes),
         ("storage.k8s.io", "StorageClass") => storage::class(obj, old, &mut causes),
+        ("storage.k8s.io", "CSIDriver") => storage::csi_driver(obj, old, &mut causes),
+        ("storage.k8s.io", "CSINode") => storage::csi_node(obj, old, &mut causes),
+        ("storage.k8s.io", "VolumeAttachment") => storage::volume_attachment(obj, old, &mut causes),
+        ("storage.k8s.io", "CSIStorageCapacity") => storage::storage_capacity(obj, old, &mut causes),
         ("scheduling.k8s.io", "PriorityClass") => policy::priority_class(obj, old, &mut causes),
         ("policy", "PodDisruptionBudget") => policy::disruption_budget(obj, &mut causes),
         ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::hpa(obj, old, &mut causes),
@@ -71,6 +83,12 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         (RBAC, "ClusterRole") => rbac::role(obj, false, &mut causes),
         (RBAC, "RoleBinding") => rbac::binding(obj, old, true, &mut causes),
         (RBAC, "ClusterRoleBinding") => rbac::binding(obj, old, false, &mut causes),
+        ("certificates.k8s.io", "CertificateSigningRequest") => certificates::csr(obj, old, &mut causes),
+        ("node.k8s.io", "RuntimeClass") => runtime_class::runtime_class(obj, old, &mut causes),
+        (ADMISSION, "ValidatingWebhookConfiguration") => admission::webhook_configuration(false, obj, old, &mut causes),
+        (ADMISSION, "MutatingWebhookConfiguration") => admission::webhook_configuration(true, obj, old, &mut causes),
+        (ADMISSION, "ValidatingAdmissionPolicy") => admission::policy(obj, old, &mut causes),
+        (ADMISSION, "ValidatingAdmissionPolicyBinding") => admission::binding(obj, &mut causes),
         _ => {}
     }
     causes

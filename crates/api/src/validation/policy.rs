@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::common::{invalid_shown, label_selector, set};
 use crate::Cause;
 
-const PERCENT: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
+pub(super) const PERCENT: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
 
 pub fn disruption_budget(obj: &Value, causes: &mut Vec<Cause>) {
     let spec = obj.get("spec");
@@ -52,7 +52,7 @@ fn int_or_percent(v: &Value, at: &str, causes: &mut Vec<Cause>) {
 
 /// The number in `[0-9]+%`; too large to read counts as too large (Go's `Atoi`
 /// gives its maximum).
-fn percent(s: &str) -> Option<u64> {
+pub(super) fn percent(s: &str) -> Option<u64> {
     let digits = s.strip_suffix('%')?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -1,6 +1,6 @@
 //! Storage kinds: PersistentVolumeClaims, PersistentVolumes and StorageClasses,
 //! as upstream's `ValidatePersistentVolumeClaim`, `ValidatePersistentVolume` and
-//! `ValidateStorageClass` (and their `...Update`) check them.
+//! `ValidateStorageClass` (and their `...Update`) check them; the CSI kinds in `csi`.
 //!
 //! Upstream defaults some fields before validating (a volume's mode to
 //! `Filesystem`, a class's reclaim policy to `Delete`); skiff stores objects as
@@ -8,10 +8,12 @@
 
 mod claim;
 mod class;
+mod csi;
 mod volume;
 
 pub use claim::claim;
 pub use class::class;
+pub use csi::{csi_driver, csi_node, storage_capacity, volume_attachment};
 pub use volume::volume;
 
 use serde_json::{json, Value};

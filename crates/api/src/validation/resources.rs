@@ -126,31 +126,9 @@ pub(super) fn container_resource_name(name: &str, key: &str, causes: &mut Vec<Ca
     }
 }
 
-/// Upstream's `standardResources` and huge pages.
+/// Upstream's `standardResources`: what a quota tracks, and plain `storage`.
 fn standard(name: &str) -> bool {
-    const STANDARD: &[&str] = &[
-        "cpu",
-        "memory",
-        "ephemeral-storage",
-        "requests.cpu",
-        "requests.memory",
-        "requests.ephemeral-storage",
-        "limits.cpu",
-        "limits.memory",
-        "limits.ephemeral-storage",
-        "pods",
-        "resourcequotas",
-        "services",
-        "replicationcontrollers",
-        "secrets",
-        "persistentvolumeclaims",
-        "configmaps",
-        "services.nodeports",
-        "services.loadbalancers",
-        "storage",
-        "requests.storage",
-    ];
-    STANDARD.contains(&name) || name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
+    name == "storage" || standard_quota(name)
 }
 
 /// Upstream's `standardQuotaResources` and huge pages (plain `storage` is not one).

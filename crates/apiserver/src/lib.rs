@@ -5,6 +5,7 @@
 
 pub mod authn;
 pub mod coalesce;
+pub mod csr;
 pub mod kubeconfig;
 pub mod kubelet_client;
 pub mod loopback;

@@ -115,7 +115,9 @@ fn initial_status(res: &Resource, obj: &mut Value) {
 /// Carries over from `old` what an update of the main resource (`subresource` "")
 /// or of `status` may not change, and bumps the generation on spec changes.
 pub fn prepare_for_update(res: &Resource, subresource: &str, new: &mut Value, old: &Value) {
-    if subresource == "status" {
+    if crate::csr::is_csr(res.group, res.kind) {
+        crate::csr::prepare_for_update(subresource, new, old);
+    } else if subresource == "status" {
         // Only the status changes; everything else stays as it was.
         let status = new.get("status").cloned();
         let mut merged = old.clone();

@@ -63,6 +63,9 @@ pub(super) async fn create_object(
         }
     }
     strategy::prepare_for_create(res, &mut obj);
+    if crate::csr::is_csr(res.group, res.kind) {
+        crate::csr::prepare_for_create(&mut obj, call.user);
+    }
     skiff_api::defaults::apply(res.group, res.kind, &mut obj);
     admission::mutate_create(res, &mut obj);
     super::apply::track_create(call, &mut obj);

@@ -6,6 +6,7 @@
 //! informers and performs the actions through the API. The manager runs them
 //! all as clients of the API server. See docs/controllers.md.
 
+pub mod certificates;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

@@ -30,6 +30,8 @@ pub const CONTROLLERS: &[Registration] = &[
     crate::daemonset::DAEMONSET,
     crate::volume::PERSISTENTVOLUME_BINDER,
     crate::volume::LOCAL_PATH_PROVISIONER,
+    crate::certificates::CSR_SIGNING,
+    crate::certificates::CSR_CLEANER,
     // After the controllers above, so it shares their typed informers.
     crate::gc::GARBAGE_COLLECTOR,
 ];
@@ -58,6 +60,9 @@ pub struct ManagerConfig {
     pub node_monitor_grace_period: Option<Duration>,
     /// Finished pods kept before pod GC deletes the oldest (default 12500; 0 never).
     pub terminated_pod_gc_threshold: Option<usize>,
+    /// The CA that signs CertificateSigningRequests; without one `csrsigning`
+    /// does not run (as upstream without `--cluster-signing-*-file`).
+    pub csr_signing: Option<Arc<crate::certificates::Signing>>,
 }
 
 /// Upstream's `--node-monitor-grace-period` default.
@@ -71,6 +76,7 @@ pub struct ControllerManager {
     local_path_dir: Option<Arc<std::path::Path>>,
     node_monitor_grace_period: Duration,
     terminated_pod_gc_threshold: usize,
+    csr_signing: Option<Arc<crate::certificates::Signing>>,
 }
 
 impl ControllerManager {
@@ -86,7 +92,12 @@ impl ControllerManager {
                 return Err(Error::UnknownController { name: name.clone(), known });
             }
         }
-        let enabled = CONTROLLERS.iter().filter(|r| !config.disabled.iter().any(|d| d == r.name)).collect();
+        let enabled = CONTROLLERS
+            .iter()
+            .filter(|r| !config.disabled.iter().any(|d| d == r.name))
+            // Nothing to sign with.
+            .filter(|r| r.name != crate::certificates::CSR_SIGNING.name || config.csr_signing.is_some())
+            .collect();
         Ok(ControllerManager {
             client,
             enabled,
@@ -97,6 +108,7 @@ impl ControllerManager {
             terminated_pod_gc_threshold: config
                 .terminated_pod_gc_threshold
                 .unwrap_or(crate::podgc::plan::DEFAULT_TERMINATED_THRESHOLD),
+            csr_signing: config.csr_signing.clone(),
         })
     }
 
@@ -126,6 +138,7 @@ impl ControllerManager {
             local_path_dir: self.local_path_dir.clone(),
             node_monitor_grace_period: self.node_monitor_grace_period,
             terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
+            csr_signing: self.csr_signing.clone(),
         };
         let mut controllers = Vec::new();
         for registration in &self.enabled {

@@ -209,6 +209,16 @@ pub struct ControllerManagerArgs {
     #[arg(long, env = "SKIFF_DISABLE_CONTROLLERS", value_delimiter = ',')]
     pub disable_controllers: Vec<String>,
 
+    /// The CA certificate (PEM) that signs CertificateSigningRequests of the
+    /// built-in `kubernetes.io/*` signers; without it (and the key) `csrsigning`
+    /// does not run.
+    #[arg(long, env = "SKIFF_CLUSTER_SIGNING_CERT_FILE", requires = "cluster_signing_key_file")]
+    pub cluster_signing_cert_file: Option<PathBuf>,
+
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--cluster-signing-cert-file`.
+    #[arg(long, env = "SKIFF_CLUSTER_SIGNING_KEY_FILE", requires = "cluster_signing_cert_file")]
+    pub cluster_signing_key_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub tuning: ControllerTuning,
 }
@@ -225,6 +235,11 @@ pub struct ControllerTuning {
     /// deletes the oldest; 0 keeps them all.
     #[arg(long, env = "SKIFF_TERMINATED_POD_GC_THRESHOLD", default_value_t = 12_500)]
     pub terminated_pod_gc_threshold: usize,
+
+    /// The longest lifetime of a certificate the CSR signer issues (a request's
+    /// `spec.expirationSeconds` may ask for less, not for more).
+    #[arg(long, env = "SKIFF_CLUSTER_SIGNING_DURATION", value_parser = humantime::parse_duration, default_value = "8760h")]
+    pub cluster_signing_duration: Duration,
 
     /// Tests only: the controllers' clock is the system clock plus the number
     /// of seconds in this file, re-read at every use.

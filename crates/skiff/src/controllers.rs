@@ -2,8 +2,10 @@
 //! server, like every component) or alone as `skiff controller-manager`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
+use skiff_controllers::certificates::Signing;
 use skiff_controllers::{ControllerManager, ManagerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -12,11 +14,13 @@ use skiff_controllers::runtime::OffsetFileClock;
 use crate::cli::{ControllerManagerArgs, ControllerTuning};
 
 /// Builds the controller manager on `client`, publishing `root_ca` (PEM) to every
-/// namespace; the returned future runs it until `shutdown`. An unknown controller
-/// name fails here, before anything runs.
+/// namespace and signing CSRs with `csr_signing` (when given); the returned future
+/// runs it until `shutdown`. An unknown controller name fails here, before anything
+/// runs.
 pub fn build(
     client: kube::Client,
     root_ca: Option<String>,
+    csr_signing: Option<Arc<Signing>>,
     disabled: &[String],
     local_path_dir: Option<std::path::PathBuf>,
     tuning: &ControllerTuning,
@@ -28,6 +32,7 @@ pub fn build(
         local_path_dir,
         node_monitor_grace_period: Some(tuning.node_monitor_grace_period),
         terminated_pod_gc_threshold: Some(tuning.terminated_pod_gc_threshold),
+        csr_signing,
     };
     let mut manager = ControllerManager::new(client, &config).context("invalid --disable-controllers")?;
     if let Some(path) = &tuning.test_clock_offset_file {
@@ -35,6 +40,15 @@ pub fn build(
     }
     eprintln!("skiff: controllers: {}", manager.enabled().join(", "));
     Ok(manager.run(shutdown))
+}
+
+/// The CSR signing CA from a certificate and a key file, issuing certificates for at
+/// most `duration`.
+pub fn load_signing(cert: &Path, key: &Path, duration: std::time::Duration) -> anyhow::Result<Arc<Signing>> {
+    let read = |path: &Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    let signing = Signing::from_pem(&read(cert)?, &read(key)?, Some(duration))
+        .with_context(|| format!("cannot sign certificates with {} and {}", cert.display(), key.display()))?;
+    Ok(Arc::new(signing))
 }
 
 /// The CA of the kubeconfig's current cluster (what the API server's
@@ -60,7 +74,12 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
         skiff_scheduler::shell::client_from_kubeconfig(&args.kubeconfig, skiff_controllers::runtime::FIELD_MANAGER)
             .await?;
     let root_ca = cluster_ca(&args.kubeconfig);
-    let manager = build(client, root_ca, &args.disable_controllers, None, &args.tuning, shutdown.clone())?;
+    // As upstream: no signing files, no signer.
+    let signing = match (&args.cluster_signing_cert_file, &args.cluster_signing_key_file) {
+        (Some(cert), Some(key)) => Some(load_signing(cert, key, args.tuning.cluster_signing_duration)?),
+        _ => None,
+    };
+    let manager = build(client, root_ca, signing, &args.disable_controllers, None, &args.tuning, shutdown.clone())?;
     let task = tokio::spawn(manager);
     eprintln!("skiff: controller manager running against {}; stop with SIGTERM or Ctrl-C", args.kubeconfig.display());
     stop.await;

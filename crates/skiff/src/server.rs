@@ -63,9 +63,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // One client for the controller manager, node IPAM included (upstream's
     // kube-controller-manager is one process, one identity).
     let manager_client = access.client(skiff_controllers::runtime::FIELD_MANAGER).await?;
+    // The cluster CA signs CertificateSigningRequests (the API server made it).
+    let tls = args.data_dir.join("tls");
+    let signing = crate::controllers::load_signing(
+        &tls.join("ca.crt"),
+        &tls.join("ca.key"),
+        args.controller_tuning.cluster_signing_duration,
+    )?;
     let manager = crate::controllers::build(
         manager_client.clone(),
         ca_pem.clone(),
+        Some(signing),
         &args.disable_controllers,
         Some(storage),
         &args.controller_tuning,

@@ -95,6 +95,8 @@ pub struct Context {
     pub node_monitor_grace_period: Duration,
     /// Finished pods kept before the oldest are deleted (0: never).
     pub terminated_pod_gc_threshold: usize,
+    /// The CA that signs CertificateSigningRequests, when there is one.
+    pub csr_signing: Option<Arc<crate::certificates::Signing>>,
 }
 
 /// What to do with a key after a successful sync.

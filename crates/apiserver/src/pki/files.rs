@@ -82,19 +82,7 @@ pub(crate) fn parse_key_pem(path: &Path, pem: &str) -> Result<rcgen::KeyPair, Pk
     rcgen::KeyPair::from_pem(pem).map_err(|e| PkiError::corrupt(path, format!("not a usable private key: {e}")))
 }
 
-/// PEM text for one DER block (64-column base64, as OpenSSL writes it).
-pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        // base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
+pub(crate) use skiff_der::pem_encode;
 
 #[cfg(test)]
 mod tests {

@@ -8,13 +8,7 @@
 
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
-
-/// DER tags used here.
-const SEQUENCE: u8 = 0x30;
-const SET: u8 = 0x31;
-const OID: u8 = 0x06;
-const UTF8_STRING: u8 = 0x0c;
-const BIT_STRING: u8 = 0x03;
+use skiff_der::{contents, split_first as split_tlv, tlv, Malformed, BIT_STRING, OID, SEQUENCE, SET, UTF8_STRING};
 /// id-at-commonName (2.5.4.3) and id-at-organizationName (2.5.4.10), encoded.
 const OID_COMMON_NAME: [u8; 3] = [0x55, 0x04, 0x03];
 const OID_ORGANIZATION: [u8; 3] = [0x55, 0x04, 0x0a];
@@ -92,52 +86,10 @@ pub fn replace_subject(cert_der: &[u8], subject_der: &[u8], ca_pkcs8: &[u8]) -> 
     Ok(tlv(SEQUENCE, &body))
 }
 
-/// A DER TLV with definite length.
-fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = value.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+impl From<Malformed> for SubjectError {
+    fn from(_: Malformed) -> SubjectError {
+        SubjectError::Malformed
     }
-    out.extend_from_slice(value);
-    out
-}
-
-/// Splits the first TLV off `input`: `(that whole TLV, the rest)`.
-fn split_tlv(input: &[u8]) -> Result<(&[u8], &[u8]), SubjectError> {
-    let (header, len) = header(input)?;
-    let end = header.checked_add(len).filter(|end| *end <= input.len()).ok_or(SubjectError::Malformed)?;
-    Ok(input.split_at(end))
-}
-
-/// The value of a TLV that must have tag `tag` and fill `input` exactly.
-fn contents(input: &[u8], tag: u8) -> Result<&[u8], SubjectError> {
-    let (header, len) = header(input)?;
-    if input[0] != tag || header + len != input.len() {
-        return Err(SubjectError::Malformed);
-    }
-    Ok(&input[header..])
-}
-
-/// `(header length, value length)` of the TLV at the start of `input` (single-byte tags,
-/// definite lengths: all DER in an X.509 certificate is like that).
-fn header(input: &[u8]) -> Result<(usize, usize), SubjectError> {
-    let first_len = *input.get(1).ok_or(SubjectError::Malformed)?;
-    if first_len < 0x80 {
-        return Ok((2, first_len as usize));
-    }
-    let count = (first_len & 0x7f) as usize;
-    if count == 0 || count > std::mem::size_of::<usize>() {
-        return Err(SubjectError::Malformed);
-    }
-    let bytes = input.get(2..2 + count).ok_or(SubjectError::Malformed)?;
-    let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
-    Ok((2 + count, len))
 }
 
 #[cfg(test)]

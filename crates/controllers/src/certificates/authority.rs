@@ -29,8 +29,8 @@ use rustls_pemfile::Item;
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::der::{self, Malformed};
 use super::request::CertRequest;
+use skiff_der::{self as der, pem_encode, Malformed};
 
 /// When an issued certificate is valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,20 +254,6 @@ fn serial() -> Result<[u8; 16], SignError> {
 
 fn offset(t: DateTime<Utc>) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-/// PEM text for one DER block (64-column base64, as Go's `pem.Encode` writes it).
-pub fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        // base64 is ASCII, so every chunk is UTF-8.
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 /// The CA's private key, as ring signs with it.

@@ -14,7 +14,6 @@
 
 pub mod authority;
 pub mod decide;
-mod der;
 pub mod request;
 
 use std::sync::Arc;

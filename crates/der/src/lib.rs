@@ -1,11 +1,15 @@
-//! Just enough DER to take a certificate apart and put it back together: the
-//! signer replaces three fields of what rcgen builds (see `authority.rs`).
-//! Single-byte tags and definite lengths only, which is all X.509 uses.
+//! Just enough DER to take a certificate apart and put it back together (the API
+//! server's certificate code and the CSR signer replace fields of what rcgen builds
+//! and sign again), and PEM blocks. Single-byte tags and definite lengths only,
+//! which is all X.509 uses.
 
 pub const SEQUENCE: u8 = 0x30;
 pub const BIT_STRING: u8 = 0x03;
 pub const OCTET_STRING: u8 = 0x04;
 pub const INTEGER: u8 = 0x02;
+pub const SET: u8 = 0x31;
+pub const OID: u8 = 0x06;
+pub const UTF8_STRING: u8 = 0x0c;
 
 /// The input is not the DER it should be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,13 +45,33 @@ pub fn contents(input: &[u8], tag: u8) -> Result<&[u8], Malformed> {
 pub fn elements(mut input: &[u8]) -> Result<Vec<&[u8]>, Malformed> {
     let mut out = Vec::new();
     while !input.is_empty() {
-        let (header, len) = header(input)?;
-        let end = header.checked_add(len).filter(|end| *end <= input.len()).ok_or(Malformed)?;
-        let (first, rest) = input.split_at(end);
+        let (first, rest) = split_first(input)?;
         out.push(first);
         input = rest;
     }
     Ok(out)
+}
+
+/// Splits the first TLV off `input`: `(that whole TLV, the rest)`.
+pub fn split_first(input: &[u8]) -> Result<(&[u8], &[u8]), Malformed> {
+    let (header, len) = header(input)?;
+    let end = header.checked_add(len).filter(|end| *end <= input.len()).ok_or(Malformed)?;
+    Ok(input.split_at(end))
+}
+
+/// PEM text for one DER block (64-column base64, as OpenSSL and Go's `pem.Encode`
+/// write it).
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        // base64 is ASCII, so every chunk is UTF-8.
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// `(header length, value length)` of the TLV at the start of `input`.

@@ -7,7 +7,7 @@ use super::{parts, Suffix};
 
 /// How a quantity was written, which decides how it is printed back.
 #[derive(Clone, Copy, PartialEq)]
-enum Format {
+pub(super) enum Format {
     /// `Ki`, `Mi`, ... (powers of 1024).
     BinarySi,
     /// `m`, `k`, `M`, ... or no suffix (powers of 1000).
@@ -26,7 +26,7 @@ pub fn canonical(quantity: &str) -> String {
 
 /// The value in units of 10^-9 (rounded away from zero, as upstream rounds to
 /// nano precision) and the format.
-fn nanos(s: &str) -> Option<(i128, Format)> {
+pub(super) fn nanos(s: &str) -> Option<(i128, Format)> {
     let p = parts(s).ok()?;
     let digits = format!("{}{}", p.int, p.frac);
     let digits: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };

@@ -129,6 +129,13 @@ pub fn parse_scaled(s: &str, scale: u32) -> Result<i64, QuantityError> {
     Ok(value.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }
 
+/// The exact value of a quantity in units of 10^-9 (rounded away from zero, as
+/// upstream rounds to nano precision), for comparing quantities as upstream's `Cmp`
+/// does; `None` when `s` is not a quantity or is beyond what 128 bits hold.
+pub fn nanos(s: &str) -> Option<i128> {
+    canonical::nanos(s).map(|(n, _)| n)
+}
+
 /// `n * 10^exp`, rounding up (away from zero for positive n) when exp < 0.
 fn scale_by(n: i128, exp: i32) -> i128 {
     if exp >= 0 {
@@ -193,6 +200,16 @@ mod tests {
             QuantityError::Format.to_string(),
             "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
         );
+    }
+
+    #[test]
+    fn nanos_compare_exactly() {
+        assert_eq!(nanos("1Gi"), nanos("1024Mi"));
+        assert!(nanos("1G") < nanos("1Gi"));
+        assert_eq!(nanos("1n"), Some(1));
+        assert_eq!(nanos("-1.5"), Some(-1_500_000_000));
+        assert_eq!(nanos("100E"), Some(100_000_000_000_000_000_000_000_000_000));
+        assert_eq!(nanos("abc"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::common::{invalid_shown, same, set, text};
 use super::gostr;
 use super::policy::{percent, PERCENT};
-use super::rules::{invalid_raw, labels};
+use super::rules::labels;
 use crate::selector::LabelSelector;
 use crate::Cause;
 
@@ -67,7 +67,11 @@ pub fn workload(kind: &str, obj: &Value, old: Option<&Value>, causes: &mut Vec<C
     if kind == "StatefulSet" {
         stateful_set_update(spec, old.get("spec"), causes);
     } else if !same(set(spec, "selector"), set(old.get("spec"), "selector")) {
-        causes.push(invalid_raw("spec.selector", &gostr::label_selector(set(spec, "selector")), "field is immutable"));
+        causes.push(invalid_shown(
+            "spec.selector",
+            &gostr::label_selector(set(spec, "selector")),
+            "field is immutable",
+        ));
     }
 }
 
@@ -107,7 +111,7 @@ fn selector_and_template(kind: &str, spec: Option<&Value>, causes: &mut Vec<Caus
         count("matchLabels").unwrap_or(0) + count("matchExpressions").unwrap_or(0) == 0
     });
     let empty_cause = |what: &str| {
-        invalid_raw("spec.selector", &gostr::label_selector(sel), &format!("empty selector is invalid for {what}"))
+        invalid_shown("spec.selector", &gostr::label_selector(sel), &format!("empty selector is invalid for {what}"))
     };
     if kind == "DaemonSet" {
         super::common::label_selector(sel, "spec.selector", causes);
@@ -138,7 +142,7 @@ fn selector_and_template(kind: &str, spec: Option<&Value>, causes: &mut Vec<Caus
                 message: format!("Invalid value: {shown}"),
                 field: "spec.selector".into(),
             },
-            _ => invalid_raw("spec.selector", &shown, "invalid label selector"),
+            _ => invalid_shown("spec.selector", &shown, "invalid label selector"),
         });
         return;
     }
@@ -157,7 +161,7 @@ fn template_match(spec: Option<&Value>, causes: &mut Vec<Cause>) {
         Some(Err(_)) => true,
     };
     if !matches {
-        causes.push(invalid_raw(
+        causes.push(invalid_shown(
             "spec.template.metadata.labels",
             &gostr::string_map(labels),
             "`selector` does not match template `labels`",
@@ -327,7 +331,7 @@ fn stateful_set_policies(spec: Option<&Value>, causes: &mut Vec<Cause>) {
     };
     match text(strategy, "type").unwrap_or("") {
         "" => causes.push(Cause::required("spec.updateStrategy")),
-        "OnDelete" if rolling.is_some() => causes.push(invalid_raw(
+        "OnDelete" if rolling.is_some() => causes.push(invalid_shown(
             "spec.updateStrategy.rollingUpdate",
             &rolling_shown(),
             "only allowed for updateStrategy 'RollingUpdate'",
@@ -338,7 +342,7 @@ fn stateful_set_policies(spec: Option<&Value>, causes: &mut Vec<Cause>) {
                 causes.push(Cause::invalid("spec.updateStrategy.rollingUpdate.partition", p, NEGATIVE));
             }
         }
-        t => causes.push(invalid_raw(
+        t => causes.push(invalid_shown(
             "spec.updateStrategy",
             &format!(
                 "apps.StatefulSetUpdateStrategy{{Type:{t:?}, RollingUpdate:{}}}",
@@ -405,7 +409,7 @@ pub fn replication_controller(obj: &Value, causes: &mut Vec<Cause>) {
     if let Some(selector) = selector {
         let has = |k: &String, v: &Value| labels_of.and_then(|l| l.get(k)).is_some_and(|l| l == v);
         if !selector.iter().all(|(k, v)| has(k, v)) {
-            causes.push(invalid_raw(
+            causes.push(invalid_shown(
                 "spec.template.metadata.labels",
                 &gostr::string_map(labels_of),
                 "`selector` does not match template `labels`",
@@ -437,7 +441,7 @@ pub fn controller_revision(obj: &Value, old: Option<&Value>, causes: &mut Vec<Ca
     }
     if let Some(old) = old {
         if data != set(Some(old), "data") {
-            causes.push(invalid_raw("data", &go_unknown(data), "field is immutable"));
+            causes.push(invalid_shown("data", &go_unknown(data), "field is immutable"));
         }
     }
 }

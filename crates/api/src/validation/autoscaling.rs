@@ -294,14 +294,7 @@ mod tests {
     }
 
     fn check_with(patch: Value, old: Option<&Value>) -> Vec<String> {
-        let mut obj = valid();
-        for (k, v) in patch.as_object().unwrap() {
-            if v.is_null() {
-                obj["spec"].as_object_mut().unwrap().remove(k);
-            } else {
-                obj["spec"][k] = v.clone();
-            }
-        }
+        let obj = crate::validation::testing::with_spec(valid(), patch);
         let mut causes = Vec::new();
         hpa(&obj, old, &mut causes);
         causes.iter().map(Cause::summary).collect()

@@ -8,7 +8,7 @@ use std::fmt::Display;
 
 use serde_json::Value;
 
-use crate::quantity::parse_scaled;
+use crate::quantity::nanos;
 use crate::Cause;
 
 /// `Invalid value: <shown>: <detail>` for a value Go prints bare rather than
@@ -57,19 +57,18 @@ pub(super) fn selector_has_errors(selector: Option<&Value>) -> bool {
     !found.is_empty()
 }
 
-/// A quantity's value in a comparable form: whole units rounded up, then nano
-/// units (which saturate only beyond 9.2e9, where whole units already differ).
-/// Syntax was checked on decoding; anything else counts as zero.
-fn quantity_key(q: &str) -> (i64, i64) {
-    (parse_scaled(q, 0).unwrap_or(0), parse_scaled(q, 9).unwrap_or(0))
+/// A quantity's exact value (syntax was checked on decoding; anything else counts as
+/// zero).
+fn quantity_value(q: &str) -> i128 {
+    nanos(q).unwrap_or(0)
 }
 
 pub(super) fn quantity_cmp(a: &str, b: &str) -> Ordering {
-    quantity_key(a).cmp(&quantity_key(b))
+    quantity_value(a).cmp(&quantity_value(b))
 }
 
 pub(super) fn positive(q: &str) -> bool {
-    quantity_key(q) > (0, 0)
+    quantity_value(q) > 0
 }
 
 /// A map of quantities with each replaced by its value, so that `1Gi` and
@@ -78,8 +77,7 @@ pub(super) fn quantities_by_value(v: &mut Value) {
     if let Some(map) = v.as_object_mut() {
         for q in map.values_mut() {
             if let Some(s) = q.as_str() {
-                let (whole, nanos) = quantity_key(s);
-                *q = serde_json::json!([whole, nanos]);
+                *q = Value::String(quantity_value(s).to_string());
             }
         }
     }

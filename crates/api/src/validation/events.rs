@@ -9,8 +9,9 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{json, Value};
 
+use super::common::invalid_shown;
 use super::common::{same, set, text};
-use super::rules::{dns1123_subdomain, invalid_each, invalid_raw, qualified_name};
+use super::rules::{dns1123_subdomain, invalid_each, qualified_name};
 use crate::Cause;
 
 const REPORTING_INSTANCE_LIMIT: usize = 128;
@@ -131,7 +132,7 @@ fn strict_update(new: &Value, old: &Value, causes: &mut Vec<Cause>) {
     }
     let changed = |key: &str| !same(new.get(key), old.get(key));
     let immutable = |at: &str, shown: String, causes: &mut Vec<Cause>| {
-        causes.push(invalid_raw(at, &shown, "field is immutable"));
+        causes.push(invalid_shown(at, &shown, "field is immutable"));
     };
     let quoted = |key: &str| format!("{:?}", str_of(new, key));
     if changed("involvedObject") {

@@ -29,7 +29,13 @@ pub(super) fn bytes(b: Option<&[u8]>) -> String {
 /// `%#v` of a slice of strings (of Go type `ty`, e.g. `[]string`), as
 /// `ty{"a", "b"}`, or `ty(nil)` when absent.
 pub(super) fn strings(ty: &str, v: Option<&Value>) -> String {
-    super::rules::go_string_slice(ty, v.filter(|v| !v.is_null()))
+    match v.and_then(Value::as_array) {
+        None => format!("{ty}(nil)"),
+        Some(items) => {
+            let items: Vec<String> = items.iter().map(|i| format!("{:?}", i.as_str().unwrap_or(""))).collect();
+            format!("{ty}{{{}}}", items.join(", "))
+        }
+    }
 }
 
 /// `%#v` of a `map[string]string` (keys sorted): `map[string]string{"a":"1", "b":"2"}`,

@@ -16,7 +16,11 @@ pub fn ingress(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
     let default_backend = present(spec, "defaultBackend");
     if rule_list.is_none_or(Vec::is_empty) && default_backend.is_none() {
         let rules_value = rule_list.map_or("[]networking.IngressRule(nil)", |_| "[]networking.IngressRule{}");
-        causes.push(rules::invalid_raw("spec", rules_value, "either `defaultBackend` or `rules` must be specified"));
+        causes.push(super::common::invalid_shown(
+            "spec",
+            rules_value,
+            "either `defaultBackend` or `rules` must be specified",
+        ));
     }
     if let Some(backend) = default_backend {
         ingress_backend(backend, "spec.defaultBackend", causes);

@@ -101,3 +101,5 @@ pub(crate) fn int_in(v: &Value, min: i64, max: i64) -> bool {
 
 #[cfg(test)]
 mod robustness;
+#[cfg(test)]
+mod testing;

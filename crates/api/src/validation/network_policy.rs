@@ -25,8 +25,12 @@ pub fn network_policy(obj: &Value, causes: &mut Vec<Cause>) {
     }
     let types: Vec<&Value> = items(spec.get("policyTypes")).collect();
     if types.len() > 2 {
-        let listed = rules::go_string_slice("[]networking.PolicyType", spec.get("policyTypes"));
-        causes.push(rules::invalid_raw("spec.policyTypes", &listed, "may not specify more than two policyTypes"));
+        let listed = super::gostr::strings("[]networking.PolicyType", spec.get("policyTypes"));
+        causes.push(super::common::invalid_shown(
+            "spec.policyTypes",
+            &listed,
+            "may not specify more than two policyTypes",
+        ));
         return;
     }
     for (i, t) in types.into_iter().enumerate() {

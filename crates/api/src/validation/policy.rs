@@ -117,9 +117,7 @@ pub fn priority_class(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>)
 mod tests {
     use super::*;
 
-    fn summaries(causes: &[Cause]) -> Vec<String> {
-        causes.iter().map(Cause::summary).collect()
-    }
+    use crate::validation::testing::summaries;
 
     fn budget(spec: Value) -> Vec<String> {
         let mut causes = Vec::new();

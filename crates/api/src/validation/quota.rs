@@ -11,9 +11,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
+use super::common::invalid_shown;
 use super::common::set;
+use super::gostr;
 use super::resources::{quota_resources, standard_quota};
-use super::rules::{go_string_slice, invalid_raw};
 use crate::Cause;
 
 const SCOPES_TYPE: &str = "[]core.ResourceQuotaScope";
@@ -36,7 +37,7 @@ pub fn resource_quota(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>)
     quota_resources(set(status, "used"), "status.used", causes);
     if let Some(old) = old {
         if scope_set(scopes) != scope_set(old.pointer("/spec/scopes")) {
-            causes.push(invalid_raw("spec.scopes", &go_string_slice(SCOPES_TYPE, scopes), "field is immutable"));
+            causes.push(invalid_shown("spec.scopes", &gostr::strings(SCOPES_TYPE, scopes), "field is immutable"));
         }
     }
 }
@@ -82,13 +83,13 @@ fn scopes_fit(scopes: Option<&Value>, hard: &[&str], causes: &mut Vec<Cause>) {
     if list.is_empty() {
         return;
     }
-    let shown = go_string_slice(SCOPES_TYPE, scopes);
+    let shown = gostr::strings(SCOPES_TYPE, scopes);
     for scope in &list {
         if !standard_scope(scope) {
-            causes.push(invalid_raw("spec.scopes", &shown, "unsupported scope"));
+            causes.push(invalid_shown("spec.scopes", &shown, "unsupported scope"));
         }
         for _ in misfits(scope, hard) {
-            causes.push(invalid_raw("spec.scopes", &shown, "unsupported scope applied to resource"));
+            causes.push(invalid_shown("spec.scopes", &shown, "unsupported scope applied to resource"));
         }
     }
     conflicts(&list, &shown, "spec.scopes", causes);
@@ -97,7 +98,7 @@ fn scopes_fit(scopes: Option<&Value>, hard: &[&str], causes: &mut Vec<Cause>) {
 fn conflicts(scopes: &[&str], shown: &str, at: &str, causes: &mut Vec<Cause>) {
     for (a, b) in CONFLICTING {
         if scopes.contains(&a) && scopes.contains(&b) {
-            causes.push(invalid_raw(at, shown, "conflicting scopes"));
+            causes.push(invalid_shown(at, shown, "conflicting scopes"));
         }
     }
 }
@@ -115,7 +116,7 @@ fn scope_selector(selector: &Value, scopes: Option<&Value>, hard: &[&str], cause
             causes.push(Cause::invalid(format!("{SELECTOR_AT}.scopeName"), &json!(scope), "unsupported scope"));
         }
         for _ in misfits(scope, hard) {
-            causes.push(invalid_raw(SELECTOR_AT, &go_selector(selector), "unsupported scope applied to resource"));
+            causes.push(invalid_shown(SELECTOR_AT, &go_selector(selector), "unsupported scope applied to resource"));
         }
         if matches!(
             scope,
@@ -133,9 +134,9 @@ fn scope_selector(selector: &Value, scopes: Option<&Value>, hard: &[&str], cause
                 format!("{SELECTOR_AT}.values"),
                 "must be at least one value when `operator` is 'In' or 'NotIn' for scope selector",
             )),
-            "Exists" | "DoesNotExist" if values > 0 => causes.push(invalid_raw(
+            "Exists" | "DoesNotExist" if values > 0 => causes.push(invalid_shown(
                 format!("{SELECTOR_AT}.values"),
-                &go_string_slice("[]string", req.get("values")),
+                &gostr::strings("[]string", req.get("values")),
                 "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector",
             )),
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
@@ -147,7 +148,7 @@ fn scope_selector(selector: &Value, scopes: Option<&Value>, hard: &[&str], cause
         }
         seen.push(scope);
     }
-    conflicts(&seen, &go_string_slice(SCOPES_TYPE, scopes), SELECTOR_AT, causes);
+    conflicts(&seen, &gostr::strings(SCOPES_TYPE, scopes), SELECTOR_AT, causes);
 }
 
 /// The selector as Go's `%#v` prints it.
@@ -163,7 +164,7 @@ fn go_selector(selector: &Value) -> String {
                         "core.ScopedResourceSelectorRequirement{{ScopeName:{:?}, Operator:{:?}, Values:{}}}",
                         field("scopeName"),
                         field("operator"),
-                        go_string_slice("[]string", r.get("values"))
+                        gostr::strings("[]string", r.get("values"))
                     )
                 })
                 .collect();

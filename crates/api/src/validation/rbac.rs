@@ -51,13 +51,17 @@ fn policy_rule(rule: &Value, namespaced: bool, at: &str, causes: &mut Vec<Cause>
         causes.push(Cause::required_because(format!("{at}.verbs"), "verbs must contain at least one value"));
     }
     if non_empty(rule, "nonResourceURLs") {
-        let urls = rules::go_string_slice("[]string", rule.get("nonResourceURLs"));
+        let urls = super::gostr::strings("[]string", rule.get("nonResourceURLs"));
         let field = format!("{at}.nonResourceURLs");
         if namespaced {
-            causes.push(rules::invalid_raw(&field, &urls, "namespaced rules cannot apply to non-resource URLs"));
+            causes.push(super::common::invalid_shown(
+                &field,
+                &urls,
+                "namespaced rules cannot apply to non-resource URLs",
+            ));
         }
         if ["apiGroups", "resources", "resourceNames"].iter().any(|f| non_empty(rule, f)) {
-            causes.push(rules::invalid_raw(
+            causes.push(super::common::invalid_shown(
                 &field,
                 &urls,
                 "rules cannot apply to both regular resources and non-resource URLs",
@@ -107,7 +111,7 @@ pub fn binding(obj: &Value, old: Option<&Value>, namespaced: bool, causes: &mut 
                 text("kind"),
                 text("name")
             );
-            causes.push(rules::invalid_raw("roleRef", &value, "cannot change roleRef"));
+            causes.push(super::common::invalid_shown("roleRef", &value, "cannot change roleRef"));
         }
     }
 }

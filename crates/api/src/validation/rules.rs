@@ -410,23 +410,6 @@ pub fn fully_qualified_domain_name(name: &str, path: &str, causes: &mut Vec<Caus
 pub const CIDR_INVALID: &str = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)";
 pub const IP_INVALID: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
 
-/// Go's `%#v` of a `[]string`, which upstream prints for list-valued Invalid causes.
-pub fn go_string_slice(type_name: &str, v: Option<&Value>) -> String {
-    match v.and_then(Value::as_array) {
-        None => format!("{type_name}(nil)"),
-        Some(items) => {
-            let items: Vec<String> = items.iter().map(|i| format!("{:?}", i.as_str().unwrap_or(""))).collect();
-            format!("{type_name}{{{}}}", items.join(", "))
-        }
-    }
-}
-
-/// An Invalid cause whose value upstream prints with `%#v` (a struct or slice), so
-/// it is not quoted as JSON.
-pub fn invalid_raw(field: impl Into<String>, value: &str, detail: &str) -> Cause {
-    super::common::invalid_shown(field, value, detail)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,10 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::common::invalid_shown;
 use super::common::{dns1123_label, qualified_name, set, text};
 use super::gostr;
-use super::rules::{invalid_each, invalid_raw, label_value, labels};
+use super::rules::{invalid_each, label_value, labels};
 use crate::Cause;
 
 const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
@@ -91,7 +92,7 @@ pub(super) fn tolerations(list: Option<&Value>, at: &str, causes: &mut Vec<Cause
                     causes.push(Cause::invalid(format!("{idx}.operator"), &json!(value), errs.join(";")));
                 }
             }
-            "Exists" if !value.is_empty() => causes.push(invalid_raw(
+            "Exists" if !value.is_empty() => causes.push(invalid_shown(
                 format!("{idx}.operator"),
                 &go_toleration(t),
                 "value must be empty when `operator` is 'Exists'",

@@ -15,9 +15,10 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::common::invalid_shown;
 use super::common::{dns1123_subdomain, label_selector_lenient, qualified_name, selector_has_errors, set, text};
 use super::gostr;
-use super::rules::{dns1035_label, invalid_each, invalid_raw};
+use super::rules::{dns1035_label, invalid_each};
 use crate::Cause;
 
 /// The AdmissionReview versions this server (as upstream's) can send.
@@ -162,7 +163,7 @@ fn rule_with_operations(rule: &Value, at: &str, causes: &mut Vec<Cause>) {
         causes.push(Cause::required(format!("{at}.operations")));
     }
     if ops.len() > 1 && ops.iter().any(|o| o.as_str() == Some("*")) {
-        causes.push(invalid_raw(
+        causes.push(invalid_shown(
             format!("{at}.operations"),
             &gostr::strings("[]admissionregistration.OperationType", rule.get("operations")),
             "if '*' is present, must not specify other operations",
@@ -183,7 +184,7 @@ fn rule_groups_versions(rule: &Value, at: &str, causes: &mut Vec<Cause>) {
             causes.push(Cause::required(format!("{at}.{field}")));
         }
         if list.len() > 1 && list.contains(&"*") {
-            causes.push(invalid_raw(
+            causes.push(invalid_shown(
                 format!("{at}.{field}"),
                 &gostr::strings("[]string", rule.get(field)),
                 &format!("if '*' is present, must not specify other {what}"),
@@ -240,10 +241,10 @@ fn resources(list: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
     }
     let shown = || gostr::strings("[]string", list);
     if items.len() > 1 && double_wild {
-        causes.push(invalid_raw(at, &shown(), "if '*/*' is present, must not specify other resources"));
+        causes.push(invalid_shown(at, &shown(), "if '*/*' is present, must not specify other resources"));
     }
     if single_wild && plain {
-        causes.push(invalid_raw(
+        causes.push(invalid_shown(
             at,
             &shown(),
             "if '*' is present, must not specify other resources without subresources",
@@ -268,7 +269,7 @@ fn review_versions(versions: Option<&Value>, require_recognized: bool, hook_at: 
         invalid_each(&format!("{at}[{i}]"), v, dns1035_label(v), causes);
     }
     if require_recognized && !list.iter().any(|v| REVIEW_VERSIONS.contains(v)) {
-        causes.push(invalid_raw(
+        causes.push(invalid_shown(
             &at,
             &gostr::strings("[]string", versions),
             &format!("must include at least one of {}", REVIEW_VERSIONS.join(", ")),

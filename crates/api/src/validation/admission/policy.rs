@@ -6,8 +6,9 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::super::common::invalid_shown;
 use super::super::common::{dns1123_subdomain, path_segment, qualified_name, set, text};
-use super::super::rules::{dns1035_label, invalid_each, invalid_raw, label_selector};
+use super::super::rules::{dns1035_label, invalid_each, label_selector};
 use super::{match_conditions, one_of, rule_with_operations, FAILURE_POLICIES, MATCH_POLICIES};
 use crate::Cause;
 
@@ -101,7 +102,7 @@ pub fn policy(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
                 )
             })
             .collect();
-        causes.push(invalid_raw(
+        causes.push(invalid_shown(
             "spec.auditAnnotations",
             &format!("[]admissionregistration.AuditAnnotation{{{}}}", items.join(", ")),
             &format!("must not have more than {MAX_AUDIT_ANNOTATIONS} auditAnnotations"),
@@ -299,7 +300,7 @@ fn validation_actions(actions: Option<&Value>, causes: &mut Vec<Cause>) {
         }
     }
     if seen.contains("Deny") && seen.contains("Warn") {
-        causes.push(invalid_raw(
+        causes.push(invalid_shown(
             at,
             &super::gostr::strings("[]admissionregistration.ValidationAction", actions),
             "must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)",

@@ -3,9 +3,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::names::DNS1123_SUBDOMAIN_MESSAGE;
 
-fn summaries(causes: &[Cause]) -> Vec<String> {
-    causes.iter().map(Cause::summary).collect()
-}
+use crate::validation::testing::summaries;
 
 /// A webhook as it is stored after upstream's defaulting.
 fn hook() -> Value {

@@ -193,11 +193,7 @@ mod tests {
     }
 
     fn with(patch: Value) -> Value {
-        let mut obj = valid();
-        for (k, v) in patch.as_object().unwrap() {
-            obj["spec"][k] = v.clone();
-        }
-        obj
+        crate::validation::testing::with_spec(valid(), patch)
     }
 
     fn check(obj: &Value, old: Option<&Value>) -> Vec<String> {

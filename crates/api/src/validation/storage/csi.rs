@@ -11,11 +11,12 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::super::common::invalid_shown;
 use super::super::common::{
     dns1123_subdomain, label_selector_lenient, qualified_name, quantity_cmp, same, selector_has_errors, set, text,
 };
 use super::super::gostr;
-use super::super::rules::{invalid_each, invalid_raw};
+use super::super::rules::invalid_each;
 use crate::quantity::canonical;
 use crate::Cause;
 
@@ -72,7 +73,7 @@ pub fn csi_driver(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
     }
     let modes = |s: Option<&Value>| set(s, "volumeLifecycleModes").cloned();
     if !same(modes(spec).as_ref(), modes(old_spec).as_ref()) {
-        causes.push(invalid_raw(
+        causes.push(invalid_shown(
             "spec.volumeLifecycleModes",
             &gostr::strings("[]storage.VolumeLifecycleMode", modes(spec).as_ref()),
             "field is immutable",
@@ -124,7 +125,7 @@ pub fn csi_node(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
             if text(Some(old_driver), "name") == text(Some(new_driver), "name")
                 && !same(Some(old_driver), Some(new_driver))
             {
-                causes.push(invalid_raw("CSINodeDriver", &go_node_driver(new_driver), "field is immutable"));
+                causes.push(invalid_shown("CSINodeDriver", &go_node_driver(new_driver), "field is immutable"));
             }
         }
     }
@@ -192,7 +193,7 @@ pub fn volume_attachment(obj: &Value, old: Option<&Value>, causes: &mut Vec<Caus
     };
     attachment(obj, causes);
     if !same(spec, old.get("spec")) {
-        causes.push(invalid_raw("spec", &go_attachment_spec(spec), "field is immutable"));
+        causes.push(invalid_shown("spec", &go_attachment_spec(spec), "field is immutable"));
     }
 }
 
@@ -255,7 +256,7 @@ pub fn storage_capacity(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause
     }
     let Some(old) = old else { return };
     if !same(topology, set(Some(old), "nodeTopology")) {
-        causes.push(invalid_raw("nodeTopology", &gostr::label_selector(topology), "field is immutable"));
+        causes.push(invalid_shown("nodeTopology", &gostr::label_selector(topology), "field is immutable"));
     }
     if text(Some(old), "storageClassName").unwrap_or("") != class {
         causes.push(Cause::invalid("storageClassName", &json!(class), "field is immutable"));

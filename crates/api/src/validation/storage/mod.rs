@@ -78,6 +78,4 @@ fn volume_mode_update(obj: &Value, old: &Value, causes: &mut Vec<Cause>) {
 }
 
 #[cfg(test)]
-fn summaries(causes: &[Cause]) -> Vec<String> {
-    causes.iter().map(Cause::summary).collect()
-}
+use super::testing::summaries;

@@ -10,17 +10,7 @@ fn driver() -> Value {
         "tokenRequests": [{"audience": "sts.amazonaws.com", "expirationSeconds": 3600}, {"audience": ""}]}})
 }
 
-fn with_spec(base: Value, patch: Value) -> Value {
-    let mut obj = base;
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            obj["spec"].as_object_mut().unwrap().remove(k);
-        } else {
-            obj["spec"][k] = v.clone();
-        }
-    }
-    obj
-}
+use crate::validation::testing::with_spec;
 
 fn run(f: fn(&Value, Option<&Value>, &mut Vec<Cause>), obj: &Value, old: Option<&Value>) -> Vec<String> {
     let mut causes = Vec::new();

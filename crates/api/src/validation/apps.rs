@@ -67,11 +67,7 @@ pub fn workload(kind: &str, obj: &Value, old: Option<&Value>, causes: &mut Vec<C
     if kind == "StatefulSet" {
         stateful_set_update(spec, old.get("spec"), causes);
     } else if !same(set(spec, "selector"), set(old.get("spec"), "selector")) {
-        causes.push(invalid_shown(
-            "spec.selector",
-            &gostr::label_selector(set(spec, "selector")),
-            "field is immutable",
-        ));
+        causes.push(invalid_shown("spec.selector", gostr::label_selector(set(spec, "selector")), "field is immutable"));
     }
 }
 
@@ -111,7 +107,7 @@ fn selector_and_template(kind: &str, spec: Option<&Value>, causes: &mut Vec<Caus
         count("matchLabels").unwrap_or(0) + count("matchExpressions").unwrap_or(0) == 0
     });
     let empty_cause = |what: &str| {
-        invalid_shown("spec.selector", &gostr::label_selector(sel), &format!("empty selector is invalid for {what}"))
+        invalid_shown("spec.selector", gostr::label_selector(sel), format!("empty selector is invalid for {what}"))
     };
     if kind == "DaemonSet" {
         super::common::label_selector(sel, "spec.selector", causes);
@@ -163,7 +159,7 @@ fn template_match(spec: Option<&Value>, causes: &mut Vec<Cause>) {
     if !matches {
         causes.push(invalid_shown(
             "spec.template.metadata.labels",
-            &gostr::string_map(labels),
+            gostr::string_map(labels),
             "`selector` does not match template `labels`",
         ));
     }
@@ -333,7 +329,7 @@ fn stateful_set_policies(spec: Option<&Value>, causes: &mut Vec<Cause>) {
         "" => causes.push(Cause::required("spec.updateStrategy")),
         "OnDelete" if rolling.is_some() => causes.push(invalid_shown(
             "spec.updateStrategy.rollingUpdate",
-            &rolling_shown(),
+            rolling_shown(),
             "only allowed for updateStrategy 'RollingUpdate'",
         )),
         "OnDelete" => {}
@@ -344,7 +340,7 @@ fn stateful_set_policies(spec: Option<&Value>, causes: &mut Vec<Cause>) {
         }
         t => causes.push(invalid_shown(
             "spec.updateStrategy",
-            &format!(
+            format!(
                 "apps.StatefulSetUpdateStrategy{{Type:{t:?}, RollingUpdate:{}}}",
                 gostr::pointer("apps.RollingUpdateStatefulSetStrategy", rolling.is_some())
             ),
@@ -411,7 +407,7 @@ pub fn replication_controller(obj: &Value, causes: &mut Vec<Cause>) {
         if !selector.iter().all(|(k, v)| has(k, v)) {
             causes.push(invalid_shown(
                 "spec.template.metadata.labels",
-                &gostr::string_map(labels_of),
+                gostr::string_map(labels_of),
                 "`selector` does not match template `labels`",
             ));
         }
@@ -441,7 +437,7 @@ pub fn controller_revision(obj: &Value, old: Option<&Value>, causes: &mut Vec<Ca
     }
     if let Some(old) = old {
         if data != set(Some(old), "data") {
-            causes.push(invalid_shown("data", &go_unknown(data), "field is immutable"));
+            causes.push(invalid_shown("data", go_unknown(data), "field is immutable"));
         }
     }
 }

@@ -37,7 +37,7 @@ pub fn resource_quota(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>)
     quota_resources(set(status, "used"), "status.used", causes);
     if let Some(old) = old {
         if scope_set(scopes) != scope_set(old.pointer("/spec/scopes")) {
-            causes.push(invalid_shown("spec.scopes", &gostr::strings(SCOPES_TYPE, scopes), "field is immutable"));
+            causes.push(invalid_shown("spec.scopes", gostr::strings(SCOPES_TYPE, scopes), "field is immutable"));
         }
     }
 }
@@ -116,7 +116,7 @@ fn scope_selector(selector: &Value, scopes: Option<&Value>, hard: &[&str], cause
             causes.push(Cause::invalid(format!("{SELECTOR_AT}.scopeName"), &json!(scope), "unsupported scope"));
         }
         for _ in misfits(scope, hard) {
-            causes.push(invalid_shown(SELECTOR_AT, &go_selector(selector), "unsupported scope applied to resource"));
+            causes.push(invalid_shown(SELECTOR_AT, go_selector(selector), "unsupported scope applied to resource"));
         }
         if matches!(
             scope,
@@ -136,7 +136,7 @@ fn scope_selector(selector: &Value, scopes: Option<&Value>, hard: &[&str], cause
             )),
             "Exists" | "DoesNotExist" if values > 0 => causes.push(invalid_shown(
                 format!("{SELECTOR_AT}.values"),
-                &gostr::strings("[]string", req.get("values")),
+                gostr::strings("[]string", req.get("values")),
                 "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector",
             )),
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}

@@ -94,7 +94,7 @@ pub(super) fn tolerations(list: Option<&Value>, at: &str, causes: &mut Vec<Cause
             }
             "Exists" if !value.is_empty() => causes.push(invalid_shown(
                 format!("{idx}.operator"),
-                &go_toleration(t),
+                go_toleration(t),
                 "value must be empty when `operator` is 'Exists'",
             )),
             "Exists" => {}

@@ -165,7 +165,7 @@ fn rule_with_operations(rule: &Value, at: &str, causes: &mut Vec<Cause>) {
     if ops.len() > 1 && ops.iter().any(|o| o.as_str() == Some("*")) {
         causes.push(invalid_shown(
             format!("{at}.operations"),
-            &gostr::strings("[]admissionregistration.OperationType", rule.get("operations")),
+            gostr::strings("[]admissionregistration.OperationType", rule.get("operations")),
             "if '*' is present, must not specify other operations",
         ));
     }
@@ -186,8 +186,8 @@ fn rule_groups_versions(rule: &Value, at: &str, causes: &mut Vec<Cause>) {
         if list.len() > 1 && list.contains(&"*") {
             causes.push(invalid_shown(
                 format!("{at}.{field}"),
-                &gostr::strings("[]string", rule.get(field)),
-                &format!("if '*' is present, must not specify other {what}"),
+                gostr::strings("[]string", rule.get(field)),
+                format!("if '*' is present, must not specify other {what}"),
             ));
         }
         if field == "apiVersions" {
@@ -241,12 +241,12 @@ fn resources(list: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
     }
     let shown = || gostr::strings("[]string", list);
     if items.len() > 1 && double_wild {
-        causes.push(invalid_shown(at, &shown(), "if '*/*' is present, must not specify other resources"));
+        causes.push(invalid_shown(at, shown(), "if '*/*' is present, must not specify other resources"));
     }
     if single_wild && plain {
         causes.push(invalid_shown(
             at,
-            &shown(),
+            shown(),
             "if '*' is present, must not specify other resources without subresources",
         ));
     }
@@ -271,8 +271,8 @@ fn review_versions(versions: Option<&Value>, require_recognized: bool, hook_at: 
     if require_recognized && !list.iter().any(|v| REVIEW_VERSIONS.contains(v)) {
         causes.push(invalid_shown(
             &at,
-            &gostr::strings("[]string", versions),
-            &format!("must include at least one of {}", REVIEW_VERSIONS.join(", ")),
+            gostr::strings("[]string", versions),
+            format!("must include at least one of {}", REVIEW_VERSIONS.join(", ")),
         ));
     }
 }

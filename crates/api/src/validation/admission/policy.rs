@@ -104,8 +104,8 @@ pub fn policy(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
             .collect();
         causes.push(invalid_shown(
             "spec.auditAnnotations",
-            &format!("[]admissionregistration.AuditAnnotation{{{}}}", items.join(", ")),
-            &format!("must not have more than {MAX_AUDIT_ANNOTATIONS} auditAnnotations"),
+            format!("[]admissionregistration.AuditAnnotation{{{}}}", items.join(", ")),
+            format!("must not have more than {MAX_AUDIT_ANNOTATIONS} auditAnnotations"),
         ));
     }
     let policy_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
@@ -302,7 +302,7 @@ fn validation_actions(actions: Option<&Value>, causes: &mut Vec<Cause>) {
     if seen.contains("Deny") && seen.contains("Warn") {
         causes.push(invalid_shown(
             at,
-            &super::gostr::strings("[]admissionregistration.ValidationAction", actions),
+            super::gostr::strings("[]admissionregistration.ValidationAction", actions),
             "must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)",
         ));
     }

@@ -75,7 +75,7 @@ pub fn csi_driver(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
     if !same(modes(spec).as_ref(), modes(old_spec).as_ref()) {
         causes.push(invalid_shown(
             "spec.volumeLifecycleModes",
-            &gostr::strings("[]storage.VolumeLifecycleMode", modes(spec).as_ref()),
+            gostr::strings("[]storage.VolumeLifecycleMode", modes(spec).as_ref()),
             "field is immutable",
         ));
     }
@@ -125,7 +125,7 @@ pub fn csi_node(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
             if text(Some(old_driver), "name") == text(Some(new_driver), "name")
                 && !same(Some(old_driver), Some(new_driver))
             {
-                causes.push(invalid_shown("CSINodeDriver", &go_node_driver(new_driver), "field is immutable"));
+                causes.push(invalid_shown("CSINodeDriver", go_node_driver(new_driver), "field is immutable"));
             }
         }
     }
@@ -193,7 +193,7 @@ pub fn volume_attachment(obj: &Value, old: Option<&Value>, causes: &mut Vec<Caus
     };
     attachment(obj, causes);
     if !same(spec, old.get("spec")) {
-        causes.push(invalid_shown("spec", &go_attachment_spec(spec), "field is immutable"));
+        causes.push(invalid_shown("spec", go_attachment_spec(spec), "field is immutable"));
     }
 }
 
@@ -256,7 +256,7 @@ pub fn storage_capacity(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause
     }
     let Some(old) = old else { return };
     if !same(topology, set(Some(old), "nodeTopology")) {
-        causes.push(invalid_shown("nodeTopology", &gostr::label_selector(topology), "field is immutable"));
+        causes.push(invalid_shown("nodeTopology", gostr::label_selector(topology), "field is immutable"));
     }
     if text(Some(old), "storageClassName").unwrap_or("") != class {
         causes.push(Cause::invalid("storageClassName", &json!(class), "field is immutable"));

@@ -3,13 +3,17 @@
 //!   containerd and CNI — inside a network namespace the benchmark creates;
 //!   `--pods` (30) pods created at once, the image present; per pod, the time
 //!   from sending its create to seeing it Running through a watch (p50/p99;
-//!   target p99 ≤ 1 s, upstream's SLO is 5 s).
+//!   target p99 ≤ 1 s, upstream's SLO is 5 s). Each round also says where the
+//!   node's CPU went (`node_cpu`): server, containerd, shims, the short-lived
+//!   helpers (runc, CNI plugins) and the pods, and the least wall time that
+//!   work needs on this machine's cores.
 //! - `density`: `skiff agent --runtime fake --nodes N` (1,000) next to a
 //!   control plane; `--pods-per-node` (30) pods bound to each hollow node; the
 //!   agent's and the server's CPU seconds and memory, the time until every node
 //!   is Ready and every pod Running, and the idle cost once they run.
 
 mod density;
+mod node_cpu;
 mod startup;
 
 use std::collections::HashMap;

@@ -16,6 +16,7 @@ use skiff_kubelet::runtime::{CriRuntime, RuntimeService};
 use skiff_kubelet::testing::{NetNs, Sandboxes};
 use tokio_util::sync::CancellationToken;
 
+use super::node_cpu::{self, NodeCpu};
 use super::{load_average, wait_running, watch_running, KubeletArgs, Running};
 use crate::report::{emit, round, target, Better};
 use crate::scheduler::server::Server;
@@ -64,6 +65,9 @@ fn pod(name: &str) -> anyhow::Result<Pod> {
 }
 
 async fn inside(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
+    // Before the server starts, so that it and all it starts are counted.
+    let node_cpu = NodeCpu::enter().map_err(|e| eprintln!("kubelet/startup: no CPU split: {e:#}")).ok();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let server = Server::start_with(skiff, &args.dir, &["--node-name", NODE, "--disable-dns"]).await?;
     let socket = server.data_dir().join("agent/containerd/containerd.sock");
     let _cleanup = Sandboxes(socket.clone());
@@ -87,6 +91,7 @@ async fn inside(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
     for round_no in 0..args.rounds {
         let names: Vec<String> = (0..args.pods).map(|i| format!("startup-{round_no}-{i}")).collect();
         let (cpu0, load0) = (server.cpu_seconds(), load_average());
+        let split0 = node_cpu.as_ref().map(|n| n.sample(server.pid));
         let creates = names.iter().map(|n| {
             let pods = pods.clone();
             async move {
@@ -101,6 +106,10 @@ async fn inside(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
             bail!("round {round_no}: not every pod ran within 5 minutes");
         }
         let cpu = server.cpu_seconds() - cpu0;
+        let split = match (&node_cpu, &split0) {
+            (Some(n), Some(s0)) => node_cpu::split(s0, &n.sample(server.pid), args.pods, cores),
+            _ => json!(null),
+        };
         let mut lat = Latencies::default();
         {
             let seen = running.lock().unwrap();
@@ -115,7 +124,7 @@ async fn inside(args: &KubeletArgs, skiff: &Path) -> anyhow::Result<()> {
             "p50_ms": lat.quantile_ms(0.5), "p90_ms": lat.quantile_ms(0.9), "p99_ms": lat.quantile_ms(0.99),
             "max_ms": lat.quantile_ms(1.0),
             "server_cpu_seconds": round(cpu), "server_cpu_ms_per_pod": round(cpu * 1000.0 / args.pods as f64),
-            "load1_before": load0, "load1_after": load_average(),
+            "load1_before": load0, "load1_after": load_average(), "node": split,
         }));
         remove_pods(&pods, &runtime, &running, &names).await?;
     }

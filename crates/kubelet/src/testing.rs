@@ -163,7 +163,9 @@ impl Drop for Sandboxes {
 }
 
 /// Stops and removes every sandbox (and so every container) of the containerd at
-/// `socket`. Blocking; safe to call from `Drop`, inside or outside a tokio runtime.
+/// `socket`, and the pod-level cgroups the kubelet would have removed (runc
+/// removes only the containers'). Blocking; safe to call from `Drop`, inside or
+/// outside a tokio runtime.
 pub fn remove_all_sandboxes(socket: &Path) {
     {
         let endpoint = socket.display().to_string();
@@ -180,6 +182,9 @@ pub fn remove_all_sandboxes(socket: &Path) {
                 for sb in sandboxes {
                     let _ = tokio::time::timeout(Duration::from_secs(20), rt.stop_pod_sandbox(&sb.id)).await;
                     let _ = tokio::time::timeout(Duration::from_secs(20), rt.remove_pod_sandbox(&sb.id)).await;
+                    if let Some(uid) = sb.labels.get(crate::pod::observed::LABEL_POD_UID) {
+                        crate::pod::cgroups::remove_pod_cgroups(uid);
+                    }
                 }
             })
         })

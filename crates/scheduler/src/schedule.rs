@@ -206,10 +206,10 @@ impl Algorithm {
             feasible: feasible.len(),
         };
         if feasible.len() == 1 {
-            return Ok(result(&feasible[0]));
+            return Ok(result(feasible[0]));
         }
         let scores = profile.run_scores(state, pod, &feasible, snap);
-        Ok(result(&feasible[select_host(&scores, rng)]))
+        Ok(result(feasible[select_host(&scores, rng)]))
     }
 }
 

@@ -16,7 +16,10 @@ const MAX_ENTRIES: usize = 512;
 /// Layouts longer than this (big lists) are not memoized.
 const MAX_LAYOUT_BYTES: usize = 4096;
 
-static MEMO: LazyLock<Mutex<HashMap<Vec<u8>, Arc<Map<String, Value>>>>> = LazyLock::new(Default::default);
+/// Layout key → the memoized object.
+type Memo = HashMap<Vec<u8>, Arc<Map<String, Value>>>;
+
+static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Default::default);
 
 /// The key of `value` in scope `scope_key`: the scope, then the layout (see the module
 /// docs), written so that no two read the same: every key is tagged (`:`) and
@@ -78,7 +81,7 @@ pub(super) fn get_or_compute(key: Option<Vec<u8>>, compute: impl FnOnce() -> Map
     fields
 }
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<Vec<u8>, Arc<Map<String, Value>>>> {
+fn lock() -> std::sync::MutexGuard<'static, Memo> {
     MEMO.lock().unwrap_or_else(|e| e.into_inner())
 }
 

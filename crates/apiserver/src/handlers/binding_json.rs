@@ -79,7 +79,7 @@ impl<'a> CachedPod<'a> {
                         .metadata
                         .iter()
                         .filter(|m| key(b, m) != b"resourceVersion")
-                        .map(|m| Piece::Copied(m))
+                        .map(Piece::Copied)
                         .collect();
                     push_member(&mut out, &mut first, b"metadata", |out| write_object(out, b, &kept));
                 }

@@ -75,12 +75,8 @@ impl<'a> CachedPod<'a> {
         for m in &self.top {
             match key(b, m) {
                 b"metadata" => {
-                    let kept: Vec<Piece> = self
-                        .metadata
-                        .iter()
-                        .filter(|m| key(b, m) != b"resourceVersion")
-                        .map(Piece::Copied)
-                        .collect();
+                    let kept: Vec<Piece> =
+                        self.metadata.iter().filter(|m| key(b, m) != b"resourceVersion").map(Piece::Copied).collect();
                     push_member(&mut out, &mut first, b"metadata", |out| write_object(out, b, &kept));
                 }
                 b"spec" => {

@@ -17,6 +17,7 @@ use crate::containerd::{Containerd, ContainerdConfig};
 use crate::image::gc::ImageGc;
 use crate::node::{self, Heartbeat, Machine, Reserved};
 use crate::pod::config::DnsConfig;
+use crate::pod::events::Recorder;
 use crate::pod::manager;
 use crate::pod::probe::{HollowProber, NetProber};
 use crate::pod::worker::{self, NodeContext};
@@ -154,6 +155,13 @@ impl Agent {
                 _ => Arc::new(NetProber),
             },
             sources: Default::default(),
+            // Its own client, as upstream's recorder: events do not take the
+            // pods' request budget.
+            events: Recorder::start(
+                crate::throttle::client(&self.client, Some(crate::throttle::Limits::KUBELET)),
+                &cfg.node_name,
+                true,
+            ),
         });
         // The pod manager starts before the Node is registered: static pods
         // run from their files whether or not the API server answers (a first

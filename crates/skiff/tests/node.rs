@@ -15,6 +15,16 @@ use common::node::{containerd_with_images, get, wait_until};
 use common::Cluster;
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
+/// Waits until pod `pod` has an event that reads `line` (`Type Reason: message`).
+fn wait_event(c: &Cluster, pod: &str, line: &str) {
+    let selector = format!("involvedObject.name={pod}");
+    let jsonpath = r#"jsonpath={range .items[*]}{.type} {.reason}: {.message}{"\n"}{end}"#;
+    wait_until(&format!("{pod}'s event {line:?}"), Duration::from_secs(30), || {
+        let events = get(c, &["get", "events", "--field-selector", &selector, "-o", jsonpath]);
+        events.lines().any(|l| l.trim_end() == line.trim_end()).then_some(())
+    });
+}
+
 fn ctr(socket: &Path, args: &[&str]) -> String {
     let out = Command::new("ctr").arg("--address").arg(socket).args(["-n", "k8s.io"]).args(args).output().unwrap();
     assert!(out.status.success(), "ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -65,6 +75,10 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     });
     let ip = get(&c, &["get", "pod", "hello", "-o", "jsonpath={.status.podIP}"]);
     assert!(ip.starts_with("10.42.0."), "pod IP from the node's podCIDR: {ip}");
+    // The kubelet's lifecycle events, in upstream's words.
+    wait_event(&c, "hello", "Normal Pulled: Container image \"busybox:1.36\" already present on machine");
+    wait_event(&c, "hello", "Normal Created: Created container: hello");
+    wait_event(&c, "hello", "Normal Started: Started container hello");
     assert_eq!(get(&c, &["get", "pod", "hello", "-o", "jsonpath={.status.containerStatuses[0].ready}"]), "true");
     let uid = get(&c, &["get", "pod", "hello", "-o", "jsonpath={.metadata.uid}"]);
     let log = c.data_dir().join(format!("agent/pods/default_hello_{uid}/hello/0.log"));
@@ -134,6 +148,12 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
         &["get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}"],
     );
     assert_eq!(code, "3");
+    let crash_uid = get(&c, &["get", "pod", "crash", "-o", "jsonpath={.metadata.uid}"]);
+    wait_event(
+        &c,
+        "crash",
+        &format!("Warning BackOff: Back-off restarting failed container crash in pod crash_default({crash_uid})"),
+    );
 
     // Probes: readiness decides `ready`, a failing liveness probe restarts.
     c.ok(&["apply", "-f", &c.manifest("probed.yaml", PROBED_POD)]);
@@ -156,11 +176,16 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
         );
         (n.parse::<u32>().unwrap_or(0) >= 1).then_some(n)
     });
+    // `false` and `test` print nothing: upstream's message ends at the colon.
+    wait_event(&c, "probed", "Warning Unhealthy: Readiness probe failed: ");
+    wait_event(&c, "probed", "Warning Unhealthy: Liveness probe failed: ");
+    wait_event(&c, "probed", "Normal Killing: Container flaky failed liveness probe, will be restarted");
     c.ok(&["delete", "pod", "full", "crash", "probed", "--grace-period=5", "--timeout=60s"]);
 
     // Delete: the agent stops the container, removes the sandbox, then the pod.
     c.ok(&["delete", "pod", "hello", "--grace-period=5", "--timeout=60s"]);
     assert!(get(&c, &["get", "pods", "-o", "name"]).is_empty());
+    wait_event(&c, "hello", "Normal Killing: Stopping container hello");
     wait_until("no containers left", Duration::from_secs(30), || {
         let left = ctr(&socket, &["containers", "ls", "-q"]);
         left.is_empty().then_some(left)

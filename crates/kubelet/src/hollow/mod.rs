@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::node::{self, Heartbeat, Machine, Reserved};
 use crate::pod::config::DnsConfig;
+use crate::pod::events::Recorder;
 use crate::pod::manager::{self, PodEvent};
 use crate::pod::probe::HollowProber;
 use crate::pod::worker::NodeContext;
@@ -158,6 +159,13 @@ async fn run_node(
         cgroups: false,
         prober: Arc::new(HollowProber),
         sources: Default::default(),
+        // Warnings only: a hollow fleet's lifecycle events would be three
+        // writes per pod, load a scale test does not mean to measure.
+        events: Recorder::start(
+            crate::throttle::client(&shared.client, Some(crate::throttle::Limits::KUBELET)),
+            &name,
+            false,
+        ),
     });
     let heartbeat = Heartbeat {
         client: crate::throttle::client(&shared.client, None),

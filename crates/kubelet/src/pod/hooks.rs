@@ -71,7 +71,7 @@ pub async fn run(
             timeout_seconds: Some(timeout.as_secs().max(1) as i32),
             ..Default::default()
         };
-        return if probe::run_probe(rt, net, container_id, c, &p, pod_ip).await {
+        return if probe::run_probe(rt, net, container_id, c, &p, pod_ip).await.is_ok() {
             Ok(())
         } else {
             Err(format!("HTTP GET {} on port {:?} failed", get.path.as_deref().unwrap_or("/"), get.port))

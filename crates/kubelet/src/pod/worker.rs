@@ -14,6 +14,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{self, ConfigError, DnsConfig, EnvSources};
+use super::events::messages::{self as said, Said};
+use super::events::{Recorder, Subject};
 use super::hooks::{self, Hook};
 use super::observed::{self, ContainerPhase, Observed};
 use super::plan::{self, Action, StartFailure, Waiting};
@@ -48,7 +50,13 @@ pub struct NodeContext {
     pub prober: Arc<dyn probe::Prober>,
     /// The ConfigMaps and Secrets the pods use.
     pub sources: super::sources::SourceCache,
+    /// Events about the node's pods.
+    pub events: Recorder,
 }
+
+/// How often a container waiting out a back-off is reported again (upstream's
+/// syncs report it about this often, counted on one event).
+const BACKOFF_EVENT_EVERY: Duration = Duration::from_secs(10);
 
 /// How often configMap and secret volumes are re-read from the API and rewritten
 /// when their source changed.
@@ -82,6 +90,8 @@ struct Worker {
     mount_failure: Option<String>,
     /// The pod's ServiceAccount tokens (projected volumes).
     tokens: std::sync::Mutex<volumes::tokens::TokenCache>,
+    /// When each container's back-off was last reported.
+    backoffs_noted: BTreeMap<String, tokio::time::Instant>,
 }
 
 /// Runs the worker for one pod until the pod is gone (its object deleted and its
@@ -97,6 +107,7 @@ pub async fn run(ctx: Arc<NodeContext>, mut pod: watch::Receiver<Option<Pod>>, s
         claims: None,
         mount_failure: None,
         tokens: Default::default(),
+        backoffs_noted: BTreeMap::new(),
     };
     let mut uid = String::new();
     // A static pod whose file changed or went away is stopped as a deleted
@@ -199,7 +210,7 @@ impl Worker {
                             };
                             let (reason, message) = super::events::sandbox_failed(&why);
                             tracing::info!(pod = ?pod.metadata.name, "{message}");
-                            super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, reason, &message).await;
+                            self.ctx.events.record(&Subject::pod(pod), Said::warning(reason, message));
                             let count = self.failures.get(plan::SANDBOX).map(|f| f.count).unwrap_or(0) + 1;
                             let f = StartFailure { reason: reason.into(), message: why, at: now_nanos(), count };
                             self.failures.insert(plan::SANDBOX.to_string(), f);
@@ -210,7 +221,7 @@ impl Worker {
                     if let Err(f) = self.start(pod, &obs, name, *attempt).await {
                         tracing::info!(pod = ?pod.metadata.name, container = %name, "{}: {}", f.reason, f.message);
                         let (reason, message) = super::events::start_failed(&f);
-                        super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, reason, &message).await;
+                        self.ctx.events.record(&Subject::container(pod, name), Said::warning(reason, message));
                         let count = self.failures.get(name).map(|p| p.count).unwrap_or(0) + 1;
                         self.failures.insert(name.clone(), StartFailure { count, at: now_nanos(), ..f });
                     } else {
@@ -241,6 +252,7 @@ impl Worker {
             obs = observed::observe(rt, &uid).await?;
         }
         let views = self.probe_views(pod, &obs);
+        self.note_backoffs(pod, &plan.waiting);
         let mut waiting = plan.waiting.clone();
         for (name, f) in self.failures.iter().filter(|(name, _)| name.as_str() != plan::SANDBOX) {
             waiting.entry(name.clone()).or_insert(Waiting { reason: f.reason.clone(), message: f.message.clone() });
@@ -309,7 +321,11 @@ impl Worker {
             let now = now_nanos();
             let state = self.probes.entry(o.id.clone()).or_default();
             for (kind, p) in probe::due_probes(c, state, o.started_at, now) {
-                let ok = probe::run_probe(rt, ctx.prober.as_ref(), &o.id, c, p, &sandbox.ip).await;
+                let result = probe::run_probe(rt, ctx.prober.as_ref(), &o.id, c, p, &sandbox.ip).await;
+                if let Err(output) = &result {
+                    ctx.events.record(&Subject::container(pod, &o.name), said::unhealthy(kind, output));
+                }
+                let ok = result.is_ok();
                 let tracker = match kind {
                     Kind::Startup => &mut state.startup,
                     Kind::Liveness => &mut state.liveness,
@@ -319,6 +335,8 @@ impl Worker {
             }
             if state.failed() {
                 tracing::info!(pod = ?pod.metadata.name, container = %o.name, "probe failed; restarting the container");
+                let kind = if state.startup.result == Some(false) { Kind::Startup } else { Kind::Liveness };
+                ctx.events.record(&Subject::container(pod, &o.name), said::probe_killing(&o.name, kind));
                 let grace = plan::grace_seconds(pod);
                 if let Err(e) = self.stop_container(Some(pod), &o.name, &o.id, &sandbox.ip, grace, None).await {
                     tracing::warn!("stopping {}: {e}", o.id);
@@ -352,10 +370,40 @@ impl Worker {
                         volumes::claims::claim_volumes(pod).into_iter().map(|v| v.volume).collect();
                     let message = volumes::claims::failed_mount_message(&names, &why);
                     tracing::info!(pod = ?pod.metadata.name, "{message}");
-                    super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, "FailedMount", &message).await;
+                    self.ctx.events.record(&Subject::pod(pod), Said::warning("FailedMount", message));
                     self.mount_failure = Some(why);
                 }
                 false
+            }
+        }
+    }
+
+    /// Records `BackOff` for containers waiting out a restart or pull back-off,
+    /// at most every [`BACKOFF_EVENT_EVERY`] for each.
+    fn note_backoffs(&mut self, pod: &Pod, waiting: &BTreeMap<String, Waiting>) {
+        let now = tokio::time::Instant::now();
+        let backing_off = |w: &Waiting| matches!(w.reason.as_str(), "CrashLoopBackOff" | "ImagePullBackOff");
+        self.backoffs_noted.retain(|name, _| waiting.get(name).is_some_and(backing_off));
+        let spec = pod.spec.clone().unwrap_or_default();
+        let meta = &pod.metadata;
+        let (pod_name, ns, uid) = (
+            meta.name.as_deref().unwrap_or(""),
+            meta.namespace.as_deref().unwrap_or("default"),
+            meta.uid.as_deref().unwrap_or(""),
+        );
+        for (name, w) in waiting.iter().filter(|(_, w)| backing_off(w)) {
+            if self.backoffs_noted.get(name).is_some_and(|t| now.duration_since(*t) < BACKOFF_EVENT_EVERY) {
+                continue;
+            }
+            self.backoffs_noted.insert(name.clone(), now);
+            let said = if w.reason == "CrashLoopBackOff" {
+                vec![said::restart_backoff(name, pod_name, ns, uid)]
+            } else {
+                let c = spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| &c.name == name);
+                said::pull_backoff(c.and_then(|c| c.image.as_deref()).unwrap_or("")).to_vec()
+            };
+            for s in said {
+                self.ctx.events.record(&Subject::container(pod, name), s);
             }
         }
     }
@@ -445,7 +493,8 @@ impl Worker {
             .find(|c| c.name == name)
             .ok_or_else(|| fail("CreateContainerConfigError", format!("no container {name}")))?;
         let image = c.image.clone().unwrap_or_default();
-        self.ensure_image(&image, c.image_pull_policy.as_deref()).await?;
+        let subject = Subject::container(pod, name);
+        self.ensure_image(&subject, &image, c.image_pull_policy.as_deref()).await?;
         let sources = self.env_sources(pod, Duration::ZERO).await.map_err(|e| fail("CreateContainerConfigError", e))?;
         let mut cfg = config::container_config(pod, name, attempt, &sources, &sandbox.ip, &self.ctx.host_ip)
             .map_err(|e: ConfigError| fail("CreateContainerConfigError", e.to_string()))?;
@@ -464,14 +513,16 @@ impl Worker {
             .create_container(&sandbox.id, cfg, sb_cfg)
             .await
             .map_err(|e| fail("CreateContainerError", e.to_string()))?;
+        self.ctx.events.record(&subject, said::created(name));
         // A start failure leaves an exited container: the status shows it and the
         // restart back-off applies, as upstream.
         if let Err(e) = rt.start_container(&id).await {
             tracing::info!(container = %name, "start failed: {e}");
             let message = format!("Error: {e}");
-            super::events::warn(&self.ctx.client, &self.ctx.node_name, pod, "Failed", &message).await;
+            self.ctx.events.record(&Subject::container(pod, name), Said::warning("Failed", message));
             return Ok(());
         }
+        self.ctx.events.record(&subject, said::started(name));
         // postStart runs before the container counts as started; when it fails
         // the container is killed and restarts by its policy, as upstream.
         if let Some(h) = hooks::handler(c, Hook::PostStart) {
@@ -487,22 +538,35 @@ impl Worker {
 
     /// `imagePullPolicy` as upstream: Never uses only what is present; IfNotPresent
     /// pulls when absent; Always pulls every time (default for `:latest`).
-    async fn ensure_image(&self, image: &str, policy: Option<&str>) -> Result<(), StartFailure> {
+    async fn ensure_image(&self, subject: &Subject, image: &str, policy: Option<&str>) -> Result<(), StartFailure> {
         let fail = |reason: &str, message: String| StartFailure { reason: reason.into(), message, at: 0, count: 0 };
         let latest = !image.rsplit('/').next().unwrap_or(image).contains(':') || image.ends_with(":latest");
         let policy = policy.unwrap_or(if latest { "Always" } else { "IfNotPresent" });
         let present = self.ctx.runtime.image_status(image).await.map_err(|e| fail("ErrImagePull", e.to_string()))?;
         match (policy, present.is_some()) {
-            ("Never", true) | ("IfNotPresent", true) => Ok(()),
+            ("Never", true) | ("IfNotPresent", true) => {
+                self.ctx.events.record(subject, said::image_present(image));
+                Ok(())
+            }
             ("Never", false) => Err(fail(
                 "ErrImageNeverPull",
                 format!("Container image \"{image}\" is not present with pull policy of Never"),
             )),
-            _ => match self.ctx.runtime.pull_image(image).await {
-                Ok(_) => Ok(()),
+            _ => match self.pull(subject, image).await {
+                Ok(()) => Ok(()),
                 Err(e) => Err(fail("ErrImagePull", format!("failed to pull image \"{image}\": {e}"))),
             },
         }
+    }
+
+    /// Pulls `image`, recording `Pulling` and `Pulled` as upstream.
+    async fn pull(&self, subject: &Subject, image: &str) -> Result<(), runtime::Error> {
+        self.ctx.events.record(subject, said::pulling(image));
+        let began = std::time::Instant::now();
+        self.ctx.runtime.pull_image(image).await?;
+        let size = self.ctx.runtime.image_status(image).await.ok().flatten().map(|i| i.size);
+        self.ctx.events.record(subject, said::pulled(image, began.elapsed(), size));
+        Ok(())
     }
 
     /// The ConfigMaps and Secrets the pod's env and volumes refer to, read
@@ -558,6 +622,11 @@ impl Worker {
         let ip = obs.current_sandbox().map(|s| s.ip.clone()).unwrap_or_default();
         let running: Vec<_> = obs.containers.iter().filter(|c| c.phase == ContainerPhase::Running).collect();
         let names: Vec<&str> = running.iter().map(|c| c.name.as_str()).collect();
+        if let Some(pod) = pod {
+            for name in &names {
+                self.ctx.events.record(&Subject::container(pod, name), said::stopping(name));
+            }
+        }
         let waits = pod.map(|p| plan::termination_waits(p, &names)).unwrap_or_default();
         let (stopped, _) = watch::channel(BTreeSet::<String>::new());
         let ip = ip.as_str();

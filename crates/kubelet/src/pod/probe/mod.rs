@@ -129,8 +129,9 @@ fn port_of(port: &IntOrString, c: &Container) -> Option<u16> {
     }
 }
 
-/// Runs one probe. `false` is a probe failure; there is no `Err`: anything
-/// that goes wrong counts as failure, as upstream.
+/// Runs one probe. `Err` is a probe failure, with what the probe saw in
+/// upstream's words where it has them (the command's output, the HTTP status);
+/// anything that goes wrong counts as failure, as upstream.
 pub async fn run_probe(
     rt: &dyn RuntimeService,
     net: &dyn Prober,
@@ -138,43 +139,50 @@ pub async fn run_probe(
     c: &Container,
     probe: &Probe,
     pod_ip: &str,
-) -> bool {
+) -> Result<(), String> {
     let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
     if let Some(e) = &probe.exec {
         let cmd = e.command.clone().unwrap_or_default();
-        return matches!(rt.exec_sync(container_id, cmd, timeout.as_secs() as i64).await, Ok(r) if r.exit_code == 0);
+        return match rt.exec_sync(container_id, cmd.clone(), timeout.as_secs() as i64).await {
+            Ok(r) if r.exit_code == 0 => Ok(()),
+            // Upstream reports the command's output (stdout, then stderr).
+            Ok(r) => Err(format!("{}{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr))),
+            Err(e) => Err(format!("command {:?}: {e}", cmd.join(" "))),
+        };
     }
+    let no_port = |port: &IntOrString| format!("port {port:?} is not a container port of {}", c.name);
     if let Some(t) = &probe.tcp_socket {
         let host = t.host.clone().unwrap_or_else(|| pod_ip.to_string());
-        let Some(port) = port_of(&t.port, c) else { return false };
-        return net.tcp(&host, port, timeout).await;
+        let port = port_of(&t.port, c).ok_or_else(|| no_port(&t.port))?;
+        return match net.tcp(&host, port, timeout).await {
+            true => Ok(()),
+            false => Err(format!("dial tcp {host}:{port}: no connection within {}s", timeout.as_secs())),
+        };
     }
     if let Some(h) = &probe.http_get {
         let host = h.host.clone().unwrap_or_else(|| pod_ip.to_string());
-        let Some(port) = port_of(&h.port, c) else { return false };
+        let port = port_of(&h.port, c).ok_or_else(|| no_port(&h.port))?;
         let path = h.path.clone().unwrap_or_else(|| "/".into());
         let headers: Vec<(&str, &str)> =
             h.http_headers.iter().flatten().map(|hh| (hh.name.as_str(), hh.value.as_str())).collect();
         let request = http_request(&host, port, &path, &headers);
-        return matches!(net.http(&host, port, &request, timeout).await, Some(code) if (200..400).contains(&code));
+        return match net.http(&host, port, &request, timeout).await {
+            Some(code) if (200..400).contains(&code) => Ok(()),
+            Some(code) => Err(format!("HTTP probe failed with statuscode: {code}")),
+            None => Err(format!("Get \"http://{host}:{port}{path}\": no HTTP answer within {}s", timeout.as_secs())),
+        };
     }
     if let Some(g) = &probe.grpc {
         // Upstream dials the pod IP only; a port outside u16 fails the probe.
-        let Ok(port) = u16::try_from(g.port) else { return false };
+        let port = u16::try_from(g.port).map_err(|_| format!("port {} is out of range", g.port))?;
         let service = g.service.clone().unwrap_or_default();
         return match net.grpc(pod_ip, port, &service, timeout).await {
-            Ok(ServingStatus::Serving) => true,
-            Ok(other) => {
-                tracing::debug!(container = %c.name, "gRPC probe: service {service:?} is {}", other.as_str_name());
-                false
-            }
-            Err(e) => {
-                tracing::debug!(container = %c.name, "gRPC probe: {e}");
-                false
-            }
+            Ok(ServingStatus::Serving) => Ok(()),
+            Ok(other) => Err(format!("service unhealthy (responded with {:?})", other.as_str_name())),
+            Err(e) => Err(e),
         };
     }
-    false
+    Err("the probe has no handler".into())
 }
 
 /// The HTTP/1.1 request of an httpGet probe or hook, with upstream's headers.
@@ -270,7 +278,7 @@ mod tests {
         let run = |probe: serde_json::Value| {
             let (c, p) = container(probe);
             let rt = &rt;
-            async move { run_probe(rt, &NetProber, "id", &c, &p, "127.0.0.1").await }
+            async move { run_probe(rt, &NetProber, "id", &c, &p, "127.0.0.1").await.is_ok() }
         };
         assert!(run(serde_json::json!({"grpc": {"port": port}})).await, "the server's own health");
         assert!(!run(serde_json::json!({"grpc": {"port": port, "service": "db"}})).await, "NOT_SERVING");
@@ -292,7 +300,7 @@ mod tests {
             serde_json::json!({"tcpSocket": {"port": 5432}}),
         ] {
             let (c, p) = container(probe);
-            assert!(run_probe(&rt, &HollowProber, "id", &c, &p, "192.0.2.10").await);
+            assert_eq!(run_probe(&rt, &HollowProber, "id", &c, &p, "192.0.2.10").await, Ok(()));
         }
     }
 

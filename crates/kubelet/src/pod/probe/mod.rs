@@ -154,10 +154,7 @@ pub async fn run_probe(
     if let Some(t) = &probe.tcp_socket {
         let host = t.host.clone().unwrap_or_else(|| pod_ip.to_string());
         let port = port_of(&t.port, c).ok_or_else(|| no_port(&t.port))?;
-        return match net.tcp(&host, port, timeout).await {
-            true => Ok(()),
-            false => Err(format!("dial tcp {host}:{port}: no connection within {}s", timeout.as_secs())),
-        };
+        return net.tcp(&host, port, timeout).await;
     }
     if let Some(h) = &probe.http_get {
         let host = h.host.clone().unwrap_or_else(|| pod_ip.to_string());
@@ -166,10 +163,12 @@ pub async fn run_probe(
         let headers: Vec<(&str, &str)> =
             h.http_headers.iter().flatten().map(|hh| (hh.name.as_str(), hh.value.as_str())).collect();
         let request = http_request(&host, port, &path, &headers);
+        // As upstream: Go's client error names the URL it tried.
+        let url = format!("http://{}{path}", net::join_host_port(&host, port));
         return match net.http(&host, port, &request, timeout).await {
-            Some(code) if (200..400).contains(&code) => Ok(()),
-            Some(code) => Err(format!("HTTP probe failed with statuscode: {code}")),
-            None => Err(format!("Get \"http://{host}:{port}{path}\": no HTTP answer within {}s", timeout.as_secs())),
+            Ok(code) if (200..400).contains(&code) => Ok(()),
+            Ok(code) => Err(format!("HTTP probe failed with statuscode: {code}")),
+            Err(e) => Err(format!("Get {url:?}: {e}")),
         };
     }
     if let Some(g) = &probe.grpc {

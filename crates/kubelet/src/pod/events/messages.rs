@@ -116,7 +116,7 @@ fn kind_word(kind: Kind) -> &'static str {
 
 /// A duration as Go's `time.Duration` prints it, to the millisecond
 /// (`1.5s`, `250ms`, `2m3.5s`).
-fn go_duration(d: std::time::Duration) -> String {
+pub fn go_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         return format!("{ms}ms");

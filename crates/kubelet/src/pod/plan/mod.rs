@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
+use super::events::messages::go_duration;
 use super::observed::{ContainerObs, ContainerPhase, Observed};
 use super::status::ProbeView;
 
@@ -293,8 +294,8 @@ fn start_or_wait(
                 Waiting {
                     reason: "CrashLoopBackOff".into(),
                     message: format!(
-                        "back-off {}s restarting failed container={name}",
-                        backoff(exited_attempt).as_secs()
+                        "back-off {} restarting failed container={name}",
+                        go_duration(backoff(exited_attempt))
                     ),
                 },
             );

@@ -140,6 +140,13 @@ impl Agent {
         // heartbeat is not (upstream's separate heartbeat client).
         let pods_client = crate::throttle::client(&self.client, Some(crate::throttle::Limits::KUBELET));
         let heartbeat_client = crate::throttle::client(&self.client, None);
+        // Its own client, as upstream's recorder: events do not take the pods'
+        // request budget.
+        let events = Recorder::start(
+            crate::throttle::client(&self.client, Some(crate::throttle::Limits::KUBELET)),
+            &cfg.node_name,
+            true,
+        );
         let ctx = Arc::new(NodeContext {
             runtime: runtime.clone(),
             client: pods_client,
@@ -155,13 +162,7 @@ impl Agent {
                 _ => Arc::new(NetProber),
             },
             sources: Default::default(),
-            // Its own client, as upstream's recorder: events do not take the
-            // pods' request budget.
-            events: Recorder::start(
-                crate::throttle::client(&self.client, Some(crate::throttle::Limits::KUBELET)),
-                &cfg.node_name,
-                true,
-            ),
+            events: events.clone(),
         });
         // The pod manager starts before the Node is registered: static pods
         // run from their files whether or not the API server answers (a first
@@ -219,6 +220,7 @@ impl Agent {
             version,
             runtime: runtime.clone(),
             check_every: Duration::from_secs(2),
+            events,
         };
         tasks.spawn(heartbeat.run(shutdown.clone()));
         tasks.spawn(manager::watch_node_pods(self.client.clone(), cfg.node_name.clone(), pod_tx, shutdown.clone()));

@@ -15,7 +15,8 @@ use common::node::{containerd_with_images, get, wait_until};
 use common::Cluster;
 use skiff_kubelet::testing::{require_node_prerequisites, NetNs};
 
-/// Waits until pod `pod` has an event that reads `line` (`Type Reason: message`).
+/// Waits until object `pod` (a pod, or the node) has an event in `default` that
+/// reads `line` (`Type Reason: message`).
 fn wait_event(c: &Cluster, pod: &str, line: &str) {
     let selector = format!("involvedObject.name={pod}");
     let jsonpath = r#"jsonpath={range .items[*]}{.type} {.reason}: {.message}{"\n"}{end}"#;
@@ -46,6 +47,10 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
             get(&c, &["get", "node", "node-1", "-o", r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#]);
         (s == "True").then_some(s)
     });
+    // The node's own events (in `default`, as upstream's for a node).
+    wait_event(&c, "node-1", "Normal Starting: Starting kubelet.");
+    wait_event(&c, "node-1", "Normal NodeReady: Node node-1 status is now: NodeReady");
+    wait_event(&c, "node-1", "Normal NodeHasSufficientMemory: Node node-1 status is now: NodeHasSufficientMemory");
     assert_eq!(get(&c, &["get", "node", "node-1", "-o", "jsonpath={.spec.podCIDR}"]), "10.42.0.0/24");
     assert_eq!(get(&c, &["get", "node", "node-1", "-o", "jsonpath={.metadata.labels.kubernetes\\.io/os}"]), "linux");
     let capacity = get(&c, &["get", "node", "node-1", "-o", "jsonpath={.status.capacity.pods}"]);

@@ -147,6 +147,10 @@ async fn run_node(
     // Each hollow node limits its pods' requests as an upstream kubelet does
     // (its own 50 QPS, burst 100); its heartbeat is not limited. Both share
     // the process's connections and retry 429s after their Retry-After.
+    // Warnings only: a hollow fleet's lifecycle events would be three
+    // writes per pod, load a scale test does not mean to measure.
+    let events =
+        Recorder::start(crate::throttle::client(&shared.client, Some(crate::throttle::Limits::KUBELET)), &name, false);
     let ctx = Arc::new(NodeContext {
         runtime: runtime.clone(),
         client: crate::throttle::client(&shared.client, Some(crate::throttle::Limits::KUBELET)),
@@ -159,13 +163,7 @@ async fn run_node(
         cgroups: false,
         prober: Arc::new(HollowProber),
         sources: Default::default(),
-        // Warnings only: a hollow fleet's lifecycle events would be three
-        // writes per pod, load a scale test does not mean to measure.
-        events: Recorder::start(
-            crate::throttle::client(&shared.client, Some(crate::throttle::Limits::KUBELET)),
-            &name,
-            false,
-        ),
+        events: events.clone(),
     });
     let heartbeat = Heartbeat {
         client: crate::throttle::client(&shared.client, None),
@@ -176,6 +174,7 @@ async fn run_node(
         version: shared.version.clone(),
         runtime,
         check_every: cfg.status_check,
+        events,
     };
     let total = cfg.names.len();
     if shared.running.fetch_add(1, Ordering::Relaxed) + 1 == total {

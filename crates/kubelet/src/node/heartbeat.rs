@@ -8,8 +8,10 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use tokio_util::sync::CancellationToken;
 
-use super::{changed, node_status, LeaseRenewer, Machine, Reserved, LEASE_RENEW};
+use super::{changed, condition_changes, node_status, LeaseRenewer, Machine, Reserved, LEASE_RENEW};
 use crate::cri;
+use crate::pod::events::messages::{node_condition, starting};
+use crate::pod::events::{Recorder, Subject};
 use crate::runtime::Runtime;
 
 /// An unchanged status is still written this often: upstream's
@@ -30,13 +32,17 @@ pub struct Heartbeat {
     pub runtime: Arc<dyn Runtime>,
     /// How often the runtime's state is compared with the status written.
     pub check_every: Duration,
+    /// For `Starting` and the conditions' events (`NodeReady`, ...).
+    pub events: Recorder,
 }
 
 impl Heartbeat {
     /// Runs until `shutdown`; API errors are logged and retried next round.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Heartbeat { client, mut node, node_ip, machine, reserved, version, runtime, check_every } = self;
+        let Heartbeat { client, mut node, node_ip, machine, reserved, version, runtime, check_every, events } = self;
         let name = node.metadata.name.clone().unwrap_or_default();
+        let subject = Subject::node(&name);
+        events.record(&subject, starting());
         let nodes: Api<Node> = Api::all(client.clone());
         let mut lease = LeaseRenewer::new(client, &node);
         let mut last_status_write = tokio::time::Instant::now() - STATUS_REPORT;
@@ -58,6 +64,11 @@ impl Heartbeat {
                 let patch = serde_json::json!({"status": status});
                 match nodes.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                     Ok(n) => {
+                        for (condition, status) in condition_changes(node.status.as_ref(), &status) {
+                            if let Some(said) = node_condition(&name, &condition, &status) {
+                                events.record(&subject, said);
+                            }
+                        }
                         node = n;
                         last_status_write = now;
                     }

@@ -120,6 +120,22 @@ fn cond(type_: &str, ok: bool, reason: &str, message: &str, old: Option<&NodeSta
     }
 }
 
+/// The conditions whose status `new` changes from `old` (or that `old` lacks):
+/// (type, status), for the kubelet's node events.
+pub fn condition_changes(old: Option<&NodeStatus>, new: &NodeStatus) -> Vec<(String, String)> {
+    let before = |t: &str| {
+        old.and_then(|o| o.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == t))
+            .map(|c| c.status.clone())
+    };
+    new.conditions
+        .iter()
+        .flatten()
+        .filter(|c| before(&c.type_).as_deref() != Some(c.status.as_str()))
+        .map(|c| (c.type_.clone(), c.status.clone()))
+        .collect()
+}
+
 /// The status to write: capacity/allocatable, conditions, addresses, nodeInfo,
 /// images. `runtime_ready` = the runtime reports RuntimeReady and NetworkReady.
 #[allow(clippy::too_many_arguments)]
@@ -236,6 +252,21 @@ pub async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn condition_changes_name_what_turned() {
+        let status = |ready: &str| NodeStatus {
+            conditions: Some(vec![
+                NodeCondition { type_: "Ready".into(), status: ready.into(), ..Default::default() },
+                NodeCondition { type_: "MemoryPressure".into(), status: "False".into(), ..Default::default() },
+            ]),
+            ..Default::default()
+        };
+        let all = condition_changes(None, &status("True"));
+        assert_eq!(all, vec![("Ready".into(), "True".into()), ("MemoryPressure".into(), "False".into())]);
+        assert!(condition_changes(Some(&status("True")), &status("True")).is_empty());
+        assert_eq!(condition_changes(Some(&status("True")), &status("False")), vec![("Ready".into(), "False".into())]);
+    }
 
     #[test]
     fn status_reports_capacity_allocatable_and_readiness() {

@@ -106,6 +106,28 @@ pub fn pull_backoff(image: &str) -> [Said; 2] {
     ]
 }
 
+/// The kubelet has started on its node.
+pub fn starting() -> Said {
+    Said::normal("Starting", "Starting kubelet.".into())
+}
+
+/// A node condition now `status` ("True"/"False"): upstream's event for it,
+/// e.g. `NodeReady` / `NodeHasSufficientMemory`; `None` for other conditions.
+pub fn node_condition(node: &str, condition: &str, status: &str) -> Option<Said> {
+    let reason = match (condition, status == "True") {
+        ("Ready", true) => "NodeReady",
+        ("Ready", false) => "NodeNotReady",
+        ("MemoryPressure", true) => "NodeHasInsufficientMemory",
+        ("MemoryPressure", false) => "NodeHasSufficientMemory",
+        ("DiskPressure", true) => "NodeHasDiskPressure",
+        ("DiskPressure", false) => "NodeHasNoDiskPressure",
+        ("PIDPressure", true) => "NodeHasInsufficientPID",
+        ("PIDPressure", false) => "NodeHasSufficientPID",
+        _ => return None,
+    };
+    Some(Said::normal(reason, format!("Node {node} status is now: {reason}")))
+}
+
 fn kind_word(kind: Kind) -> &'static str {
     match kind {
         Kind::Liveness => "liveness",
@@ -196,5 +218,15 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(go_duration(Duration::from_millis(2000)), "2s");
         assert_eq!(go_duration(Duration::from_millis(123_500)), "2m3.5s");
+    }
+
+    #[test]
+    fn node_events_read_as_upstreams() {
+        assert_eq!(starting().message, "Starting kubelet.");
+        let r = node_condition("n1", "Ready", "True").unwrap();
+        assert_eq!((r.reason, r.message.as_str()), ("NodeReady", "Node n1 status is now: NodeReady"));
+        assert_eq!(node_condition("n1", "MemoryPressure", "False").unwrap().reason, "NodeHasSufficientMemory");
+        assert_eq!(node_condition("n1", "PIDPressure", "True").unwrap().reason, "NodeHasInsufficientPID");
+        assert_eq!(node_condition("n1", "NetworkUnavailable", "False"), None);
     }
 }

@@ -15,9 +15,11 @@ use super::messages::Said;
 /// broadcaster queues 1,000 too).
 const QUEUE: usize = 1000;
 
-/// What an event is about: a pod, or one of its containers.
+/// What an event is about: a pod, one of its containers, or the node.
 #[derive(Debug, Clone, Default)]
 pub struct Subject {
+    kind: &'static str,
+    /// The object's namespace; empty for the node.
     namespace: String,
     name: String,
     uid: String,
@@ -29,6 +31,7 @@ pub struct Subject {
 impl Subject {
     pub fn pod(pod: &Pod) -> Subject {
         Subject {
+            kind: "Pod",
             namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
             name: pod.metadata.name.clone().unwrap_or_default(),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
@@ -42,6 +45,21 @@ impl Subject {
         let init = pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten()).any(|c| c.name == name);
         let list = if init { "initContainers" } else { "containers" };
         Subject { field_path: format!("spec.{list}{{{name}}}"), ..Subject::pod(pod) }
+    }
+
+    /// Node `name`: upstream's kubelet uses the name as the reference's uid.
+    pub fn node(name: &str) -> Subject {
+        Subject { kind: "Node", name: name.into(), uid: name.into(), ..Default::default() }
+    }
+
+    /// Where the event is written: the object's namespace, `default` for the
+    /// node (as upstream's events about cluster-scoped objects).
+    fn event_namespace(&self) -> &str {
+        if self.namespace.is_empty() {
+            "default"
+        } else {
+            &self.namespace
+        }
     }
 }
 
@@ -83,14 +101,14 @@ async fn write_events(client: kube::Client, node: String, mut rx: mpsc::Receiver
     let mut correlator = Correlator::default();
     while let Some(r) = rx.recv().await {
         let key = Key {
-            namespace: r.subject.namespace.clone(),
+            namespace: r.subject.event_namespace().to_string(),
             uid: r.subject.uid.clone(),
             field_path: r.subject.field_path.clone(),
             warning: r.said.warning,
             reason: r.said.reason.to_string(),
             message: r.said.message.clone(),
         };
-        let api: Api<Event> = Api::namespaced(client.clone(), &r.subject.namespace);
+        let api: Api<Event> = Api::namespaced(client.clone(), r.subject.event_namespace());
         if let Write::Count { name, count } = correlator.next(&key) {
             let patch = serde_json::json!({"count": count, "lastTimestamp": r.at});
             match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
@@ -117,14 +135,14 @@ fn event(node: &str, r: &Record) -> Event {
     Event {
         metadata: ObjectMeta {
             generate_name: Some(format!("{}.", s.name)),
-            namespace: Some(s.namespace.clone()),
+            namespace: Some(s.event_namespace().to_string()),
             ..Default::default()
         },
         involved_object: ObjectReference {
             api_version: Some("v1".into()),
-            kind: Some("Pod".into()),
+            kind: Some(s.kind.into()),
             name: Some(s.name.clone()),
-            namespace: Some(s.namespace.clone()),
+            namespace: (!s.namespace.is_empty()).then(|| s.namespace.clone()),
             uid: Some(s.uid.clone()),
             resource_version: s.resource_version.clone(),
             field_path: (!s.field_path.is_empty()).then(|| s.field_path.clone()),
@@ -165,5 +183,13 @@ mod tests {
         assert_eq!(e.involved_object.field_path.as_deref(), Some("spec.containers{main}"));
         assert_eq!(e.source.unwrap().host.as_deref(), Some("node-1"));
         assert_eq!(e.metadata.generate_name.as_deref(), Some("p."));
+        assert_eq!(e.metadata.namespace.as_deref(), Some("ns"));
+
+        let r = Record { subject: Subject::node("n1"), said: super::super::messages::starting(), at: r.at };
+        let e = event("n1", &r);
+        assert_eq!(e.metadata.namespace.as_deref(), Some("default"), "events about a node go to default");
+        assert_eq!(e.involved_object.kind.as_deref(), Some("Node"));
+        assert_eq!(e.involved_object.uid.as_deref(), Some("n1"));
+        assert_eq!(e.involved_object.namespace, None);
     }
 }

@@ -385,19 +385,13 @@ impl Worker {
         let backing_off = |w: &Waiting| matches!(w.reason.as_str(), "CrashLoopBackOff" | "ImagePullBackOff");
         self.backoffs_noted.retain(|name, _| waiting.get(name).is_some_and(backing_off));
         let spec = pod.spec.clone().unwrap_or_default();
-        let meta = &pod.metadata;
-        let (pod_name, ns, uid) = (
-            meta.name.as_deref().unwrap_or(""),
-            meta.namespace.as_deref().unwrap_or("default"),
-            meta.uid.as_deref().unwrap_or(""),
-        );
         for (name, w) in waiting.iter().filter(|(_, w)| backing_off(w)) {
             if self.backoffs_noted.get(name).is_some_and(|t| now.duration_since(*t) < BACKOFF_EVENT_EVERY) {
                 continue;
             }
             self.backoffs_noted.insert(name.clone(), now);
             let said = if w.reason == "CrashLoopBackOff" {
-                vec![said::restart_backoff(name, pod_name, ns, uid)]
+                vec![said::restart_backoff(name, pod)]
             } else {
                 let c = spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| &c.name == name);
                 said::pull_backoff(c.and_then(|c| c.image.as_deref()).unwrap_or("")).to_vec()

@@ -1,5 +1,7 @@
 //! What the kubelet says in its events: upstream's reasons and messages.
 
+use k8s_openapi::api::core::v1::Pod;
+
 use super::super::plan::StartFailure;
 use super::super::probe::Kind;
 
@@ -89,13 +91,17 @@ pub fn unhealthy(kind: Kind, output: &str) -> Said {
     Said::warning("Unhealthy", format!("{kind} probe failed: {output}"))
 }
 
-/// A container waiting out its restart back-off; the pod as upstream formats
-/// it (`name_namespace(uid)`).
-pub fn restart_backoff(container: &str, pod_name: &str, namespace: &str, uid: &str) -> Said {
-    Said::warning(
-        "BackOff",
-        format!("Back-off restarting failed container {container} in pod {pod_name}_{namespace}({uid})"),
-    )
+/// A container waiting out its restart back-off.
+pub fn restart_backoff(container: &str, pod: &Pod) -> Said {
+    Said::warning("BackOff", format!("Back-off restarting failed container {container} in pod {}", pod_ref(pod)))
+}
+
+/// A pod as upstream's messages name it: `name_namespace(uid)`.
+pub fn pod_ref(pod: &Pod) -> String {
+    let m = &pod.metadata;
+    let (name, ns, uid) =
+        (m.name.as_deref().unwrap_or(""), m.namespace.as_deref().unwrap_or("default"), m.uid.as_deref().unwrap_or(""));
+    format!("{name}_{ns}({uid})")
 }
 
 /// A container whose image pull is backing off: upstream records both.
@@ -199,8 +205,10 @@ mod tests {
         let u = unhealthy(Kind::Readiness, "HTTP probe failed with statuscode: 500");
         assert!(u.warning);
         assert_eq!(u.message, "Readiness probe failed: HTTP probe failed with statuscode: 500");
+        let pod: Pod =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "crasher", "uid": "u-1"}})).unwrap();
         assert_eq!(
-            restart_backoff("main", "crasher", "default", "u-1").message,
+            restart_backoff("main", &pod).message,
             "Back-off restarting failed container main in pod crasher_default(u-1)"
         );
         let [b, f] = pull_backoff("x:1");

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::events::messages::go_duration;
+use super::events::messages::{go_duration, pod_ref};
 use super::observed::{ContainerObs, ContainerPhase, Observed};
 use super::status::ProbeView;
 
@@ -156,6 +156,23 @@ pub fn plan(pod: &Pod, observed: &Observed, phase: &str, failures: &BTreeMap<Str
 /// `probes` (by container id) say whether a running sidecar has started — one
 /// without an entry has started once it runs.
 pub fn plan_with_probes(
+    pod: &Pod,
+    observed: &Observed,
+    phase: &str,
+    failures: &BTreeMap<String, StartFailure>,
+    probes: &BTreeMap<String, ProbeView>,
+    now: i64,
+) -> Plan {
+    let mut out = decide(pod, observed, phase, failures, probes, now);
+    // Upstream's message names the pod too.
+    let who = pod_ref(pod);
+    for w in out.waiting.values_mut().filter(|w| w.reason == "CrashLoopBackOff") {
+        w.message = format!("{} pod={who}", w.message);
+    }
+    out
+}
+
+fn decide(
     pod: &Pod,
     observed: &Observed,
     phase: &str,

@@ -108,7 +108,7 @@ fn restarts_back_off_exponentially() {
     let held = plan(&app_only("Always"), &obs3, "Running", &BTreeMap::new(), 10 * SEC);
     assert_eq!(held.requeue_after, Some(Duration::from_secs(80)));
     // Go's duration, as upstream's message prints it.
-    assert_eq!(held.waiting["a"].message, "back-off 1m20s restarting failed container=a");
+    assert_eq!(held.waiting["a"].message, "back-off 1m20s restarting failed container=a pod=p_default(u)");
     assert_eq!(backoff(10), BACKOFF_MAX);
 }
 

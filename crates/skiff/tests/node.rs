@@ -185,6 +185,38 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     wait_event(&c, "probed", "Warning Unhealthy: Readiness probe failed: ");
     wait_event(&c, "probed", "Warning Unhealthy: Liveness probe failed: ");
     wait_event(&c, "probed", "Normal Killing: Container flaky failed liveness probe, will be restarted");
+    // A sandbox that dies is replaced (restartPolicy Always), and the pod says so.
+    let sandbox = ctr(
+        &socket,
+        &[
+            "containers",
+            "ls",
+            "-q",
+            r#"labels."io.kubernetes.pod.name"==probed,labels."io.cri-containerd.kind"==sandbox"#,
+        ],
+    );
+    assert_eq!(sandbox.lines().count(), 1, "probed's one sandbox: {sandbox}");
+    let tasks = ctr(&socket, &["tasks", "ls"]);
+    let pid = tasks
+        .lines()
+        .find_map(|l| l.strip_prefix(sandbox.as_str()).and_then(|rest| rest.split_whitespace().next()))
+        .unwrap_or_else(|| panic!("no task for sandbox {sandbox}: {tasks}"));
+    assert!(Command::new("kill").args(["-9", pid]).status().unwrap().success());
+    wait_event(&c, "probed", "Normal SandboxChanged: Pod sandbox changed, it will be killed and re-created.");
+    wait_until("probed Running in a new sandbox", Duration::from_secs(60), || {
+        let now = ctr(
+            &socket,
+            &[
+                "containers",
+                "ls",
+                "-q",
+                r#"labels."io.kubernetes.pod.name"==probed,labels."io.cri-containerd.kind"==sandbox"#,
+            ],
+        );
+        let phase = get(&c, &["get", "pod", "probed", "-o", "jsonpath={.status.phase}"]);
+        (now.lines().any(|id| id != sandbox) && phase == "Running").then_some(())
+    });
+
     c.ok(&["delete", "pod", "full", "crash", "probed", "--grace-period=5", "--timeout=60s"]);
 
     // Delete: the agent stops the container, removes the sandbox, then the pod.

@@ -196,6 +196,9 @@ impl Worker {
                     }
                 }
                 Action::CreateSandbox { attempt } => {
+                    if *attempt > 0 {
+                        self.ctx.events.record(&Subject::pod(pod), said::sandbox_changed());
+                    }
                     let cfg = config::sandbox_config(pod, *attempt, &self.ctx.log_root, &self.ctx.dns);
                     match rt.run_pod_sandbox(cfg).await {
                         Ok(_) => {
@@ -220,8 +223,9 @@ impl Worker {
                 Action::StartContainer { name, attempt, .. } => {
                     if let Err(f) = self.start(pod, &obs, name, *attempt).await {
                         tracing::info!(pod = ?pod.metadata.name, container = %name, "{}: {}", f.reason, f.message);
-                        let (reason, message) = super::events::start_failed(&f);
-                        self.ctx.events.record(&Subject::container(pod, name), Said::warning(reason, message));
+                        for said in super::events::start_failed(&f) {
+                            self.ctx.events.record(&Subject::container(pod, name), said);
+                        }
                         let count = self.failures.get(name).map(|p| p.count).unwrap_or(0) + 1;
                         self.failures.insert(name.clone(), StartFailure { count, at: now_nanos(), ..f });
                     } else {

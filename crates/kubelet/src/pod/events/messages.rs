@@ -11,20 +11,24 @@ pub fn sandbox_failed(runtime_message: &str) -> (&'static str, String) {
     ("FailedCreatePodSandBox", format!("Failed to create pod sandbox: {runtime_message}"))
 }
 
-/// The event upstream's kubelet records when a container could not be
-/// started: reason and message.
-pub fn start_failed(f: &StartFailure) -> (&'static str, String) {
+/// The events upstream's kubelet records when a container could not be
+/// started. An image problem gets two: what the image manager saw, then
+/// `Failed` "Error: <reason>" from the container's start.
+pub fn start_failed(f: &StartFailure) -> Vec<Said> {
     match f.reason.as_str() {
-        "ErrImageNeverPull" => ("ErrImageNeverPull", f.message.clone()),
+        "ErrImageNeverPull" => vec![
+            Said::warning("ErrImageNeverPull", f.message.clone()),
+            Said::warning("Failed", "Error: ErrImageNeverPull".into()),
+        ],
         "ErrImagePull" => {
             let mut m = f.message.clone();
             if let Some(first) = m.get(..1) {
                 m.replace_range(..1, &first.to_uppercase());
             }
-            ("Failed", m)
+            vec![Said::warning("Failed", m), Said::warning("Failed", "Error: ErrImagePull".into())]
         }
-        "PostStartHookError" => ("FailedPostStartHook", f.message.clone()),
-        _ => ("Failed", format!("Error: {}", f.message)),
+        "PostStartHookError" => vec![Said::warning("FailedPostStartHook", f.message.clone())],
+        _ => vec![Said::warning("Failed", format!("Error: {}", f.message))],
     }
 }
 
@@ -44,6 +48,11 @@ impl Said {
     pub fn warning(reason: &'static str, message: String) -> Said {
         Said { warning: true, reason, message }
     }
+}
+
+/// The pod's sandbox died (or its network went) and a new one is made.
+pub fn sandbox_changed() -> Said {
+    Said::normal("SandboxChanged", "Pod sandbox changed, it will be killed and re-created.".into())
 }
 
 /// The image was there already (pull policy IfNotPresent or Never).
@@ -175,15 +184,25 @@ mod tests {
                 "Failed to create pod sandbox: failed to get sandbox image \"skiff.local/pause:3.10\"".to_string()
             )
         );
+        let said = |f: &StartFailure| -> Vec<(&str, String)> {
+            start_failed(f).into_iter().map(|s| (s.reason, s.message)).collect()
+        };
         assert_eq!(
-            start_failed(&failure("ErrImagePull", "failed to pull image \"x:1\": no registry")),
-            ("Failed", "Failed to pull image \"x:1\": no registry".to_string())
+            said(&failure("ErrImagePull", "failed to pull image \"x:1\": no registry")),
+            vec![
+                ("Failed", "Failed to pull image \"x:1\": no registry".to_string()),
+                ("Failed", "Error: ErrImagePull".to_string())
+            ]
         );
         assert_eq!(
-            start_failed(&failure("CreateContainerConfigError", "configmap \"c\" not found")),
-            ("Failed", "Error: configmap \"c\" not found".to_string())
+            said(&failure("CreateContainerConfigError", "configmap \"c\" not found")),
+            vec![("Failed", "Error: configmap \"c\" not found".to_string())]
         );
-        assert_eq!(start_failed(&failure("ErrImageNeverPull", "m")), ("ErrImageNeverPull", "m".to_string()));
+        assert_eq!(
+            said(&failure("ErrImageNeverPull", "m")),
+            vec![("ErrImageNeverPull", "m".to_string()), ("Failed", "Error: ErrImageNeverPull".to_string())]
+        );
+        assert!(start_failed(&failure("ErrImagePull", "x")).iter().all(|s| s.warning));
     }
 
     #[test]
@@ -197,6 +216,7 @@ mod tests {
             Said { warning: false, reason: "Created", message: "Created container: main".into() }
         );
         assert_eq!(started("main").message, "Started container main");
+        assert_eq!(sandbox_changed().message, "Pod sandbox changed, it will be killed and re-created.");
         assert_eq!(stopping("main").reason, "Killing");
         assert_eq!(
             probe_killing("main", Kind::Liveness).message,

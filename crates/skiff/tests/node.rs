@@ -26,6 +26,12 @@ fn wait_event(c: &Cluster, pod: &str, line: &str) {
     });
 }
 
+/// The ids of pod `pod`'s sandboxes in containerd, one per line.
+fn sandboxes(socket: &Path, pod: &str) -> String {
+    let filter = format!(r#"labels."io.kubernetes.pod.name"=={pod},labels."io.cri-containerd.kind"==sandbox"#);
+    ctr(socket, &["containers", "ls", "-q", &filter])
+}
+
 fn ctr(socket: &Path, args: &[&str]) -> String {
     let out = Command::new("ctr").arg("--address").arg(socket).args(["-n", "k8s.io"]).args(args).output().unwrap();
     assert!(out.status.success(), "ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -186,15 +192,7 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     wait_event(&c, "probed", "Warning Unhealthy: Liveness probe failed: ");
     wait_event(&c, "probed", "Normal Killing: Container flaky failed liveness probe, will be restarted");
     // A sandbox that dies is replaced (restartPolicy Always), and the pod says so.
-    let sandbox = ctr(
-        &socket,
-        &[
-            "containers",
-            "ls",
-            "-q",
-            r#"labels."io.kubernetes.pod.name"==probed,labels."io.cri-containerd.kind"==sandbox"#,
-        ],
-    );
+    let sandbox = sandboxes(&socket, "probed");
     assert_eq!(sandbox.lines().count(), 1, "probed's one sandbox: {sandbox}");
     let tasks = ctr(&socket, &["tasks", "ls"]);
     let pid = tasks
@@ -204,15 +202,7 @@ fn a_busybox_pod_runs_on_the_servers_own_node_and_is_removed_on_delete() {
     assert!(Command::new("kill").args(["-9", pid]).status().unwrap().success());
     wait_event(&c, "probed", "Normal SandboxChanged: Pod sandbox changed, it will be killed and re-created.");
     wait_until("probed Running in a new sandbox", Duration::from_secs(60), || {
-        let now = ctr(
-            &socket,
-            &[
-                "containers",
-                "ls",
-                "-q",
-                r#"labels."io.kubernetes.pod.name"==probed,labels."io.cri-containerd.kind"==sandbox"#,
-            ],
-        );
+        let now = sandboxes(&socket, "probed");
         let phase = get(&c, &["get", "pod", "probed", "-o", "jsonpath={.status.phase}"]);
         (now.lines().any(|id| id != sandbox) && phase == "Running").then_some(())
     });

@@ -388,7 +388,6 @@ impl Worker {
         let now = tokio::time::Instant::now();
         let backing_off = |w: &Waiting| matches!(w.reason.as_str(), "CrashLoopBackOff" | "ImagePullBackOff");
         self.backoffs_noted.retain(|name, _| waiting.get(name).is_some_and(backing_off));
-        let spec = pod.spec.clone().unwrap_or_default();
         for (name, w) in waiting.iter().filter(|(_, w)| backing_off(w)) {
             if self.backoffs_noted.get(name).is_some_and(|t| now.duration_since(*t) < BACKOFF_EVENT_EVERY) {
                 continue;
@@ -397,8 +396,11 @@ impl Worker {
             let said = if w.reason == "CrashLoopBackOff" {
                 vec![said::restart_backoff(name, pod)]
             } else {
-                let c = spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| &c.name == name);
-                said::pull_backoff(c.and_then(|c| c.image.as_deref()).unwrap_or("")).to_vec()
+                let spec = pod.spec.as_ref();
+                let mut all =
+                    spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
+                let image = all.find(|c| &c.name == name).and_then(|c| c.image.as_deref());
+                said::pull_backoff(image.unwrap_or("")).to_vec()
             };
             for s in said {
                 self.ctx.events.record(&Subject::container(pod, name), s);

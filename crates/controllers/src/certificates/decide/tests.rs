@@ -67,6 +67,16 @@ fn fails_with(c: CertificateSigningRequest) -> String {
     }
 }
 
+/// Each case is signed (`None`) or fails with the message given.
+fn check_cases<const N: usize>(cases: [(&str, CertificateSigningRequest, Option<&str>); N]) {
+    for (name, c, want) in cases {
+        match want {
+            None => assert!(matches!(decide(&c, &policy(), at(1)), Ok(Decision::Sign { .. })), "{name}"),
+            Some(message) => assert_eq!(fails_with(c), message, "{name}"),
+        }
+    }
+}
+
 #[test]
 fn client_signer_allows_only_client_usages() {
     let pem = request("jane", Some("dev"), vec![]);
@@ -161,12 +171,7 @@ fn kubelet_client_signer_wants_a_node_identity_and_no_names() {
             Some("usages did not match [client auth digital signature key encipherment]"),
         ),
     ];
-    for (name, c, want) in cases {
-        match want {
-            None => assert!(matches!(decide(&c, &policy(), at(1)), Ok(Decision::Sign { .. })), "{name}"),
-            Some(message) => assert_eq!(fails_with(c), message, "{name}"),
-        }
-    }
+    check_cases(cases);
 }
 
 #[test]
@@ -230,12 +235,7 @@ fn kubelet_serving_signer_wants_a_node_identity_and_dns_or_ip_names() {
             Some("subject organization is not system:nodes"),
         ),
     ];
-    for (name, c, want) in cases {
-        match want {
-            None => assert!(matches!(decide(&c, &policy(), at(1)), Ok(Decision::Sign { .. })), "{name}"),
-            Some(message) => assert_eq!(fails_with(c), message, "{name}"),
-        }
-    }
+    check_cases(cases);
 }
 
 #[test]

@@ -76,10 +76,16 @@ fn container(c: &mut Value) {
     }
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         if let Some(p) = c.get_mut(probe) {
-            set(p, &["timeoutSeconds"], json!(1));
-            set(p, &["periodSeconds"], json!(10));
-            set(p, &["successThreshold"], json!(1));
-            set(p, &["failureThreshold"], json!(3));
+            // Upstream defaults these when zero, not only when absent (Go's
+            // zero value is both).
+            for (key, default) in
+                [("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)]
+            {
+                if p.get(key).and_then(Value::as_i64) == Some(0) {
+                    p[key] = json!(default);
+                }
+                set(p, &[key], json!(default));
+            }
             if let Some(h) = p.get_mut("httpGet") {
                 set(h, &["path"], json!("/"));
                 set(h, &["scheme"], json!("HTTP"));
@@ -149,6 +155,15 @@ mod tests {
         assert_eq!(p["spec"]["containers"][0]["imagePullPolicy"], "Always");
         assert_eq!(p["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
         assert_eq!(p["spec"]["terminationGracePeriodSeconds"], 30);
+    }
+
+    #[test]
+    fn probe_numbers_left_zero_get_their_defaults() {
+        let mut c = json!({"name": "c", "image": "x", "livenessProbe": {"periodSeconds": 0, "failureThreshold": 0, "timeoutSeconds": 5}});
+        container(&mut c);
+        let p = &c["livenessProbe"];
+        assert_eq!((&p["periodSeconds"], &p["failureThreshold"]), (&json!(10), &json!(3)));
+        assert_eq!((&p["timeoutSeconds"], &p["successThreshold"]), (&json!(5), &json!(1)));
     }
 
     #[test]

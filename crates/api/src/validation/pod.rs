@@ -56,6 +56,11 @@ pub fn pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
                     }
                 }
             }
+            for field in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                if let Some(p) = c.get(field).filter(|p| p.is_object()) {
+                    probe(p, &format!("{at}.{field}"), field != "readinessProbe", causes);
+                }
+            }
             resources::requirements(c.get("resources"), &format!("{at}.resources"), causes);
             container_restart_policy(c, field == "initContainers", &at, causes);
             if let Some(policy) = c.get("imagePullPolicy") {
@@ -124,6 +129,30 @@ fn container_restart_policy(c: &Value, init: bool, at: &str, causes: &mut Vec<Ca
                     "may not be set for init containers without restartPolicy=Always",
                 ));
             }
+        }
+    }
+}
+
+/// Upstream's `validateProbe`: one handler, no negative timings, and (for
+/// liveness and startup probes, `once`) a success threshold of 1.
+fn probe(p: &Value, at: &str, once: bool, causes: &mut Vec<Cause>) {
+    let handlers = ["exec", "httpGet", "tcpSocket", "grpc"].iter().filter(|h| p.get(**h).is_some_and(|v| !v.is_null()));
+    match handlers.count() {
+        0 => causes.push(Cause::required_because(at, "must specify a handler type")),
+        1 => {}
+        _ => causes.push(Cause::forbidden(at, "may not specify more than 1 handler type")),
+    }
+    for field in ["initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"] {
+        if let Some(v) = p.get(field).filter(|v| v.as_i64().is_some_and(|n| n < 0)) {
+            causes.push(Cause::invalid(format!("{at}.{field}"), v, "must be greater than or equal to 0"));
+        }
+    }
+    if let Some(v) = p.get("terminationGracePeriodSeconds").filter(|v| v.as_i64().is_some_and(|n| n <= 0)) {
+        causes.push(Cause::invalid(format!("{at}.terminationGracePeriodSeconds"), v, "must be greater than 0"));
+    }
+    if once {
+        if let Some(v) = p.get("successThreshold").filter(|v| v.as_i64().is_some_and(|n| n != 1)) {
+            causes.push(Cause::invalid(format!("{at}.successThreshold"), v, "must be 1"));
         }
     }
 }
@@ -222,6 +251,28 @@ mod tests {
                 ("spec.initContainers[1].restartPolicy", "FieldValueNotSupported"),
                 ("spec.initContainers[2].readinessProbe", "FieldValueForbidden"),
                 ("spec.containers[0].restartPolicy", "FieldValueForbidden"),
+            ]
+        );
+    }
+
+    #[test]
+    fn probes_need_one_handler_and_sane_timings() {
+        let mut c = Vec::new();
+        let spec = json!({"containers": [{
+            "name": "a", "image": "x",
+            "livenessProbe": {"httpGet": {"port": 80}, "periodSeconds": -1, "successThreshold": 2},
+            "readinessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 80}, "successThreshold": 3},
+            "startupProbe": {"failureThreshold": 3, "terminationGracePeriodSeconds": 0}}]});
+        pod_spec(Some(&spec), "spec", &mut c);
+        let got: Vec<String> = c.iter().map(Cause::summary).collect();
+        assert_eq!(
+            got,
+            [
+                "spec.containers[0].livenessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+                "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+                "spec.containers[0].readinessProbe: Forbidden: may not specify more than 1 handler type",
+                "spec.containers[0].startupProbe: Required value: must specify a handler type",
+                "spec.containers[0].startupProbe.terminationGracePeriodSeconds: Invalid value: 0: must be greater than 0",
             ]
         );
     }
